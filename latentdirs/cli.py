@@ -1,0 +1,58 @@
+"""The ``latentdirs`` command line: a click group; each command lives in ``latentdirs/commands/``.
+
+A module there defines ``command`` (a click command); it is added here by discovery, so commands
+are added without touching this file. A :class:`~latentdirs.errors.UserError` raised anywhere
+becomes one ``error: …`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from . import __version__, commands
+from .errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="latentdirs")
+def cli() -> None:
+    """latentdirs: disentangled representations — regularized VAEs and GAN latent directions.
+
+    \b
+    Examples:
+      latentdirs train-vae --dataset dsprites --objective beta-vae --beta 4 --steps 2000 --out runs/bvae
+      latentdirs losses
+    """
+
+
+def _add_commands(group: click.Group) -> None:
+    for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        loaded = importlib.import_module(f"{commands.__name__}.{module.name}")
+        command = getattr(loaded, "command", None)
+        if isinstance(command, click.Command):
+            group.add_command(command)
+
+
+_add_commands(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning bad input into one clear line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="latentdirs", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,9 @@
+"""User-facing errors: bad input that the CLI reports as one clear line, never a traceback."""
+
+
+class UserError(Exception):
+    """Bad input (missing file, wrong shape, unknown option, corrupt checkpoint, …).
+
+    The message names what was wrong and what was expected; `latentdirs` prints it as
+    ``error: <message>`` and exits with status 2.
+    """

@@ -1,0 +1,136 @@
+"""Files: atomic writes, checked reads, hashes and image grids.
+
+Every writer goes through a temporary file in the destination folder followed by
+``os.replace``, so a crash never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    path = require_file(path, what)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{what} {path} is not valid JSON ({exc})") from None
+
+
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a Path, or raise a one-line UserError when it is not a readable file."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise UserError(f"{what} {path} is not a file")
+    return path
+
+
+def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` through a temporary file and rename."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """Load a file written by :func:`torch_save` (weights-only), with one-line errors."""
+    import torch
+
+    path = require_file(path, what)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{what} {path} is corrupt or not a latentdirs checkpoint ({first[:200]})") from None
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def image_grid(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Tile images ``[N, C, H, W]`` in [0, 1] into one ``[H', W', C]`` uint8 array, ``nrow`` per row."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected images [N, 1|3, H, W], got shape {images.shape}")
+    n, c, h, w = images.shape
+    ncol = max(1, min(nrow, n))
+    rows = (n + ncol - 1) // ncol
+    grid = np.full((c, rows * (h + padding) + padding, ncol * (w + padding) + padding), pad_value, np.float32)
+    for k in range(n):
+        r, q = divmod(k, ncol)
+        top, left = padding + r * (h + padding), padding + q * (w + padding)
+        grid[:, top : top + h, left : left + w] = images[k]
+    grid = np.clip(grid * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    return grid[..., 0] if c == 1 else grid
+
+
+def save_image_grid(path: str | os.PathLike, images: np.ndarray, nrow: int, scale: int = 1) -> Path:
+    """Write ``images`` ``[N, C, H, W]`` in [0, 1] as a PNG grid (atomically); ``scale`` enlarges pixels."""
+    from PIL import Image
+
+    grid = image_grid(images, nrow)
+    picture = Image.fromarray(grid)
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
+    return path

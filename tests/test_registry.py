@@ -1,0 +1,55 @@
+"""The loss registry: spec parsing, parameter casting, unknown names, needs checking."""
+
+import pytest
+
+from latentdirs.errors import UserError
+from latentdirs.losses import registry
+from latentdirs.losses.registry import LossContext, LossTerm, Param
+
+
+class _Toy(LossTerm):
+    """Toy term: weight · mean(x)."""
+
+    name = "_toy_test_term"
+    needs = frozenset({"x"})
+    params = {"weight": Param(1.0), "delay": Param(0), "on": Param(True), "mode": Param("a", choices=("a", "b"))}
+
+    def forward(self, ctx):
+        return {"loss": self.hp["weight"] * ctx.x.mean()}
+
+
+registry.register(_Toy)
+
+
+def test_parse_spec():
+    assert registry.parse_spec("topdis") == ("topdis", {})
+    assert registry.parse_spec("topdis:gamma=5, delay=1000") == ("topdis", {"gamma": "5", "delay": "1000"})
+    for bad in ["", ":gamma=1", "x:gamma", "x:gamma=", "x:a=1,a=2"]:
+        with pytest.raises(UserError):
+            registry.parse_spec(bad)
+
+
+def test_build_casts_and_validates():
+    term = registry.build("_toy_test_term:weight=2.5,delay=10,on=false,mode=b")
+    assert term.hp == {"weight": 2.5, "delay": 10, "on": False, "mode": "b"}
+    term = registry.build({"name": "_toy_test_term", "weight": 3})
+    assert term.hp["weight"] == 3.0 and isinstance(term.hp["weight"], float)
+    with pytest.raises(UserError, match="unknown parameter"):
+        registry.build("_toy_test_term:wieght=1")
+    with pytest.raises(UserError, match="not a valid int"):
+        registry.build("_toy_test_term:delay=1.5")
+    with pytest.raises(UserError, match="must be one of"):
+        registry.build("_toy_test_term:mode=c")
+    with pytest.raises(UserError, match="unknown loss '_toy_test_trm'.*did you mean"):
+        registry.build("_toy_test_trm")
+
+
+def test_forward_and_needs():
+    import torch
+
+    term = registry.build("_toy_test_term:weight=2")
+    out = term(LossContext(x=torch.ones(3)))
+    assert float(out["loss"]) == 2.0
+    registry.check_needs([term], frozenset({"x"}), "toy")
+    with pytest.raises(UserError, match="needs x"):
+        registry.check_needs([term], frozenset({"z"}), "toy")
