@@ -165,6 +165,16 @@ class GeneratorHandle:
         return affine_layers(self.module)
 
 
+def load_handle(path: str, *, device: str | torch.device = "cpu", truncation_psi: float = 1.0,
+                class_index: int | None = None) -> GeneratorHandle:
+    """Load a generator file (StyleGAN2-ADA .pkl, rosinality .pt, or ours) with ``latentdirs.gan``."""
+    from ..gan import load_generator
+
+    generator = load_generator(path)
+    return GeneratorHandle(generator, device=device, truncation_psi=truncation_psi, class_index=class_index,
+                           source=str(path))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
