@@ -34,8 +34,8 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
     if config.method in CLOSED_FORM_METHODS:
         if resume:
             raise UserError(f"{config.method} is closed-form and has nothing to resume")
-        write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
         dset = discover_closed_form(handle, config)
+        write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
         history: list[dict[str, float]] = []
     else:
         trainer = DirectionTrainer(handle, config)

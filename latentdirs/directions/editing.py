@@ -67,3 +67,86 @@ def traverse(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Tensor, st
 def to_unit_range(images: torch.Tensor) -> np.ndarray:
     """Generator output (about [-1, 1]) → float32 numpy in [0, 1]."""
     return ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).numpy()
+
+
+def load_latent(path: str, renderer: SpaceRenderer) -> LatentBatch:
+    """A code of the renderer's space from ``.npy``: z ``[1, z_dim]``, w ``[1, w_dim]`` or W+ ``[1, L, w_dim]``."""
+    from ..io import require_file
+
+    handle = renderer.handle
+    try:
+        array = np.load(require_file(path, "latent file"), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .npy latent ({str(exc)[:160]})") from None
+    if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+        raise UserError(f"{path}: the latent must hold finite floating-point values")
+    code = torch.from_numpy(np.asarray(array, np.float32)).to(handle.device)
+    if code.ndim >= 1 and code.shape[0] == 1 and code.ndim > 1:
+        code = code[0]
+    if renderer.space.kind == "z":
+        if tuple(code.shape) != (handle.z_dim,):
+            raise UserError(f"{path}: directions live in Z, so the latent must be z of shape [1, {handle.z_dim}], "
+                            f"got {list(array.shape)}")
+        return renderer.from_z(code[None])
+    if tuple(code.shape) == (handle.w_dim,):
+        return renderer.from_ws(code[None, None, :].repeat(1, handle.num_ws, 1))
+    if tuple(code.shape) == (handle.num_ws, handle.w_dim):
+        return renderer.from_ws(code[None])
+    raise UserError(f"{path}: expected w [1, {handle.w_dim}] or W+ [1, {handle.num_ws}, {handle.w_dim}], "
+                    f"got {list(array.shape)}")
+
+
+def seed_latent(seed: int, renderer: SpaceRenderer) -> LatentBatch:
+    """The code of image ``seed``: ``z = RandomState(seed).randn(1, z_dim)`` (stylegan2-ada ``generate.py``)."""
+    z = np.random.RandomState(int(seed)).randn(1, renderer.handle.z_dim).astype(np.float32)
+    return renderer.from_z(torch.from_numpy(z).to(renderer.handle.device))
+
+
+def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: str | None, direction: int,
+                strength: float | None, traverse: str | None, units: str = "sigma", layers: str | None = None,
+                truncation_psi: float | None = None) -> tuple[np.ndarray, int]:
+    """Images ``[T, C, H, W]`` in [0, 1] of one code moved along one direction, and T.
+
+    ``open_handle(psi)`` opens the generator (ψ defaults to the one the directions were made with).
+    """
+    from .dirfile import load_directions
+    from .spaces import LatentSpace
+
+    if (seed is None) == (latent is None):
+        raise UserError("give exactly one of --seed and --latent")
+    if (strength is None) == (traverse is None):
+        raise UserError("give exactly one of --strength and --traverse")
+    strengths = [float(strength)] if strength is not None else parse_traverse(traverse)
+    dset = load_directions(directions_path)
+    psi = truncation_psi if truncation_psi is not None else float(dset.generator.get("truncation_psi", 1.0))
+    handle = open_handle(psi)
+    dset.check_generator(handle, f"direction file {directions_path}")
+    space = dset.space
+    if layers is not None:
+        if space.kind == "z":
+            raise UserError("--layers applies to W directions; these directions live in Z")
+        space = LatentSpace.create("w", layers, handle.num_ws)
+    renderer = SpaceRenderer(handle, space)
+    batch = seed_latent(seed, renderer) if seed is not None else load_latent(latent, renderer)
+    step = direction_vector(dset, direction, units)
+    frames = traverse_images(renderer, batch, step, strengths)
+    return frames, len(strengths)
+
+
+def traverse_images(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Tensor,
+                    strengths: list[float]) -> np.ndarray:
+    """``[T, C, H, W]`` in [0, 1] for a single code, each image rendered alone (bit-exact at strength 0)."""
+    return to_unit_range(traverse(renderer, batch, step, strengths, one_at_a_time=True)[0])
+
+
+def save_png(path: str, images: np.ndarray, nrow: int, scale: int = 1) -> None:
+    """Images ``[T, C, H, W]`` in [0, 1] as one PNG: a single image unpadded, several as a padded strip/grid."""
+    from PIL import Image
+
+    from ..io import atomic_path, image_grid
+
+    picture = Image.fromarray(image_grid(images, nrow, padding=0 if len(images) == 1 else 2))
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")

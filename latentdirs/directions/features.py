@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -40,7 +41,8 @@ class LpipsEmbedding(nn.Module):
         import lpips
 
         self.pretrained_backbone = alexnet_weights_path() is not None
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(pretrained|weight enum).*", category=UserWarning)
             torch.manual_seed(seed)
             model = lpips.LPIPS(net="alex", pnet_rand=not self.pretrained_backbone, verbose=False)
         self.scaling = model.scaling_layer

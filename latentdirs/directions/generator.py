@@ -137,8 +137,8 @@ class GeneratorHandle:
 
     def describe(self) -> dict[str, Any]:
         """What a direction file records about the generator it was made with."""
-        return {"fingerprint": self.fingerprint, "config": self.config(), "source": self.source,
-                "truncation_psi": self.truncation_psi, "class_index": self.class_index,
+        return {"fingerprint": self.fingerprint, "config": self.config(), "num_ws": self.num_ws,
+                "source": self.source, "truncation_psi": self.truncation_psi, "class_index": self.class_index,
                 "noise_mode": self.noise_mode}
 
     # -- latent codes and images --------------------------------------------------------------

@@ -100,7 +100,8 @@ class DiscoveryConfig:
 class DirectionTrainer:
     """Holds the direction model, the terms, the optimizer and the random state of one run."""
 
-    def __init__(self, handle: GeneratorHandle, config: DiscoveryConfig) -> None:
+    def __init__(self, handle: GeneratorHandle, config: DiscoveryConfig,
+                 initial_directions: torch.Tensor | None = None) -> None:
         if config.method in CLOSED_FORM_METHODS:
             raise UserError(f"{config.method} is closed-form; use discover_closed_form")
         if config.batch_size < 2:
@@ -118,7 +119,7 @@ class DirectionTrainer:
         self.device = handle.device
         self.generator = torch_generator(config.seed, self.device)
         self.model = DirectionModel(config.num_directions, self.renderer.dim, config.parameterization,
-                                    generator=self.generator)
+                                    generator=self.generator, init=initial_directions)
         self.model.to(self.device)
         setup_shape = handle.image_shape
         for index, term in enumerate(self.terms):
@@ -175,7 +176,7 @@ class DirectionTrainer:
         for term in self.terms:
             for key, value in term.after_step(ctx).items():
                 logs[f"{term.name}/{key}"] = float(value)
-        logs["loss"] = float(total)
+        logs["loss"] = float(total.detach())
         logs["step"] = self.step
         if self.step % LOG_EVERY == 0 or self.step == self.config.steps - 1:
             self.history.append(logs)

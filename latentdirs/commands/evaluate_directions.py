@@ -1,0 +1,74 @@
+"""``latentdirs evaluate-directions``: score a direction set and add the scores to its report."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from ..directions.dirfile import load_directions
+from ..directions.editing import parse_traverse
+from ..directions.evaluation import lpips_scores, reconstructor_accuracy, summarise
+from ..directions.options import generator_options, open_generator
+from ..directions.report import render_report
+from ..directions.spaces import SpaceRenderer
+from ..io import write_json
+
+
+@click.command("evaluate-directions")
+@click.argument("directions_path", metavar="DIRECTIONS")
+@generator_options
+@click.option("--rca/--no-rca", default=True, show_default=True,
+              help="Reconstructor classification accuracy of a fresh reconstructor on the frozen directions.")
+@click.option("--rca-steps", default=1000, show_default=True, help="Training steps of the fresh reconstructor.")
+@click.option("--rca-lr", default=1e-4, show_default=True)
+@click.option("--rca-batch", default=32, show_default=True)
+@click.option("--rca-eval-batches", default=10, show_default=True, help="Batches the accuracy is measured on.")
+@click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
+              help="Perceptual path length, effect size and smoothness along each direction.")
+@click.option("--lpips-samples", default=8, show_default=True, help="Codes traversed per direction.")
+@click.option("--traverse", default="-3:3:7", show_default=True, help="Strengths (σ) for LPIPS and the report.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for evaluation.json and report.html (default: the direction file's folder).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def command(directions_path, generator_path, device, class_index, rca, rca_steps, rca_lr, rca_batch,
+            rca_eval_batches, use_lpips, lpips_samples, traverse, seed, out, quiet) -> None:
+    """Evaluate directions: RCA, LPIPS smoothness/effect size; writes evaluation.json and report.html.
+
+    \b
+    Examples:
+      latentdirs evaluate-directions runs/d/directions.safetensors --generator G.pkl
+      latentdirs evaluate-directions D.safetensors --generator G.pkl --rca-steps 3000 --out runs/d_eval
+      latentdirs evaluate-directions D.safetensors --generator G.pkl --no-rca --traverse -2:2:9
+    """
+    dset = load_directions(directions_path)
+    handle = open_generator(generator_path, device, float(dset.generator.get("truncation_psi", 1.0)), class_index)
+    dset.check_generator(handle, f"direction file {directions_path}")
+    strengths = parse_traverse(traverse)
+    out = Path(out) if out is not None else Path(directions_path).parent
+    config = dset.extra.get("config", {})
+    rca_result = None
+    if rca:
+        rca_result = reconstructor_accuracy(
+            handle, dset, steps=rca_steps, batch_size=rca_batch, eval_batches=rca_eval_batches, lr=rca_lr,
+            shift_min=float(config.get("shift_min", 0.5)), shift_max=float(config.get("shift_max", 6.0)), seed=seed,
+            progress=not quiet)
+    lpips_result = lpips_scores(handle, dset, samples=lpips_samples, strengths=strengths, seed=seed,
+                                progress=not quiet) if use_lpips else None
+    summary, columns, notes = summarise(rca_result, lpips_result)
+    result = {"directions": str(directions_path), "summary": summary, "per_direction": columns, "notes": notes}
+    if rca_result is not None:
+        result["rca"] = {k: v for k, v in dataclasses.asdict(rca_result).items() if k != "history"}
+    if lpips_result is not None:
+        result["lpips"] = dataclasses.asdict(lpips_result)
+    write_json(out / "evaluation.json", result)
+    extent = max(abs(strengths[0]), abs(strengths[-1]))
+    render_report(out, SpaceRenderer(handle, dset.space), dset, steps=len(strengths), extent=extent, seed=seed,
+                  scores=columns, summary=summary, notes=notes)
+    for note in notes:
+        click.echo(f"note: {note}")
+    for key, value in summary.items():
+        click.echo(f"{key}: {value:.4f}")
+    click.echo(f"wrote {out / 'evaluation.json'} and {out / 'report.html'}")

@@ -1,0 +1,139 @@
+"""The direction commands end to end on a tiny generator: discover, edit, export, import, evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from directions_support import tiny_generator
+from PIL import Image
+
+from latentdirs.cli import main
+from latentdirs.directions import options
+from latentdirs.directions.dirfile import load_directions
+from latentdirs.directions.editing import seed_latent, to_unit_range
+from latentdirs.directions.generator import GeneratorHandle
+from latentdirs.directions.spaces import SpaceRenderer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def generators(tmp_path, monkeypatch):
+    """Two generator 'files' (seed 0 and seed 1 tiny generators) behind the CLI's loader."""
+
+    def fake_load(path, device="cpu", truncation_psi=1.0, class_index=None):
+        seed = int(open(path).read())
+        return GeneratorHandle(tiny_generator(seed=seed), device=device, truncation_psi=truncation_psi,
+                               class_index=class_index, source=str(path))
+
+    monkeypatch.setattr(options, "load_handle", fake_load)
+    paths = []
+    for seed in (0, 1):
+        path = tmp_path / f"g{seed}.gen"
+        path.write_text(str(seed))
+        paths.append(str(path))
+    return paths
+
+
+def run(argv, capsys):
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _png(path):
+    return np.asarray(Image.open(path))
+
+
+def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
+    g0, g1 = generators
+    out = tmp_path / "run"
+    code, text = run(["discover", "--generator", g0, "--method", "reconstructor", "-k", "3", "--steps", "3",
+                      "--batch-size", "8", "--lr", "0.01", "--stats-samples", "128", "--grid-samples", "2",
+                      "--grid-steps", "3", "--out", str(out), "--quiet", "--device", "cpu"], capsys)
+    assert code == 0, text
+    dfile = out / "directions.safetensors"
+    assert dfile.is_file() and (out / "report.html").is_file() and (out / "traversals" / "direction_02.png").is_file()
+
+    # edit with strength 0 reproduces the original image exactly
+    code, text = run(["edit", "--generator", g0, "--directions", str(dfile), "--seed", "5", "-d", "1", "-s", "0",
+                      "--out", str(tmp_path / "e0.png"), "--device", "cpu"], capsys)
+    assert code == 0, text
+    handle = GeneratorHandle(tiny_generator(seed=0))
+    dset = load_directions(dfile)
+    renderer = SpaceRenderer(handle, dset.space)
+    batch = seed_latent(5, renderer)
+    with torch.no_grad():
+        original = handle.synthesis(handle.mapping(batch.z))
+    expected = np.clip(to_unit_range(original)[0] * 255 + 0.5, 0, 255).astype(np.uint8)[0]
+    assert np.array_equal(_png(tmp_path / "e0.png"), expected)
+    code, text = run(["edit", "--generator", g0, "--directions", str(dfile), "--seed", "5", "-d", "1",
+                      "--traverse", "-2:2:5", "--out", str(tmp_path / "strip.png"), "--device", "cpu"], capsys)
+    assert code == 0, text
+    strip = _png(tmp_path / "strip.png")
+    assert strip.shape == (2 + 18, 2 + 5 * 18)
+    middle = strip[2:18, 2 + 2 * 18 : 2 + 2 * 18 + 16]
+    assert np.array_equal(middle, expected)
+    assert not np.array_equal(strip[2:18, 2:18], expected)
+
+    # export → import round trips, for every format
+    for fmt, target in [("ganspace", "g.npz"), ("interfacegan", "ifg"), ("sefa", "s.npz")]:
+        code, text = run(["export", str(dfile), "--format", fmt, "--out", str(tmp_path / target)], capsys)
+        assert code == 0, text
+        code, text = run(["import", str(tmp_path / target), "--format", fmt, "--generator", g0, "--stats-samples",
+                          "64", "--out", str(tmp_path / f"back_{fmt}.safetensors"), "--device", "cpu"], capsys)
+        assert code == 0, text
+        back = load_directions(tmp_path / f"back_{fmt}.safetensors", handle)
+        assert torch.allclose(back.directions, dset.directions, atol=1e-6)
+        assert back.space == dset.space
+        if fmt == "ganspace":
+            assert torch.equal(back.scales, dset.scales) and torch.equal(back.mean, dset.mean)
+
+    # a direction file for another generator is refused, in one line
+    code, text = run(["edit", "--generator", g1, "--directions", str(dfile), "--seed", "5", "-d", "0", "-s", "1",
+                      "--out", str(tmp_path / "x.png"), "--device", "cpu"], capsys)
+    assert code == 2 and text.startswith("error:") and "another generator" in text and len(text.splitlines()) == 1
+    code, text = run(["import", str(tmp_path / "g.npz"), "--format", "ganspace", "--generator", g0, "--space", "z",
+                      "--out", str(tmp_path / "bad.safetensors")], capsys)
+    assert code == 0, text  # z_dim == w_dim here; dimensions agree
+
+    # evaluation writes scores into evaluation.json and the report
+    code, text = run(["evaluate-directions", str(dfile), "--generator", g0, "--rca-steps", "3", "--rca-batch", "8",
+                      "--rca-eval-batches", "2", "--lpips-samples", "2", "--traverse", "-1:1:3", "--quiet",
+                      "--device", "cpu", "--out", str(tmp_path / "eval")], capsys)
+    assert code == 0, text
+    result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert 0 <= result["rca"]["accuracy"] <= 1 and len(result["per_direction"]["RCA"]) == 3
+    assert len(result["lpips"]["effect"]) == 3 and all(v >= 0 for v in result["lpips"]["effect"])
+    assert all(1 / 2 - 1e-9 <= v <= 1 + 1e-9 for v in result["lpips"]["smoothness"])
+    report = (tmp_path / "eval" / "report.html").read_text()
+    assert "RCA" in report and "LPIPS" in report
+    if not result["lpips"]["pretrained_backbone"]:
+        assert "RANDOM" in text and "RANDOM" in report
+
+
+def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
+    g0 = generators[0]
+    cases = [
+        ["edit", "--generator", g0, "--directions", str(tmp_path / "none.safetensors"), "--seed", "1", "-d", "0",
+         "-s", "1", "--out", str(tmp_path / "a.png")],
+        ["export", str(tmp_path / "none.safetensors"), "--format", "ganspace", "--out", str(tmp_path / "a.npz")],
+        ["discover", "--generator", g0, "--method", "nonsense", "--out", str(tmp_path / "r"), "--device", "cpu"],
+        ["discover", "--generator", g0, "--layers", "0-99", "--out", str(tmp_path / "r"), "--device", "cpu"],
+        ["discover", "--generator", g0, "--shift-range", "x:y", "--out", str(tmp_path / "r"), "--device", "cpu"],
+        ["discover", "--generator", g0, "--resume", "--out", str(tmp_path / "r2"), "--device", "cpu", "--steps", "1"],
+    ]
+    for argv in cases:
+        code, text = run(argv, capsys)
+        assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)

@@ -1,0 +1,76 @@
+"""Evaluation pieces: the LPIPS embedding equals LPIPS, traversal scores, RCA on frozen directions."""
+
+import lpips
+import pytest
+import torch
+from directions_support import tiny_generator
+from torch import nn
+
+from latentdirs.directions.closed_form import sefa_directions
+from latentdirs.directions.evaluation import reconstructor_accuracy, traversal_distances
+from latentdirs.directions.features import ImageFeatures, LpipsEmbedding
+from latentdirs.directions.generator import GeneratorHandle
+from latentdirs.directions.spaces import LatentSpace, SpaceRenderer
+from latentdirs.directions.statistics import make_direction_set
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_lpips_embedding_distances_equal_lpips():
+    embedding = LpipsEmbedding(seed=3)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        reference = lpips.LPIPS(net="alex", pnet_rand=not embedding.pretrained_backbone, verbose=False)
+    gen = torch.Generator().manual_seed(0)
+    for size, channels in [(64, 3), (32, 1)]:
+        x = torch.rand(3, channels, size, size, generator=gen) * 2 - 1
+        y = torch.rand(3, channels, size, size, generator=gen) * 2 - 1
+        ours = (embedding(x) - embedding(y)).square().sum(dim=1)
+        xs, ys = (t.expand(-1, 3, -1, -1) for t in (x, y))
+        if size < 64:
+            up = nn.Upsample(size=(64, 64), mode="bilinear", align_corners=False)
+            xs, ys = up(xs), up(ys)
+        with torch.no_grad():
+            theirs = reference(xs, ys).flatten()
+        assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert ("RANDOM" in embedding.description) != embedding.pretrained_backbone
+
+
+def test_feature_kinds():
+    images = torch.rand(2, 3, 64, 64)
+    assert ImageFeatures("pixels")(images).shape == (2, 3 * 64 * 64)
+    down = ImageFeatures("downsample", size=16)(images)
+    assert down.shape == (2, 3 * 16 * 16)
+    assert torch.allclose(down.reshape(2, 3, 16, 16)[:, :, 0, 0], images[:, :, :4, :4].mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_traversal_distances_and_smoothness():
+    flat = nn.Flatten()
+    steps = torch.arange(5, dtype=torch.float64)
+    frames = (steps[None, :, None, None, None] * torch.ones(1, 5, 1, 2, 2, dtype=torch.float64))
+    distances = traversal_distances(flat, frames)
+    # squared distances: each step moves 4 pixels by 1 → 4; end to end 4 · 4² = 64
+    assert torch.allclose(distances, torch.tensor([[4.0, 4.0, 4.0, 4.0, 64.0]], dtype=torch.float64))
+
+
+def test_rca_separates_distinct_directions_from_duplicates():
+    handle = GeneratorHandle(tiny_generator())
+    renderer = SpaceRenderer(handle, LatentSpace("w"))
+    gen = torch.Generator().manual_seed(0)
+    sefa, _, _ = sefa_directions(handle, None, 2)
+    distinct = make_direction_set(renderer, sefa, method="t", generator=gen, num_samples=64)
+    duplicate = make_direction_set(renderer, torch.stack([sefa[0], sefa[0]]), method="t", generator=gen,
+                                   num_samples=64)
+    kwargs = dict(steps=60, batch_size=16, eval_batches=6, lr=3e-3)
+    good = reconstructor_accuracy(handle, distinct, **kwargs)
+    bad = reconstructor_accuracy(handle, duplicate, **kwargs)
+    assert good.chance == 0.5 and len(good.per_direction) == 2
+    assert good.accuracy > 0.75, good
+    assert bad.accuracy < 0.7, bad
