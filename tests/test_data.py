@@ -179,3 +179,91 @@ def test_unknown_dataset_lists_names():
     for name in DATASET_NAMES:
         assert name in str(info.value)
     assert "dsprites" in DATASET_NAMES
+
+
+def test_get_dataset_paths():
+    with pytest.raises(UserError, match="3dshapes.h5"):
+        get_dataset("3dshapes")
+    with pytest.raises(UserError, match="MPI3D"):
+        get_dataset("mpi3d")
+    with pytest.raises(UserError, match="procedural"):
+        get_dataset("threedots", path="x.npz")
+    assert get_dataset(" DSprites ").name == "dsprites"
+
+
+# ----------------------------------------------------------------------------------------------
+# threeDots
+
+
+@pytest.fixture(scope="module")
+def threedots():
+    return get_dataset("threedots")
+
+
+def _supersampled_disc(cx: float, cy: float, radius: float, samples: int = 48) -> np.ndarray:
+    """Oracle: fraction of ``samples²`` sub-pixel points of each pixel inside the disc."""
+    offsets = (np.arange(samples) + 0.5) / samples
+    coords = (np.arange(64)[:, None] + offsets[None, :]).ravel()
+    inside = (coords[None, :] - cx) ** 2 + (coords[:, None] - cy) ** 2 <= radius**2
+    return inside.reshape(64, samples, 64, samples).mean(axis=(1, 3))
+
+
+def test_threedots_grid(threedots):
+    assert threedots.factor_names == ("x1", "y1", "x2", "y2", "x3", "y3")
+    assert threedots.factor_sizes == (64,) * 6
+    assert threedots.num_observations == 64**6
+    assert threedots.observation_shape == (1, 64, 64)
+    centres = threedots.dot_centres(np.array([[0, 63, 63, 0, 21, 42]]))[0]
+    np.testing.assert_allclose(centres, [[0, 64], [64, 0], [64 / 3, 128 / 3]])  # (x, y) px, 64 · index / 63
+
+
+def test_threedots_three_discs(threedots):
+    from scipy import ndimage
+
+    from latentdirs.data.threedots import RADIUS_PX
+
+    factors = np.array([[10, 12, 32, 50, 52, 20]])  # well apart, well inside
+    image = threedots.observations_from_factors(factors)[0, 0]
+    assert image.dtype == np.float32 and image.min() == 0.0 and image.max() == 1.0
+    dark = 1.0 - image
+    labels, count = ndimage.label(dark > 0)
+    assert count == 3
+    disc_area = np.pi * RADIUS_PX**2  # 82.35 px²
+    for k in range(1, 4):
+        assert abs(dark[labels == k].sum() - disc_area) < 0.01 * disc_area
+    assert (image[0, :] == 1.0).all() and (image[:, -1] == 1.0).all()  # white background
+    grey = (image > 0) & (image < 1)
+    assert grey.sum() >= 3 * 30  # anti-aliased rims (about 2πr ≈ 32 pixels per disc)
+    # Where the discs are: disc 2 (x = 32/63, y = 50/63 of the side) has its darkness centroid there.
+    for x, y in factors[0].reshape(3, 2):
+        centre = 64 * np.array([x, y]) / 63
+        rows, cols = np.nonzero(labels == labels[int(centre[1]), int(centre[0])])
+        weights = dark[rows, cols]
+        centroid = [np.average(cols + 0.5, weights=weights), np.average(rows + 0.5, weights=weights)]
+        np.testing.assert_allclose(centroid, centre, atol=0.05)
+
+
+def test_threedots_coverage_matches_supersampling(threedots):
+    from latentdirs.data.threedots import RADIUS_PX
+
+    for x, y in [(20, 31), (33, 7), (45, 45), (0, 17)]:
+        image = threedots.observations_from_factors(np.array([[x, y] * 3]))[0, 0]
+        oracle = _supersampled_disc(64 * x / 63, 64 * y / 63, RADIUS_PX)
+        assert np.abs((1 - image) - oracle).max() < 0.03
+
+
+def test_threedots_overlap_is_union(threedots):
+    single = 1 - threedots.observations_from_factors(np.array([[20, 20, 20, 20, 20, 20]]))[0, 0]
+    assert abs(single.sum() - np.pi * 5.12**2) < 0.5  # three coincident discs darken one disc's area
+    overlapping = 1 - threedots.observations_from_factors(np.array([[20, 20, 23, 20, 50, 50]]))[0, 0]
+    assert single.sum() < overlapping.sum() < 3 * single.sum()
+    assert overlapping.max() == 1.0 and (overlapping >= 0).all()
+
+
+def test_threedots_deterministic_and_permutation_invariant(threedots):
+    f1, x1 = threedots.sample(16, np.random.RandomState(5))
+    f2, x2 = threedots.sample(16, np.random.RandomState(5))
+    np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_array_equal(x1, x2)
+    swapped = f1[:, [4, 5, 0, 1, 2, 3]]
+    np.testing.assert_allclose(threedots.observations_from_factors(swapped), x1, atol=1e-6)
