@@ -86,6 +86,12 @@ def test_dsprites_areas_ratio_and_scale(dsprites):
     assert heart < ellipse < square
 
 
+def test_dsprites_mean_intensity_like_original(dsprites):
+    # The original file's mean pixel value is about 0.043: sprite sizes are calibrated to it.
+    images = dsprites.sample_observations(2048, np.random.RandomState(11))
+    assert 0.040 < images.mean() < 0.047
+
+
 def test_dsprites_heart_points_down(dsprites):
     heart = _render(dsprites, 2, 5, 0, 15, 15)
     top, bottom, left, right = _bbox(heart)

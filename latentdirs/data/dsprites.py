@@ -34,6 +34,9 @@ published. This renderer uses the same construction with documented choices:
   - heart: two lobes (discs) and a point, width 2.2, upright (point down) at orientation 0,
     its bounding box centred on the sprite centre.
 
+With these sizes the mean pixel value over the dataset is 0.0438 (std 0.205); the original file's is
+about 0.043 (std 0.202).
+
 The posX / posY values with index 15 (0.4839) and 16 (0.5161) straddle the image centre: a
 scale-1 square at orientation 0 covers columns 22 … 40 at index 15 and 23 … 41 at index 16
 (mirror images of each other about the centre line).
