@@ -22,6 +22,7 @@ parameters and buffers are loaded with ``strict=True``. TensorFlow-era pickles
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import io
 import pickle
@@ -162,6 +163,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.class_names: set[str] = set()
 
     def find_class(self, module: str, name: str) -> Any:
+        # protocol-2 pickles name Python 2 modules (``__builtin__.set``); map them as pickle does
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) == PERSISTENT_GLOBAL:
             return self._reconstruct_persistent_obj
         if module.startswith("dnnlib.tflib"):
