@@ -86,6 +86,12 @@ def test_dsprites_areas_ratio_and_scale(dsprites):
     assert heart < ellipse < square
 
 
+def test_dsprites_mean_intensity_like_original(dsprites):
+    # The original file's mean pixel value is about 0.043: sprite sizes are calibrated to it.
+    images = dsprites.sample_observations(2048, np.random.RandomState(11))
+    assert 0.040 < images.mean() < 0.047
+
+
 def test_dsprites_heart_points_down(dsprites):
     heart = _render(dsprites, 2, 5, 0, 15, 15)
     top, bottom, left, right = _bbox(heart)
@@ -246,7 +252,7 @@ def test_threedots_three_discs(threedots):
 def test_threedots_coverage_matches_supersampling(threedots):
     from latentdirs.data.threedots import RADIUS_PX
 
-    for x, y in [(20, 31), (33, 7), (45, 45), (0, 17)]:
+    for x, y in [(20, 31), (33, 7), (45, 45), (0, 17), (63, 40), (62, 1)]:
         image = threedots.observations_from_factors(np.array([[x, y] * 3]))[0, 0]
         oracle = _supersampled_disc(64 * x / 63, 64 * y / 63, RADIUS_PX)
         assert np.abs((1 - image) - oracle).max() < 0.03
@@ -267,3 +273,226 @@ def test_threedots_deterministic_and_permutation_invariant(threedots):
     np.testing.assert_array_equal(x1, x2)
     swapped = f1[:, [4, 5, 0, 1, 2, 3]]
     np.testing.assert_allclose(threedots.observations_from_factors(swapped), x1, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# File loaders on tiny files in the original formats
+
+TINY_DSPRITES_SIZES = (2, 2, 3, 2, 2)  # shape, scale, orientation, posX, posY: 48 images
+
+
+def _grid(sizes) -> np.ndarray:
+    """Every combination of ``sizes`` in row-major order ``[prod, K]``."""
+    return np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), axis=1)
+
+
+def _write_dsprites(path, compressed=True, shuffle=False, **overrides):
+    rs = np.random.RandomState(0)
+    classes = _grid(TINY_DSPRITES_SIZES)
+    imgs = (rs.rand(len(classes), 64, 64) < 0.3).astype(np.uint8)
+    order = rs.permutation(len(classes)) if shuffle else np.arange(len(classes))
+    arrays = {
+        "imgs": imgs[order],
+        "latents_classes": np.concatenate([np.zeros((len(classes), 1), np.int64), classes], axis=1)[order],
+        "latents_values": classes[order].astype(np.float64),
+        "metadata": np.array({"note": "pickled, never read"}, dtype=object),
+    }
+    arrays.update(overrides)
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    return imgs  # in row-major order of the classes
+
+
+@pytest.mark.parametrize("compressed, shuffle", [(True, False), (False, False), (True, True)])
+def test_dsprites_file_loads_images(tmp_path, compressed, shuffle):
+    from latentdirs.data.dsprites_file import DSpritesFile
+
+    path = tmp_path / "dsprites.npz"
+    imgs = _write_dsprites(path, compressed=compressed, shuffle=shuffle)
+    data = get_dataset("dsprites", path=str(path))
+    assert isinstance(data, DSpritesFile)
+    assert data.factor_sizes == TINY_DSPRITES_SIZES and data.factor_names[0] == "shape"
+    factors = data.sample_factors(20, np.random.RandomState(1))
+    expected = imgs[data.index_from_factors(factors)]
+    got = data.observations_from_factors(factors)
+    assert got.shape == (20, 1, 64, 64) and got.dtype == np.float32
+    np.testing.assert_array_equal(got[:, 0], expected.astype(np.float32))
+    np.testing.assert_array_equal(data.observations_from_factors(factors, dtype="uint8")[:, 0], expected * 255)
+    np.testing.assert_array_equal(data.observations_from_factors(factors[:0]).shape, (0, 1, 64, 64))
+
+
+def test_file_loaders_pickle_without_their_arrays(tmp_path):
+    import pickle
+
+    path = tmp_path / "dsprites.npz"
+    imgs = _write_dsprites(path)
+    data = get_dataset("dsprites", path=str(path))
+    data.observations_from_factors(np.zeros((1, 5), np.int64))  # loads the images
+    clone = pickle.loads(pickle.dumps(data))
+    assert clone._images is None and data._images is not None
+    np.testing.assert_array_equal(clone.observations_from_factors(np.array([[1, 1, 2, 1, 1]]))[0, 0], imgs[-1])
+
+
+def _write_3dshapes(path, shuffle=False, images_key="images", labels_shape=None):
+    import h5py
+
+    sizes = (2, 2, 1, 2, 3, 2)  # floor, wall, object hue, scale, shape, orientation: 48 images
+    grids = [np.linspace(0, 0.9, 10)[:2], np.linspace(0, 0.9, 10)[3:5], np.array([0.5]),
+             np.linspace(0.75, 1.25, 8)[[0, 7]], np.array([0.0, 1.0, 3.0]), np.linspace(-30, 30, 15)[[0, 14]]]
+    classes = _grid(sizes)
+    labels = np.stack([grids[k][classes[:, k]] for k in range(6)], axis=1)
+    images = np.random.RandomState(2).randint(0, 256, size=(len(classes), 64, 64, 3)).astype(np.uint8)
+    order = np.random.RandomState(3).permutation(len(classes)) if shuffle else np.arange(len(classes))
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset(images_key, data=images[order], chunks=(4, 64, 64, 3), compression="gzip")
+        handle.create_dataset("labels", data=labels[order] if labels_shape is None else np.zeros(labels_shape))
+    return sizes, grids, images
+
+
+@pytest.mark.parametrize("shuffle, preload", [(False, False), (True, False), (False, True)])
+def test_3dshapes_file_loads_images(tmp_path, shuffle, preload):
+    from latentdirs.data.shapes3d import Shapes3D
+
+    path = tmp_path / "3dshapes.h5"
+    sizes, grids, images = _write_3dshapes(path, shuffle=shuffle)
+    data = Shapes3D(path, preload=preload) if preload else get_dataset("3dshapes", path=str(path))
+    assert data.factor_sizes == sizes and data.observation_shape == (3, 64, 64)
+    assert data.factor_names == ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
+    for k in range(6):
+        np.testing.assert_allclose(data.factor_values[k], grids[k])
+    factors = np.concatenate([data.sample_factors(15, np.random.RandomState(4)), [[1, 0, 0, 1, 2, 1]] * 2])
+    expected = images[data.index_from_factors(factors)].transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(data.observations_from_factors(factors, dtype="uint8"), expected)
+    np.testing.assert_allclose(data.observations_from_factors(factors), expected / 255.0, atol=1e-7)
+
+
+def _write_mpi3d(path, sizes, compressed):
+    images = np.random.RandomState(5).randint(0, 256, size=(int(np.prod(sizes)), 64, 64, 3)).astype(np.uint8)
+    (np.savez_compressed if compressed else np.savez)(path, images=images)
+    return images
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_mpi3d_file_loads_images(tmp_path, compressed):
+    from latentdirs.data.mpi3d import MPI3D
+
+    sizes = (2, 1, 2, 1, 3, 2, 2)
+    path = tmp_path / "mpi3d_tiny.npz"
+    images = _write_mpi3d(path, sizes, compressed)
+    data = MPI3D(path, factor_sizes=sizes)
+    assert data.factor_names == ("object_color", "object_shape", "object_size", "camera_height",
+                                 "background_color", "horizontal_axis", "vertical_axis")
+    factors = data.sample_factors(12, np.random.RandomState(6))
+    # Row-major: the last factor (vertical_axis) varies fastest.
+    np.testing.assert_array_equal(data.index_from_factors(np.array([[0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 1, 0]])),
+                                  [1, 2])
+    expected = images[data.index_from_factors(factors)].transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(data.observations_from_factors(factors, dtype="uint8"), expected)
+    assert data.observations_from_factors(factors).shape == (12, 3, 64, 64)
+    with pytest.raises(UserError, match="1036800"):
+        get_dataset("mpi3d", path=str(path))  # the size of the grid cannot be told from 48 images
+    with pytest.raises(UserError, match="do not fit"):
+        MPI3D(path, factor_sizes=(2, 2, 2, 1, 3, 2, 2))
+
+
+# -- bad files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, filename", [("dsprites", "d.npz"), ("3dshapes", "s.h5"), ("mpi3d", "m.npz")])
+def test_missing_and_garbage_files(tmp_path, name, filename):
+    missing = tmp_path / filename
+    with pytest.raises(UserError, match="not found") as info:
+        get_dataset(name, path=str(missing))
+    assert str(missing) in str(info.value) and "\n" not in str(info.value)
+    missing.write_bytes(np.random.RandomState(7).bytes(4000))
+    with pytest.raises(UserError, match="not a readable") as info:
+        get_dataset(name, path=str(missing))
+    assert str(missing) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(UserError, match="not a file"):
+        get_dataset(name, path=str(tmp_path))
+
+
+def test_dsprites_file_wrong_content(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, images=np.zeros((2, 64, 64), np.uint8))
+    with pytest.raises(UserError, match=r"no array 'imgs' .*holds images"):
+        get_dataset("dsprites", path=str(path))
+    _write_dsprites(path, imgs=np.zeros((48, 32, 32), np.uint8))
+    with pytest.raises(UserError, match=r"'imgs' is uint8 \[48, 32, 32\]; expected uint8 \[N, 64, 64\]"):
+        get_dataset("dsprites", path=str(path))
+    _write_dsprites(path, latents_classes=np.zeros((48, 5), np.int64))
+    with pytest.raises(UserError, match=r"expected integer \[48, 6\]"):
+        get_dataset("dsprites", path=str(path))
+    duplicated = np.concatenate([np.zeros((48, 1), np.int64), _grid(TINY_DSPRITES_SIZES)], axis=1)
+    duplicated[1] = duplicated[0]
+    _write_dsprites(path, latents_classes=duplicated)
+    with pytest.raises(UserError, match="repeat some combinations"):
+        get_dataset("dsprites", path=str(path))
+    _write_dsprites(path, imgs=np.full((48, 64, 64), 255, np.uint8))
+    with pytest.raises(UserError, match="expected binary 0/1"):
+        get_dataset("dsprites", path=str(path)).observations_from_factors(np.zeros((1, 5), np.int64))
+
+
+def test_corrupt_compressed_member(tmp_path):
+    path = tmp_path / "d.npz"
+    _write_dsprites(path)
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 2000] = bytes(2000)  # damage the deflated pixels, keep the zip directory
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UserError, match="d.npz") as info:
+        get_dataset("dsprites", path=str(path)).observations_from_factors(np.zeros((1, 5), np.int64))
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_file(tmp_path):
+    from latentdirs.data.mpi3d import MPI3D
+
+    path = tmp_path / "m.npz"
+    _write_mpi3d(path, (1, 1, 1, 1, 1, 2, 2), compressed=False)
+    path.write_bytes(path.read_bytes()[:30000])  # the zip directory at the end is lost
+    with pytest.raises(UserError, match="m.npz is not a readable .npz archive"):
+        MPI3D(path, factor_sizes=(1, 1, 1, 1, 1, 2, 2))
+    # A stored member whose header promises more rows than the file holds cannot be memory-mapped.
+    _write_mpi3d(path, (1, 1, 1, 1, 1, 2, 2), compressed=False)
+    raw = path.read_bytes()
+    assert raw.count(b"(4, 64, 64, 3)") == 1
+    path.write_bytes(raw.replace(b"(4, 64, 64, 3)", b"(9, 64, 64, 3)"))
+    data = MPI3D(path, factor_sizes=(1, 1, 1, 1, 1, 3, 3))
+    with pytest.raises(UserError, match="m.npz: cannot map 'images', the file looks truncated"):
+        data.observations_from_factors(np.zeros((1, 7), np.int64))
+
+
+def test_3dshapes_corrupt_chunks(tmp_path):
+    path = tmp_path / "s.h5"
+    _write_3dshapes(path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 5000] = bytes(5000)  # zero part of the gzip-compressed image chunks
+    path.write_bytes(bytes(raw))
+    data = get_dataset("3dshapes", path=str(path))
+    with pytest.raises(UserError, match="s.h5: cannot read images"):
+        data.observations_from_factors(data.factors_from_index(np.arange(48)))
+
+
+def test_3dshapes_wrong_content(tmp_path):
+    path = tmp_path / "s.h5"
+    _write_3dshapes(path, images_key="pictures")
+    with pytest.raises(UserError, match=r"expected datasets 'images' .* it holds labels, pictures"):
+        get_dataset("3dshapes", path=str(path))
+    path.unlink()
+    _write_3dshapes(path, labels_shape=(48, 5))
+    with pytest.raises(UserError, match=r"'labels' is float64 \[48, 5\]; expected numbers \[48, 6\]"):
+        get_dataset("3dshapes", path=str(path))
+    path.unlink()
+    _write_3dshapes(path, labels_shape=(48, 6))  # all-zero labels: one value per factor, 48 images for 1 combination
+    with pytest.raises(UserError, match="one image per combination"):
+        get_dataset("3dshapes", path=str(path))
+
+
+def test_mpi3d_wrong_content(tmp_path):
+    path = tmp_path / "m.npz"
+    np.savez(path, imgs=np.zeros((4, 64, 64, 3), np.uint8))
+    with pytest.raises(UserError, match=r"no array 'images'"):
+        get_dataset("mpi3d", path=str(path))
+    np.savez(path, images=np.zeros((4, 3, 64, 64), np.uint8))
+    with pytest.raises(UserError, match=r"expected uint8 \[N, 64, 64, 3\]"):
+        get_dataset("mpi3d", path=str(path))

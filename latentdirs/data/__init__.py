@@ -27,7 +27,7 @@ def get_dataset(name: str, path: str | None = None) -> GroundTruthData:
     """The dataset called ``name`` (one of ``DATASET_NAMES``); ``path`` is the file of a file-backed one."""
     from ..errors import UserError
 
-    key = name.strip().lower()
+    key = str(name).strip().lower()
     if key not in DATASET_NAMES:
         raise UserError(f"unknown dataset {name!r}; available: {', '.join(DATASET_NAMES)}")
     if key in _FILES and path is None:

@@ -34,6 +34,9 @@ published. This renderer uses the same construction with documented choices:
   - heart: two lobes (discs) and a point, width 2.2, upright (point down) at orientation 0,
     its bounding box centred on the sprite centre.
 
+With these sizes the mean pixel value over the dataset is 0.0438 (std 0.205); the original file's is
+about 0.043 (std 0.202).
+
 The posX / posY values with index 15 (0.4839) and 16 (0.5161) straddle the image centre: a
 scale-1 square at orientation 0 covers columns 22 … 40 at index 15 and 23 … 41 at index 16
 (mirror images of each other about the centre line).
@@ -46,6 +49,7 @@ pure function of the factors, and random batches depend only on the given ``Rand
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .base import GroundTruthData
 
@@ -126,34 +130,30 @@ class DSprites(GroundTruthData):
 
     def _render(self, factors: np.ndarray) -> np.ndarray:
         n = len(factors)
+        order = np.argsort(factors[:, 0], kind="stable")  # group the batch by shape
+        factors = factors[order]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(factors[:, 0], minlength=len(_INSIDE)))])
         centre_x = IMAGE_SIZE * (0.25 + 0.5 * POSITIONS[factors[:, 3]])
         centre_y = IMAGE_SIZE * (0.25 + 0.5 * POSITIONS[factors[:, 4]])
         # Window origin (integer pixel) so that the sprite lies inside [origin, origin + WINDOW).
         origin_x = np.clip(np.floor(centre_x).astype(np.int64) - WINDOW // 2, 0, IMAGE_SIZE - WINDOW)
         origin_y = np.clip(np.floor(centre_y).astype(np.int64) - WINDOW // 2, 0, IMAGE_SIZE - WINDOW)
         offsets = np.arange(WINDOW) + 0.5
-        # Pixel-centre offsets from the sprite centre, in pixels: dx [N, 1, W] (columns), dy [N, W, 1] (rows).
-        dx = ((origin_x - centre_x)[:, None] + offsets)[:, None, :]
-        dy = ((origin_y - centre_y)[:, None] + offsets)[:, :, None]
-        inv_size = (1.0 / (UNIT_PX * SCALES[factors[:, 1]]))[:, None, None]
-        cos = self._cos[factors[:, 2]][:, None, None]
-        sin = self._sin[factors[:, 2]][:, None, None]
-        dx = (dx * inv_size).astype(np.float32)
-        dy = (dy * inv_size).astype(np.float32)
-        cos, sin = cos.astype(np.float32), sin.astype(np.float32)
-        # Screen y points down; rotate the screen offset by −θ into the sprite frame (u right, v up),
-        # so the sprite appears rotated counter-clockwise by θ on screen.
-        window = np.zeros((n, WINDOW, WINDOW), dtype=bool)
+        inv_size = 1.0 / (UNIT_PX * SCALES[factors[:, 1]])
+        # Pixel-centre offsets from the sprite centre in sprite units: x [N, 1, W] along columns and
+        # y [N, W, 1] along rows, flipped to point up.
+        x = (((origin_x - centre_x)[:, None] + offsets) * inv_size[:, None]).astype(np.float32)[:, None, :]
+        y = (-((origin_y - centre_y)[:, None] + offsets) * inv_size[:, None]).astype(np.float32)[:, :, None]
+        cos = self._cos[factors[:, 2]].astype(np.float32)[:, None, None]
+        sin = self._sin[factors[:, 2]].astype(np.float32)[:, None, None]
+        # Rotate the offsets by −θ into the sprite frame (u right, v up): the sprite appears rotated
+        # counter-clockwise by θ on screen.
+        window = np.empty((n, WINDOW, WINDOW), dtype=bool)
         for shape_index, inside in enumerate(_INSIDE):
-            rows = np.flatnonzero(factors[:, 0] == shape_index)
-            if rows.size == 0:
-                continue
-            c, s, x, y = cos[rows], sin[rows], dx[rows], -dy[rows]
-            u = c * x + s * y
-            v = c * y - s * x
-            window[rows] = inside(u, v)
+            part = slice(bounds[shape_index], bounds[shape_index + 1])
+            c, s, xp, yp = cos[part], sin[part], x[part], y[part]
+            window[part] = inside(c * xp + s * yp, c * yp - s * xp)
         images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-        index_rows = (origin_y[:, None] + np.arange(WINDOW))[:, :, None]
-        index_cols = (origin_x[:, None] + np.arange(WINDOW))[:, None, :]
-        images[np.arange(n)[:, None, None], index_rows, index_cols] = window
+        windows_of = sliding_window_view(images, (WINDOW, WINDOW), axis=(1, 2), writeable=True)
+        windows_of[order, origin_y, origin_x] = window  # each sprite's window back into its own image
         return images[:, None, :, :]

@@ -33,6 +33,7 @@ So the pixels are close to, not identical with, the reference renderer's.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .base import GroundTruthData
 
@@ -41,7 +42,6 @@ GRANULARITY = 64
 NUM_DOTS = 3
 RADIUS_PX = 0.08 * IMAGE_SIZE  # 5.12
 _WINDOW = 14  # pixels per side of the window around one disc (coverage is 0 beyond r + √½ from the centre)
-_PAD = 8  # canvas margin so that windows of discs on the border never leave the canvas
 
 
 def edge_coverage(signed_distance: np.ndarray, normal_x: np.ndarray, normal_y: np.ndarray) -> np.ndarray:
@@ -80,22 +80,25 @@ class ThreeDots(GroundTruthData):
     def _render(self, factors: np.ndarray) -> np.ndarray:
         n = len(factors)
         centres = factors.reshape(n, NUM_DOTS, 2) * (IMAGE_SIZE / (GRANULARITY - 1))
-        side = IMAGE_SIZE + 2 * _PAD
-        dark = np.zeros(n * side * side, dtype=np.float32)  # flat padded canvases
-        steps = np.arange(_WINDOW)
-        offsets = (steps[:, None] * side + steps[None, :]).ravel()  # window pixel → flat offset
+        images = np.ones((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+        windows_of = sliding_window_view(images, (_WINDOW, _WINDOW), axis=(1, 2), writeable=True)
+        batch = np.arange(n)
+        steps = np.arange(_WINDOW) + 0.5
+        band = np.float32(np.sqrt(0.5))  # pixels farther than this from the edge are fully in or out
         for k in range(NUM_DOTS):
             cx, cy = centres[:, k, 0], centres[:, k, 1]
-            start_x = np.floor(cx).astype(np.int64) - _WINDOW // 2
-            start_y = np.floor(cy).astype(np.int64) - _WINDOW // 2
+            # Window origin: around the disc, moved inside the image for discs near the border.
+            start_x = np.clip(np.floor(cx).astype(np.int64) - _WINDOW // 2, 0, IMAGE_SIZE - _WINDOW)
+            start_y = np.clip(np.floor(cy).astype(np.int64) - _WINDOW // 2, 0, IMAGE_SIZE - _WINDOW)
             # pixel centre − disc centre: dx [N, 1, W] along columns, dy [N, W, 1] along rows
-            dx = ((start_x - cx)[:, None] + steps + 0.5).astype(np.float32)[:, None, :]
-            dy = ((start_y - cy)[:, None] + steps + 0.5).astype(np.float32)[:, :, None]
+            dx = ((start_x - cx)[:, None] + steps).astype(np.float32)[:, None, :]
+            dy = ((start_y - cy)[:, None] + steps).astype(np.float32)[:, :, None]
             distance = np.sqrt(dx * dx + dy * dy)
-            safe = np.maximum(distance, np.float32(1e-6))
-            coverage = edge_coverage(distance - np.float32(RADIUS_PX), dx / safe, dy / safe)
-            corner = np.arange(n) * (side * side) + (start_y + _PAD) * side + (start_x + _PAD)
-            flat = (corner[:, None] + offsets).ravel()
-            dark[flat] = np.maximum(dark[flat], coverage.reshape(-1))
-        dark = dark.reshape(n, side, side)[:, _PAD : _PAD + IMAGE_SIZE, _PAD : _PAD + IMAGE_SIZE]
-        return (1.0 - dark)[:, None, :, :]
+            signed = distance - np.float32(RADIUS_PX)
+            coverage = (signed < 0).astype(np.float32)
+            rim = np.abs(signed) < band
+            d = distance[rim]
+            coverage[rim] = edge_coverage(signed[rim], np.broadcast_to(dx, rim.shape)[rim] / d,
+                                          np.broadcast_to(dy, rim.shape)[rim] / d)
+            windows_of[batch, start_y, start_x] = np.minimum(windows_of[batch, start_y, start_x], 1 - coverage)
+        return images[:, None, :, :]
