@@ -5,11 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from directions_support import tiny_generator
+from directions_support import tiny_generator, tiny_generator_file
 from PIL import Image
 
 from latentdirs.cli import main
-from latentdirs.directions import options
 from latentdirs.directions.dirfile import load_directions
 from latentdirs.directions.editing import seed_latent, to_unit_range
 from latentdirs.directions.generator import GeneratorHandle
@@ -25,21 +24,9 @@ def _one_thread():
 
 
 @pytest.fixture
-def generators(tmp_path, monkeypatch):
-    """Two generator 'files' (seed 0 and seed 1 tiny generators) behind the CLI's loader."""
-
-    def fake_load(path, device="cpu", truncation_psi=1.0, class_index=None):
-        seed = int(open(path).read())
-        return GeneratorHandle(tiny_generator(seed=seed), device=device, truncation_psi=truncation_psi,
-                               class_index=class_index, source=str(path))
-
-    monkeypatch.setattr(options, "load_handle", fake_load)
-    paths = []
-    for seed in (0, 1):
-        path = tmp_path / f"g{seed}.gen"
-        path.write_text(str(seed))
-        paths.append(str(path))
-    return paths
+def generators(tmp_path):
+    """Two tiny generators (weights from seeds 0 and 1) saved in latentdirs' format."""
+    return [tiny_generator_file(tmp_path, seed) for seed in (0, 1)]
 
 
 def run(argv, capsys):

@@ -68,9 +68,9 @@ def test_rca_separates_distinct_directions_from_duplicates():
     distinct = make_direction_set(renderer, sefa, method="t", generator=gen, num_samples=64)
     duplicate = make_direction_set(renderer, torch.stack([sefa[0], sefa[0]]), method="t", generator=gen,
                                    num_samples=64)
-    kwargs = dict(steps=60, batch_size=16, eval_batches=6, lr=3e-3)
+    kwargs = dict(steps=100, batch_size=16, eval_batches=6, lr=3e-3)
     good = reconstructor_accuracy(handle, distinct, **kwargs)
     bad = reconstructor_accuracy(handle, duplicate, **kwargs)
     assert good.chance == 0.5 and len(good.per_direction) == 2
-    assert good.accuracy > 0.75, good
-    assert bad.accuracy < 0.7, bad
+    assert good.accuracy > 0.7, good  # about 0.8-0.9 over seeds
+    assert bad.accuracy < 0.65, bad  # chance: 0.5

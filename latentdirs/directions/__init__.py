@@ -8,10 +8,10 @@ baselines are in :mod:`.closed_form`; learned objectives are loss-registry terms
 """
 
 from .dirfile import DirectionSet, load_directions, save_directions
-from .generator import GeneratorHandle, weights_fingerprint
+from .generator import GeneratorHandle
 from .model import DirectionModel
 from .shifts import ShiftSampler
 from .spaces import LatentSpace, SpaceRenderer
 
 __all__ = ["DirectionModel", "DirectionSet", "GeneratorHandle", "LatentSpace", "ShiftSampler", "SpaceRenderer",
-           "load_directions", "save_directions", "weights_fingerprint"]
+           "load_directions", "save_directions"]

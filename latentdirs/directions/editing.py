@@ -97,9 +97,8 @@ def load_latent(path: str, renderer: SpaceRenderer) -> LatentBatch:
 
 
 def seed_latent(seed: int, renderer: SpaceRenderer) -> LatentBatch:
-    """The code of image ``seed``: ``z = RandomState(seed).randn(1, z_dim)`` (stylegan2-ada ``generate.py``)."""
-    z = np.random.RandomState(int(seed)).randn(1, renderer.handle.z_dim).astype(np.float32)
-    return renderer.from_z(torch.from_numpy(z).to(renderer.handle.device))
+    """The code of image ``seed``, drawn as ``latentdirs generate`` (and stylegan2-ada ``generate.py``) draw it."""
+    return renderer.from_z(renderer.handle.module.z_from_seeds([seed]).to(renderer.handle.device))
 
 
 def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: str | None, direction: int,

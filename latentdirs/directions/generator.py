@@ -6,15 +6,13 @@ attributes ``z_dim``, ``c_dim``, ``w_dim``, ``num_ws``, ``img_channels``, ``img_
 ``synthesis(ws, noise_mode=…) -> images [N, C, H, W]`` in about [-1, 1]. Images are rendered with
 ``noise_mode="const"`` by default, so an image is a deterministic function of its latent code.
 
-The handle also identifies the generator: :func:`weights_fingerprint` is the SHA-256 of its
-parameters and buffers (names, dtypes, shapes and bytes, in name order), independent of the file
-format the weights came from (.pkl, .pt or safetensors), so a direction file can be checked against
-the generator it is used with.
+The handle also identifies the generator by :func:`latentdirs.gan.generator_fingerprint` (SHA-256
+of its constructor arguments and weights, independent of the file format the weights came from), so
+a direction file can be checked against the generator it is used with.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,16 +24,6 @@ from torch import nn
 from ..errors import UserError
 
 _AFFINE_NAME = re.compile(r"^synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.weight$")
-
-
-def weights_fingerprint(module: nn.Module) -> str:
-    """SHA-256 over ``(name, dtype, shape, bytes)`` of every state-dict entry, in name order."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        data = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}\n".encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -85,7 +73,8 @@ class GeneratorHandle:
 
     def __init__(self, generator: nn.Module, *, device: str | torch.device = "cpu", truncation_psi: float = 1.0,
                  noise_mode: str = "const", class_index: int | None = None, source: str | None = None) -> None:
-        for attr in ("z_dim", "w_dim", "num_ws", "img_channels", "img_resolution", "mapping", "synthesis"):
+        for attr in ("z_dim", "w_dim", "num_ws", "img_channels", "img_resolution", "mapping", "synthesis",
+                     "init_kwargs"):
             if not hasattr(generator, attr):
                 raise UserError(f"the generator has no attribute {attr!r}; expected a StyleGAN2 generator "
                                 f"(latentdirs.gan.Generator)")
@@ -124,22 +113,20 @@ class GeneratorHandle:
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.module)
+            from ..gan import generator_fingerprint
+
+            self._fingerprint = generator_fingerprint(self.module)
         return self._fingerprint
 
     def config(self) -> dict[str, Any]:
-        """The generator's constructor arguments when it keeps them, else its sizes."""
-        kwargs = getattr(self.module, "init_kwargs", None)
-        if isinstance(kwargs, dict):
-            return _jsonable(kwargs)
-        return {"z_dim": self.z_dim, "c_dim": self.c_dim, "w_dim": self.w_dim, "num_ws": self.num_ws,
-                "img_resolution": self.image_shape[1], "img_channels": self.image_shape[0]}
+        """The generator's constructor arguments."""
+        return _jsonable(self.module.init_kwargs)
 
     def describe(self) -> dict[str, Any]:
         """What a direction file records about the generator it was made with."""
         return {"fingerprint": self.fingerprint, "config": self.config(), "num_ws": self.num_ws,
-                "source": self.source, "truncation_psi": self.truncation_psi, "class_index": self.class_index,
-                "noise_mode": self.noise_mode}
+                "source": self.source, "provenance": _jsonable(getattr(self.module, "source", None) or {}),
+                "truncation_psi": self.truncation_psi, "class_index": self.class_index, "noise_mode": self.noise_mode}
 
     # -- latent codes and images --------------------------------------------------------------
     def sample_z(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -170,7 +157,7 @@ def load_handle(path: str, *, device: str | torch.device = "cpu", truncation_psi
     """Load a generator file (StyleGAN2-ADA .pkl, rosinality .pt, or ours) with ``latentdirs.gan``."""
     from ..gan import load_generator
 
-    generator = load_generator(path)
+    generator = load_generator(path, device=device)
     return GeneratorHandle(generator, device=device, truncation_psi=truncation_psi, class_index=class_index,
                            source=str(path))
 
