@@ -96,3 +96,69 @@ class ReconstructorTerm(LossTerm):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+@register
+class DirectionTopDis(LossTerm):
+    """TopDis on directions: weight · RTD_sym(φ(G(w)), φ(G(w′))), w′ shifted along one direction a_k.
+
+    Per step one direction ``k`` (uniform) and a sign are drawn. With the unit direction
+    ``â = a_k/‖a_k‖`` and projections ``t_i = ⟨w_i, â⟩``, the quantile shift of the TopDis paper moves
+    each ``t_i`` by ``±C`` in the normal quantiles of the batch (``t′_i = m + s·Φ⁻¹(Φ((t_i − m)/s) ± C)``,
+    ``m, s`` the batch mean and std — exactly N(0, 1) in Z; points leaving (0, 1) are dropped) and
+    ``w′_i = w_i + (t′_i − t_i)·â``; ``shift=fixed`` uses ``w′ = w ± epsilon·â`` instead. The loss is the
+    symmetric RTD between the clouds of features ``φ`` (pixels, downsampled pixels or the LPIPS
+    embedding) of the two batches, so a good direction moves the image batch without tearing its
+    topology. Balabin, Voronkova, Trofimov, Burnaev & Barannikov, "Disentanglement Learning via
+    Topology", ICML 2024 (arXiv 2308.12696); RTD: Barannikov et al., ICML 2022. Reuses
+    :func:`latentdirs.topology.quantile_shift` and :func:`latentdirs.topology.rtd`.
+    """
+
+    name = "dir-topdis"
+    domains = frozenset({DOMAIN})
+    needs = frozenset({"directions", "base", "images", "render", "generator"})
+    params = {
+        "weight": Param(1.0, "weight γ of the term"),
+        "shift": Param("quantile", "quantile: TopDis quantile shift; fixed: ±epsilon along the unit direction",
+                       choices=("quantile", "fixed")),
+        "C": Param(0.125, "quantile shift"),
+        "epsilon": Param(1.0, "shift for shift=fixed"),
+        "features": Param("downsample", "space the image batches are compared in",
+                          choices=("pixels", "downsample", "lpips")),
+        "size": Param(32, "side of the downsampled images (features=downsample)"),
+        "card": Param(50, "longest bars kept per barcode"),
+        "p": Param(1.0, "exponent of the bar lengths"),
+        "variant": Param("exact", "RTD readout", choices=("exact", "official")),
+        "quantile": Param(0.9, "distance normalization quantile"),
+    }
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        from .features import ImageFeatures
+
+        self.features = ImageFeatures(self.hp["features"], self.hp["size"])
+
+    def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
+        from ..topology import quantile_shift, rtd
+
+        directions = ctx.directions
+        gen = ctx.generator
+        k = int(torch.randint(directions.shape[0], (1,), generator=gen, device=gen.device))
+        sign = int(torch.randint(2, (1,), generator=gen, device=gen.device)) * 2 - 1
+        unit = directions[k] / directions[k].norm().clamp_min(1e-12)
+        if self.hp["shift"] == "quantile":
+            t = ctx.base @ unit
+            result = quantile_shift(t, self.hp["C"], sign)
+            rows = result.keep.nonzero().squeeze(1)
+            delta = (result.shifted - t[rows])[:, None] * unit[None, :]
+        else:
+            rows = torch.arange(ctx.base.shape[0], device=ctx.base.device)
+            delta = (sign * self.hp["epsilon"] * unit)[None, :].expand(rows.shape[0], -1)
+        if rows.numel() < 3:
+            zero = directions.sum() * 0.0
+            return {"loss": zero, "rtd": zero.detach(), "kept": torch.tensor(float(rows.numel()))}
+        original = self.features(ctx.images[rows])
+        shifted = self.features(ctx.render(delta, rows))
+        value = rtd(original, shifted, card=self.hp["card"], p=self.hp["p"], variant=self.hp["variant"],
+                    quantile=self.hp["quantile"])
+        return {"loss": self.hp["weight"] * value, "rtd": value.detach(), "kept": torch.tensor(float(rows.numel()))}
