@@ -24,6 +24,7 @@ from .trainer import CLOSED_FORM_METHODS, DirectionTrainer, DiscoveryConfig, dis
 
 DIRECTIONS_FILE = "directions.safetensors"
 CHECKPOINT_FILE = "checkpoint.pt"
+_SHOWN = ("loss", "/accuracy", "/rtd", "/gap")  # progress-bar entries (the total loss and key diagnostics)
 
 
 def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | os.PathLike, *, resume: bool = False,
@@ -65,7 +66,8 @@ def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
         while trainer.step < config.steps:
             logs = trainer.train_step()
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k != "step"}, refresh=False)
+            bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
+                            refresh=False)
             if config.checkpoint_every and trainer.step % config.checkpoint_every == 0:
                 trainer.save_checkpoint(checkpoint)
     except KeyboardInterrupt:
