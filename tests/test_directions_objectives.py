@@ -61,3 +61,36 @@ def test_topdis_trains_directions():
     assert not torch.equal(before, after)
     assert torch.allclose(after @ after.T, torch.eye(3), atol=1e-5)
     assert {"dir-topdis/rtd", "reconstructor/accuracy"} <= set(logs)
+
+
+@pytest.mark.parametrize("spec,space", [
+    ("gmg", "w"), ("gmg", "z"), ("gmg:cost=scaled_sqeuclidean,coefficients=gaussian", "w"),
+    ("gmg:gap=distortion", "w"), ("gmg:features=pixels,anchors=2,points=5", "w"),
+])
+def test_gmg_gradient_reaches_the_direction_matrix(spec, space):
+    pytest.importorskip("latentdirs.ot.gmg")
+    grad, out = _gradient(_trainer(spec, space=space))
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    if "distortion" not in spec:
+        assert out["distortion"] >= out["gap"] - 1e-6  # GMG = DST − GW_ε with GW_ε ≥ 0 … up to entropic bias
+    assert build_term(spec.split(":")[0]).name == "dir-gmg"
+
+
+def test_gmg_of_an_isometric_direction_map_is_small():
+    """The map c ↦ φ(G(w₀ + Aᵀc)) − φ(G(w₀)) scored on features equal to the coefficients themselves."""
+    pytest.importorskip("latentdirs.ot.gmg")
+    from latentdirs.directions.shifts import ShiftSampler
+    from latentdirs.losses.registry import LossContext
+
+    term = build_term("gmg:features=pixels,anchors=2,points=6,eps0=0.01")
+    directions = torch.linalg.qr(torch.randn(16, 3, generator=torch.Generator().manual_seed(0)))[0].T
+    base = torch.zeros(4, 16)
+
+    def render(delta, rows):  # a linear "generator": the image is the code itself
+        return (base[rows] + delta).reshape(-1, 1, 4, 4)
+
+    ctx = LossContext(directions=directions, base=base, images=base.reshape(-1, 1, 4, 4), render=render,
+                      generator=torch.Generator().manual_seed(1), shift_sampler=ShiftSampler())
+    out = term(ctx)
+    assert abs(float(out["distortion"])) < 1e-6  # an isometry preserves cosine costs exactly
+    assert abs(float(out["gap"])) < 1e-3
