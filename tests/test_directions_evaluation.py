@@ -1,6 +1,7 @@
 """Evaluation pieces: the LPIPS embedding equals LPIPS, traversal scores, RCA on frozen directions."""
 
 import lpips
+import numpy as np
 import pytest
 import torch
 from directions_support import tiny_generator
@@ -74,3 +75,46 @@ def test_rca_separates_distinct_directions_from_duplicates():
     assert good.chance == 0.5 and len(good.per_direction) == 2
     assert good.accuracy > 0.7, good  # about 0.8-0.9 over seeds
     assert bad.accuracy < 0.65, bad  # chance: 0.5
+
+
+def test_effect_matrix_scores():
+    pytest.importorskip("latentdirs.metrics")  # until the metrics module is merged here
+    from latentdirs.directions.groundtruth import score_effects
+
+    perfect = score_effects(np.diag([0.5, 1.0, 2.0]), ["a", "b", "c"])
+    assert perfect.disentanglement == pytest.approx(1.0, abs=1e-6)
+    assert perfect.completeness == pytest.approx(1.0, abs=1e-6)
+    assert perfect.gap == pytest.approx(1.0) and perfect.main_factor == ["a", "b", "c"]
+    mixed = score_effects(np.ones((3, 3)), ["a", "b", "c"])
+    assert mixed.disentanglement == pytest.approx(0.0, abs=1e-6) and mixed.gap == pytest.approx(0.0)
+    # two directions change factor a equally, nobody changes c: gap 0 for a and c, 1 for b
+    partial = score_effects(np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ["a", "b", "c"])
+    assert partial.gap_per_factor == pytest.approx([0.0, 1.0, 0.0])
+    assert partial.disentanglement == pytest.approx(1.0, abs=1e-6) and partial.completeness < 1
+    assert partial.main_share == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_effect_matrix_with_a_brightness_reader():
+    from latentdirs.directions.groundtruth import effect_matrix
+
+    handle = GeneratorHandle(tiny_generator())
+    renderer = SpaceRenderer(handle, LatentSpace("w"))
+    sefa, _, _ = sefa_directions(handle, None, 3)
+    dset = make_direction_set(renderer, sefa, method="t", generator=torch.Generator().manual_seed(0), num_samples=64)
+    dset.scales[2] = 0.0  # a direction that does nothing
+
+    def read(images):  # factor 0: brightness in 5 bins; factor 1: a single value
+        bins = (images.mean(dim=(1, 2, 3)).clamp(0, 0.999) * 5).long()
+        return [torch.nn.functional.one_hot(bins, 5).float().numpy(), np.ones((images.shape[0], 1), np.float32)]
+
+    matrix, kept = effect_matrix(renderer, dset, read, samples=6, strengths=[-3.0, 0.0, 3.0])
+    assert kept == [0] and matrix.shape == (3, 1)
+    assert (matrix >= 0).all() and matrix[2, 0] == 0.0 and matrix[:2].sum() > 0
+    assert (matrix <= 2.0 + 1e-9).all()  # at most the factor's range per step, two steps
+
+
+def test_ground_truth_needs_a_recorded_dataset():
+    from latentdirs.directions.groundtruth import open_ground_truth
+
+    probe, note = open_ground_truth(GeneratorHandle(tiny_generator()), None, None, "auto", "cpu")
+    assert probe is None and "--dataset" in note

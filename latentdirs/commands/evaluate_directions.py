@@ -10,6 +10,7 @@ import click
 from ..directions.dirfile import load_directions
 from ..directions.editing import parse_traverse
 from ..directions.evaluation import lpips_scores, reconstructor_accuracy, summarise
+from ..directions.groundtruth import classifier_reader, effect_matrix, open_ground_truth, score_effects
 from ..directions.options import generator_options, open_generator
 from ..directions.report import render_report
 from ..directions.spaces import SpaceRenderer
@@ -28,20 +29,33 @@ from ..io import write_json
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="Perceptual path length, effect size and smoothness along each direction.")
 @click.option("--lpips-samples", default=8, show_default=True, help="Codes traversed per direction.")
+@click.option("--dataset", default=None,
+              help="Procedural dataset the generator was trained on (default: the one its file records).")
+@click.option("--dataset-path", default=None, help="File of a file-backed dataset.")
+@click.option("--classifier", default="auto", show_default=True,
+              help="Factor classifier (path stem, 'auto' for the bundled one of the dataset, 'none' to skip).")
+@click.option("--gt-samples", default=32, show_default=True, help="Codes traversed per direction for ground truth.")
 @click.option("--traverse", default="-3:3:7", show_default=True, help="Strengths (σ) for LPIPS and the report.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for evaluation.json and report.html (default: the direction file's folder).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def command(directions_path, generator_path, device, class_index, rca, rca_steps, rca_lr, rca_batch,
-            rca_eval_batches, use_lpips, lpips_samples, traverse, seed, out, quiet) -> None:
-    """Evaluate directions: RCA, LPIPS smoothness/effect size; writes evaluation.json and report.html.
+            rca_eval_batches, use_lpips, lpips_samples, dataset, dataset_path, classifier, gt_samples, traverse, seed,
+            out, quiet) -> None:
+    """Evaluate directions: RCA, LPIPS smoothness/effect size, ground-truth factors; updates the report.
+
+    Ground truth needs a generator trained on a procedural dataset (dsprites, threedots, ...) and a
+    factor classifier for it: each direction gets the factor it changes most, and the directions x
+    factors matrix gets DCI-style disentanglement/completeness and a MIG-style gap.
 
     \b
     Examples:
       latentdirs evaluate-directions runs/d/directions.safetensors --generator G.pkl
       latentdirs evaluate-directions D.safetensors --generator G.pkl --rca-steps 3000 --out runs/d_eval
       latentdirs evaluate-directions D.safetensors --generator G.pkl --no-rca --traverse -2:2:9
+      latentdirs evaluate-directions D.safetensors --generator pretrained/dsprites_generator.json \
+          --dataset dsprites --classifier auto
     """
     dset = load_directions(directions_path)
     handle = open_generator(generator_path, device, float(dset.generator.get("truncation_psi", 1.0)), class_index)
@@ -57,8 +71,20 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
             progress=not quiet)
     lpips_result = lpips_scores(handle, dset, samples=lpips_samples, strengths=strengths, seed=seed,
                                 progress=not quiet) if use_lpips else None
-    summary, columns, notes = summarise(rca_result, lpips_result)
+    truth, matrix, truth_note = None, None, None
+    if classifier != "none":
+        probe, truth_note = open_ground_truth(handle, dataset, dataset_path, classifier, handle.device)
+        if probe is not None:
+            effects, kept = effect_matrix(SpaceRenderer(handle, dset.space), dset, classifier_reader(probe.classifier),
+                                          samples=gt_samples, strengths=strengths, seed=seed)
+            truth = score_effects(effects, [probe.classifier.factor_names[j] for j in kept])
+            matrix = (truth.matrix, truth.factor_names)
+    summary, columns, notes = summarise(rca_result, lpips_result, truth)
+    if truth_note:
+        notes.append(truth_note)
     result = {"directions": str(directions_path), "summary": summary, "per_direction": columns, "notes": notes}
+    if truth is not None:
+        result["ground_truth"] = dataclasses.asdict(truth)
     if rca_result is not None:
         result["rca"] = {k: v for k, v in dataclasses.asdict(rca_result).items() if k != "history"}
     if lpips_result is not None:
@@ -66,7 +92,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     write_json(out / "evaluation.json", result)
     extent = max(abs(strengths[0]), abs(strengths[-1]))
     render_report(out, SpaceRenderer(handle, dset.space), dset, steps=len(strengths), extent=extent, seed=seed,
-                  scores=columns, summary=summary, notes=notes)
+                  scores=columns, summary=summary, notes=notes, matrix=matrix)
     for note in notes:
         click.echo(f"note: {note}")
     for key, value in summary.items():

@@ -27,6 +27,7 @@ from .dirfile import DirectionSet
 from .editing import direction_vector, traverse
 from .features import LpipsEmbedding
 from .generator import GeneratorHandle
+from .groundtruth import GroundTruthResult
 from .spaces import SpaceRenderer, format_layers
 from .trainer import DirectionTrainer, DiscoveryConfig
 
@@ -113,11 +114,11 @@ def lpips_scores(handle: GeneratorHandle, dset: DirectionSet, *, samples: int = 
     return LpipsResult(path, effect, smoothness, embedding.description, embedding.pretrained_backbone)
 
 
-def summarise(rca: RcaResult | None, lpips: LpipsResult | None) -> tuple[dict[str, Any], dict[str, list[float]],
-                                                                        list[str]]:
+def summarise(rca: RcaResult | None, lpips: LpipsResult | None, truth: GroundTruthResult | None = None
+              ) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
     """Report pieces: summary scores, per-direction columns and notes."""
     summary: dict[str, Any] = {}
-    columns: dict[str, list[float]] = {}
+    columns: dict[str, list[Any]] = {}
     notes: list[str] = []
     if rca is not None:
         summary["RCA (fresh reconstructor)"] = rca.accuracy
@@ -130,4 +131,10 @@ def summarise(rca: RcaResult | None, lpips: LpipsResult | None) -> tuple[dict[st
         columns["LPIPS path"] = lpips.path
         columns["smoothness"] = lpips.smoothness
         notes.append(f"perceptual distances: {lpips.backbone}")
+    if truth is not None:
+        summary["ground truth: disentanglement D"] = truth.disentanglement
+        summary["ground truth: completeness C"] = truth.completeness
+        summary["ground truth: gap (MIG-style)"] = truth.gap
+        columns["main factor"] = truth.main_factor
+        columns["its share"] = truth.main_share
     return summary, columns, notes

@@ -83,7 +83,8 @@ def per_direction_scores(dset: DirectionSet) -> dict[str, list[float]]:
 
 def write_report(path: str | os.PathLike, dset: DirectionSet, grids: np.ndarray, *,
                  scores: dict[str, list[float]] | None = None, summary: dict[str, Any] | None = None,
-                 notes: list[str] | None = None, extent: float = 3.0) -> Path:
+                 notes: list[str] | None = None, extent: float = 3.0,
+                 matrix: tuple[list[list[float]], list[str]] | None = None) -> Path:
     """Write the self-contained HTML report (see the module docstring)."""
     columns = {**per_direction_scores(dset), **(scores or {})}
     meta = dset.metadata()
@@ -104,6 +105,7 @@ def write_report(path: str | os.PathLike, dset: DirectionSet, grids: np.ndarray,
     info = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in header.items())
     summary_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in (summary or {}).items())
     note_items = "".join(f"<li>{html.escape(n)}</li>" for n in (notes or []))
+    matrix_html = _matrix_table(*matrix) if matrix is not None else ""
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>latentdirs directions — {html.escape(meta['method'])}</title>
 <style>
@@ -116,6 +118,7 @@ img {{ image-rendering: pixelated; display: block; }}
 <table>{info}</table>
 {f'<h2>Scores</h2><table>{summary_rows}</table>' if summary_rows else ''}
 {f'<ul>{note_items}</ul>' if note_items else ''}
+{matrix_html}
 <p>Each strip: rows are random samples; columns move along the direction from −{extent:g}σ to +{extent:g}σ
 (σ: standard deviation of sampled codes along the direction).</p>
 <table><tr><th>direction</th>{head}<th>traversal</th></tr>
@@ -124,6 +127,19 @@ img {{ image-rendering: pixelated; display: block; }}
 """
     write_text(path, document)
     return Path(path)
+
+
+def _matrix_table(values: list[list[float]], factor_names: list[str]) -> str:
+    """The directions × factors effect matrix as a shaded table (darker: larger effect)."""
+    array = np.asarray(values, dtype=np.float64)
+    top = array.max() if array.size and array.max() > 0 else 1.0
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in factor_names)
+    rows = []
+    for k, row in enumerate(array):
+        cells = "".join(f'<td style="background: rgba(40, 90, 200, {v / top:.2f})">{v:.3g}</td>' for v in row)
+        rows.append(f"<tr><th>{k}</th>{cells}</tr>")
+    return ("<h2>Directions × factors (mean change of each factor along each direction)</h2>"
+            f"<table><tr><th>direction</th>{head}</tr>{''.join(rows)}</table>")
 
 
 def render_report(out: str | os.PathLike, renderer: SpaceRenderer, dset: DirectionSet, *, samples: int = 4,
