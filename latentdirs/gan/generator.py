@@ -101,14 +101,18 @@ class Generator(nn.Module):
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
 
+    @property
+    def device(self) -> torch.device:
+        return self.synthesis.b4.const.device
+
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` Gaussian z ``[n, z_dim]`` on the model's device."""
-        return torch.randn([n, self.z_dim], generator=generator, device=self.w_avg.device)
+        return torch.randn([n, self.z_dim], generator=generator, device=self.device)
 
     def z_from_seeds(self, seeds: list[int]) -> torch.Tensor:
         """z for each seed as the reference ``generate.py`` draws it: ``RandomState(seed).randn(1, z_dim)``."""
         z = np.concatenate([np.random.RandomState(int(seed)).randn(1, self.z_dim) for seed in seeds])
-        return torch.from_numpy(z.astype(np.float32)).to(self.w_avg.device)
+        return torch.from_numpy(z.astype(np.float32)).to(self.device)
 
     def z_to_w(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """W codes ``[N, w_dim]`` (no truncation)."""
