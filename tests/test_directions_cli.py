@@ -9,6 +9,7 @@ from directions_support import tiny_generator, tiny_generator_file
 from PIL import Image
 
 from latentdirs.cli import main
+from latentdirs.data import get_dataset
 from latentdirs.directions.dirfile import load_directions
 from latentdirs.directions.editing import seed_latent, to_unit_range
 from latentdirs.directions.generator import GeneratorHandle
@@ -124,3 +125,26 @@ def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
     for argv in cases:
         code, text = run(argv, capsys)
         assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
+
+
+def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
+    """The ground-truth wiring with an untrained dSprites factor classifier (values are meaningless)."""
+    pytest.importorskip("latentdirs.factors")  # until the factor classifier is merged here
+    from latentdirs.factors import build_factor_classifier, save_factor_classifier
+
+    g0 = generators[0]
+    save_factor_classifier(tmp_path / "clf", build_factor_classifier(get_dataset("dsprites")))
+    code, text = run(["discover", "--generator", g0, "--method", "sefa", "-k", "3", "--stats-samples", "64",
+                      "--grid-samples", "1", "--grid-steps", "2", "--out", str(tmp_path / "s"), "--device", "cpu"],
+                     capsys)
+    assert code == 0, text
+    code, text = run(["evaluate-directions", str(tmp_path / "s" / "directions.safetensors"), "--generator", g0,
+                      "--no-rca", "--no-lpips", "--dataset", "dsprites", "--classifier", str(tmp_path / "clf"),
+                      "--gt-samples", "3", "--traverse", "-2:2:3", "--device", "cpu", "--quiet"], capsys)
+    assert code == 0, text
+    result = json.loads((tmp_path / "s" / "evaluation.json").read_text())
+    truth = result["ground_truth"]
+    assert len(truth["matrix"]) == 3 and all(len(row) == 5 for row in truth["matrix"])
+    assert truth["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]
+    assert 0 <= truth["disentanglement"] <= 1 and 0 <= truth["completeness"] <= 1 and 0 <= truth["gap"] <= 1
+    assert "Directions × factors" in (tmp_path / "s" / "report.html").read_text()
