@@ -8,10 +8,12 @@ baselines are in :mod:`.closed_form`; learned objectives are loss-registry terms
 """
 
 from .dirfile import DirectionSet, load_directions, save_directions
+from .discovery import run_discovery
 from .generator import GeneratorHandle
 from .model import DirectionModel
 from .shifts import ShiftSampler
 from .spaces import LatentSpace, SpaceRenderer
+from .trainer import DirectionTrainer, DiscoveryConfig
 
-__all__ = ["DirectionModel", "DirectionSet", "GeneratorHandle", "LatentSpace", "ShiftSampler", "SpaceRenderer",
-           "load_directions", "save_directions"]
+__all__ = ["DirectionModel", "DirectionSet", "DirectionTrainer", "DiscoveryConfig", "GeneratorHandle", "LatentSpace",
+           "ShiftSampler", "SpaceRenderer", "load_directions", "run_discovery", "save_directions"]
