@@ -148,3 +148,34 @@ def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
     assert truth["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]
     assert 0 <= truth["disentanglement"] <= 1 and 0 <= truth["completeness"] <= 1 and 0 <= truth["gap"] <= 1
     assert "Directions × factors" in (tmp_path / "s" / "report.html").read_text()
+
+
+def test_edit_from_latent_files(tmp_path, generators, capsys):
+    g0 = generators[0]
+    code, text = run(["discover", "--generator", g0, "--method", "ganspace", "-k", "2", "--pca-samples", "256",
+                      "--stats-samples", "64", "--grid-samples", "1", "--grid-steps", "2", "--out", str(tmp_path / "p"),
+                      "--device", "cpu"], capsys)
+    assert code == 0, text
+    dfile = str(tmp_path / "p" / "directions.safetensors")
+    handle = GeneratorHandle(tiny_generator(seed=0))
+    ws = handle.mapping(torch.randn(1, 8, generator=torch.Generator().manual_seed(3))).detach()
+    with torch.no_grad():
+        original = handle.synthesis(ws)
+    expected = np.clip(to_unit_range(original)[0] * 255 + 0.5, 0, 255).astype(np.uint8)[0]
+    for name, array in [("wplus.npy", ws.numpy()), ("w.npy", ws[:, 0].numpy())]:
+        np.save(tmp_path / name, array)
+        code, text = run(["edit", "--generator", g0, "--directions", dfile, "--latent", str(tmp_path / name),
+                          "-d", "0", "-s", "0", "--out", str(tmp_path / "o.png"), "--device", "cpu"], capsys)
+        assert code == 0, text
+        assert np.array_equal(_png(tmp_path / "o.png"), expected)
+    code, text = run(["edit", "--generator", g0, "--directions", dfile, "--latent", str(tmp_path / "w.npy"),
+                      "-d", "0", "-s", "2", "--layers", "0-1", "--out", str(tmp_path / "o2.png"), "--device", "cpu"],
+                     capsys)
+    assert code == 0, text
+    assert not np.array_equal(_png(tmp_path / "o2.png"), expected)
+    np.save(tmp_path / "bad.npy", np.zeros((1, 5), np.float32))
+    for argv in (["--latent", str(tmp_path / "bad.npy"), "-s", "1"], ["--seed", "1", "-s", "1", "-d", "9"],
+                 ["--seed", "1", "--latent", str(tmp_path / "w.npy"), "-s", "1"], ["--seed", "1"]):
+        full = ["edit", "--generator", g0, "--directions", dfile, "-d", "0", "--out", str(tmp_path / "x.png"), *argv]
+        code, text = run(full, capsys)
+        assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
