@@ -121,10 +121,6 @@ def test_corrupt_checkpoint_on_resume(tmp_path, bars, capsys):
 
 
 def test_unknown_dataset_and_missing_file(tmp_path, capsys):
-    from latentdirs import data
-
-    if not hasattr(data, "get_dataset"):
-        pytest.skip("latentdirs.data.get_dataset has not landed yet")
     assert "no-such-data" in error_line(["--out", str(tmp_path / "x"), *TINY, "--dataset", "no-such-data"], capsys)
     line = error_line(["--out", str(tmp_path / "y"), *TINY, "--dataset", "3dshapes", "--data-path",
                        str(tmp_path / "missing.h5")], capsys)
