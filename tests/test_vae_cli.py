@@ -1,5 +1,6 @@
 """``latentdirs train-vae`` end to end on a tiny dataset, and bad input → one ``error:`` line, exit 2."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,22 @@ def test_train_then_resume_and_extend(tmp_path, bars, capsys):
     assert (out_dir / "model.safetensors").is_file()
     code, out, err = run_cli(["--out", str(out_dir), "--resume", "--steps", "3", "--quiet"], capsys)
     assert code == 0 and "trained 3 steps" in out and "resuming" in err
+
+
+def test_config_file_and_rerun_from_a_saved_config(tmp_path, bars, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"objective": {"name": "annealed-vae", "c_max": 5}, "steps": 1, "batch_size": 4,
+                                  "latent_dim": 3, "device": "cpu", "regularizers": []}))
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_cli(["--out", str(first), "--config", str(config), "--steps", "2", "--quiet"], capsys)[0] == 0
+    saved = json.loads((first / "config.json").read_text())
+    assert saved["objective"] == {"name": "annealed-vae", "gamma": 1000.0, "c_max": 5.0, "iteration_threshold": 100000}
+    assert saved["steps"] == 2  # the command line overrides the file
+    # --resume on a directory without a run starts it
+    rerun = ["--out", str(second), "--config", str(first / "config.json"), "--resume", "--quiet"]
+    assert run_cli(rerun, capsys)[0] == 0
+    assert json.loads((second / "config.json").read_text()) == saved
+    assert (first / "log.csv").read_text() == (second / "log.csv").read_text()
 
 
 @pytest.mark.parametrize("args, message", [
