@@ -4,7 +4,7 @@ For each device (CPU, and CUDA when available) it times, on procedural dSprites:
   forward    encoder + decoder without gradients (the reference the others are divided by)
   step       forward, Bernoulli reconstruction + β·KL, backward, Adam step on a fixed batch
   trainer    the trainer's full step: sampling and rendering the batch, the loss context, logging
-and prints the machine it ran on. Usage: python scripts/bench_train.py [--quick] [--device cpu|cuda|all]
+and prints the machine it ran on. Usage: python scripts/bench_train.py [--quick] [--device cpu|cuda|all] [--threads N]
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few repeats (a rough number in seconds)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     repeats, warmup = (3, 1) if args.quick else (20, 3)
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all"):
