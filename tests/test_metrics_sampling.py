@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import latentdirs.metrics as M
+from latentdirs.data import get_dataset
 from latentdirs.data.base import GroundTruthData
 from latentdirs.errors import UserError
-from latentdirs.metrics.local import local_radii, sample_local_factors
+from latentdirs.metrics.local import local_radii, sample_local_factors, unordered_factors
 
 
 class PixelFactors(GroundTruthData):
@@ -122,6 +123,7 @@ def test_beta_vae_score_matches_reference_features_and_bands():
 def test_local_sampling_protocol():
     radii = local_radii(DATA.factor_sizes, 0.2, continuity_cutoff=10, unordered_factors=(3,))
     assert radii.tolist() == [0, 0, 2, 0]
+    assert unordered_factors(DATA) == () and unordered_factors(get_dataset("dsprites")) == (0,)
     rs = np.random.RandomState(4)
     factors = sample_local_factors(DATA.factor_sizes, local_radii(DATA.factor_sizes, 0.2), 40, rs)
     ref = np.random.RandomState(4)

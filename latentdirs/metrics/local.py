@@ -8,8 +8,8 @@ For each locality proportion p (default 0.1, 0.2, 0.3, 0.6, 1.0), starting from 
 ``numpy.random.RandomState(random_state)`` (the authors evaluate every p with seed 0):
 
 1. For each of ``num_clusters`` (20) clusters: draw a centre c_k = randint(size_k) for every factor
-   in order. A factor with ``size_k >= continuity_cutoff`` (10) that is not listed in
-   ``unordered_factors`` gets radius r_k = floor(size_k · p); other factors get r_k = 0 (held at c_k).
+   in order. A factor with ``size_k >= continuity_cutoff`` (10) that is not categorical (see
+   :func:`unordered_factors`) gets radius r_k = floor(size_k · p); other factors get r_k = 0 (held at c_k).
 2. Draw ``num_points`` (10 000) rows in batches of 16; per batch and factor in order,
    ``randint(max(0, c_k − r_k), min(size_k − 1, c_k + r_k) + 1, dtype=int32)``. Encode their images.
 3. Discretise each code dim into ``num_bins`` (5) equal-width bins over the cluster's own range;
@@ -38,6 +38,17 @@ from .modularity import modularity_from_mutual_info
 from .sampling import ENCODE_BATCH_SIZE, EncodeFn, encode
 
 PROPORTIONS = (0.1, 0.2, 0.3, 0.6, 1.0)
+# Categorical factors without a notion of "nearby" values, by name: the authors' dataset configs hold
+# dSprites' shape and MPI3D's object colour, object shape and background colour at the centre.
+UNORDERED_FACTOR_NAMES = frozenset({"shape", "object_shape", "object_color", "background_color"})
+
+
+def unordered_factors(dataset: GroundTruthData) -> tuple[int, ...]:
+    """Indices of categorical factors: ``dataset.unordered_factors`` when defined, else by factor name."""
+    declared = getattr(dataset, "unordered_factors", None)
+    if declared is not None:
+        return tuple(int(k) for k in declared)
+    return tuple(k for k, name in enumerate(dataset.factor_names) if name in UNORDERED_FACTOR_NAMES)
 
 
 def local_radii(
@@ -86,20 +97,25 @@ def local_scores(
     num_clusters: int = 20,
     num_bins: int = 5,
     continuity_cutoff: int = 10,
-    unordered_factors: Sequence[int] = (),
+    unordered: Sequence[int] | None = None,
     random_state: int = 0,
     encode_batch_size: int = ENCODE_BATCH_SIZE,
 ) -> dict[str, dict[str, float]]:
-    """``{"local_mig": {p: score}, "local_modularity": {p: score}}`` with p formatted like ``"0.1"``."""
+    """``{"local_mig": {p: score}, "local_modularity": {p: score}}`` with p formatted like ``"0.1"``.
+
+    ``unordered`` lists categorical factors, always held at the centre (default:
+    :func:`unordered_factors` of the dataset).
+    """
     if num_points < 2 or num_clusters < 1 or num_bins < 1:
         raise UserError("local metrics need num_points >= 2, num_clusters >= 1 and num_bins >= 1")
     if any(not 0.0 < p <= 1.0 for p in proportions):
         raise UserError(f"locality proportions must lie in (0, 1], got {list(proportions)}")
     sizes = list(dataset.factor_sizes)
+    held = unordered_factors(dataset) if unordered is None else tuple(unordered)
     result: dict[str, dict[str, float]] = {"local_mig": {}, "local_modularity": {}}
     for proportion in proportions:
         rng = np.random.RandomState(random_state)
-        radii = local_radii(sizes, proportion, continuity_cutoff, unordered_factors)
+        radii = local_radii(sizes, proportion, continuity_cutoff, held)
         migs, modularities = [], []
         for _ in range(num_clusters):
             factors = sample_local_factors(sizes, radii, num_points, rng)

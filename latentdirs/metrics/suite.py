@@ -232,8 +232,7 @@ def evaluate_representation(
         results["beta_vae"] = beta_vae_score(dataset, encode_fn, random_state)
     if "local" in metrics:
         report("local")
-        unordered = tuple(getattr(dataset, "unordered_factors", ()))
-        results.update(local_scores(dataset, encode_fn, unordered_factors=unordered, random_state=random_state))
+        results.update(local_scores(dataset, encode_fn, random_state=random_state))
     return results
 
 
