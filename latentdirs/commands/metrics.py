@@ -59,8 +59,8 @@ def command(codes_path, factors_path, test_codes_path, test_factors_path, metric
 
     The numbers equal google-research/disentanglement_lib's for the same arrays (DCI as after
     np.random.seed(--seed); --fast DCI excepted). MIG, modularity, IRS and the unsupervised scores
-    use --codes/--factors; SAP, DCI and explicitness train on them and test on --test-codes/
-    --test-factors. Without a test split, SAP/DCI/explicitness train on the first --train-fraction
+    use --codes/--factors; SAP, DCI and explicitness train on them and test on
+    --test-codes/--test-factors. Without a test split, SAP/DCI/explicitness train on the first --train-fraction
     of the rows and test on the rest, while the other metrics use all rows.
 
     \b

@@ -19,7 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from ..data.base import GroundTruthData
 from ..errors import UserError
 from ._parallel import quiet_fits
-from .sampling import ENCODE_BATCH_SIZE, EncodeFn, as_random_state, encode
+from ._random import as_random_state
+from .sampling import ENCODE_BATCH_SIZE, EncodeFn, encode
 
 
 def beta_vae_score(

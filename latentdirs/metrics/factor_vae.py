@@ -22,7 +22,8 @@ import numpy as np
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
-from .sampling import ENCODE_BATCH_SIZE, EncodeFn, as_random_state, encode
+from ._random import as_random_state
+from .sampling import ENCODE_BATCH_SIZE, EncodeFn, encode
 
 
 def factor_vae_score(

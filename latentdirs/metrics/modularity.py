@@ -23,6 +23,7 @@ explicitness depends on the scikit-learn version.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -115,15 +116,10 @@ def explicitness(
     )
     x_train, x_test = standardize(codes_train, codes_test)
     jobs = [
-        explicitness_job(x_train, factors_train[:, k], x_test, factors_test[:, k])
+        partial(explicitness_per_factor, x_train, factors_train[:, k], x_test, factors_test[:, k])
         for k in range(factors_train.shape[1])
     ]
     return explicitness_from_scores(run_jobs(jobs, n_jobs))
-
-
-def explicitness_job(x_train, y_train, x_test, y_test):
-    """A job returning (train, test) explicitness of one factor from standardised codes."""
-    return lambda: explicitness_per_factor(x_train, y_train, x_test, y_test)
 
 
 def explicitness_from_scores(scores: list[tuple[float, float]]) -> Explicitness:

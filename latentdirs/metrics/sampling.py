@@ -17,19 +17,10 @@ import numpy as np
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
+from ._random import as_random_state
 
 EncodeFn = Callable[[np.ndarray], np.ndarray]
 ENCODE_BATCH_SIZE = 512
-
-
-def as_random_state(random_state: int | np.random.RandomState) -> np.random.RandomState:
-    """A RandomState from a seed, or the given RandomState itself (which is then advanced)."""
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    try:
-        return np.random.RandomState(random_state)
-    except (TypeError, ValueError):
-        raise UserError(f"random_state must be an integer seed or a numpy RandomState, got {random_state!r}") from None
 
 
 def encode(

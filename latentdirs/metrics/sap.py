@@ -16,6 +16,8 @@ random state is read; ``random_state=0`` is passed to make that explicit.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from sklearn.svm import LinearSVC
 
@@ -73,15 +75,10 @@ def sap_score_matrix(
     if continuous_factors:
         return continuous_score_matrix(codes_train, factors_train.astype(np.float64))
     jobs = [
-        sap_job(codes_train, factors_train[:, k], codes_test, factors_test[:, k])
+        partial(sap_column, codes_train, factors_train[:, k], codes_test, factors_test[:, k])
         for k in range(factors_train.shape[1])
     ]
     return np.stack(run_jobs(jobs, n_jobs), axis=1)
-
-
-def sap_job(codes_train, y_train, codes_test, y_test):
-    """A job computing one column of the discrete score matrix (see :func:`sap_column`)."""
-    return lambda: sap_column(codes_train, y_train, codes_test, y_test)
 
 
 def sap(

@@ -11,6 +11,7 @@ VAE trainer's periodic evaluation call).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,9 @@ from .factor_vae import factor_vae_score
 from .irs import irs
 from .local import local_scores
 from .mig import mig_from_mutual_info, mig_per_factor
-from .modularity import explicitness_from_scores, explicitness_job, modularity_from_mutual_info, standardize
+from .modularity import explicitness_from_scores, explicitness_per_factor, modularity_from_mutual_info, standardize
 from .sampling import EncodeFn, sample_labelled_codes
-from .sap import continuous_score_matrix, sap_from_score_matrix, sap_job
+from .sap import continuous_score_matrix, sap_column, sap_from_score_matrix
 from .unsupervised import unsupervised_from_labels
 
 ARRAY_METRICS = ("mig", "sap", "dci", "modularity", "explicitness", "irs", "unsupervised")
@@ -110,12 +111,14 @@ def compute_metrics(
         jobs["dci"] = dci_fit_jobs
     if "sap" in metrics and not continuous_factors:
         jobs["sap"] = [
-            sap_job(codes_train, factors_train[:, k], codes_test, factors_test[:, k]) for k in range(num_factors)
+            partial(sap_column, codes_train, factors_train[:, k], codes_test, factors_test[:, k])
+            for k in range(num_factors)
         ]
     if "explicitness" in metrics:
         x_train, x_test = standardize(codes_train, codes_test)
         jobs["explicitness"] = [
-            explicitness_job(x_train, factors_train[:, k], x_test, factors_test[:, k]) for k in range(num_factors)
+            partial(explicitness_per_factor, x_train, factors_train[:, k], x_test, factors_test[:, k])
+            for k in range(num_factors)
         ]
     if "irs" in metrics:
         jobs["irs"] = [lambda: irs(codes_train, factors_train)]
