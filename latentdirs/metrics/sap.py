@@ -10,8 +10,8 @@ training set (0 where var z_i ≤ 1e-12). Then
 
     SAP = (1/K) Σ_k [ S_(1)k − S_(2)k ]   (largest minus second largest entry of column k).
 
-The one-feature SVM fits are deterministic (scikit-learn chooses the primal solver), so no global
-random state is read; ``random_state=0`` is passed to make that explicit.
+The one-feature SVM fits are deterministic (``dual="auto"``, scikit-learn's default since 1.5, picks
+the primal solver), so no global random state is read; ``random_state=0`` makes that explicit.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def sap_column(codes_train: np.ndarray, y_train: np.ndarray, codes_test: np.ndar
     if np.unique(y_train).size < 2:
         return (y_test == y_train[0]).mean() + column
     for i in range(codes_train.shape[1]):
-        classifier = LinearSVC(C=0.01, class_weight="balanced", random_state=0)
+        classifier = LinearSVC(C=0.01, class_weight="balanced", dual="auto", random_state=0)
         classifier.fit(codes_train[:, i : i + 1], y_train)
         column[i] = np.mean(classifier.predict(codes_test[:, i : i + 1]) == y_test)
     return column
