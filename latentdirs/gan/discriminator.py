@@ -12,11 +12,11 @@ so that a state dict of theirs loads with ``strict=True``:
   ``fc`` (C·16 → C), ``out`` (C → 1, or C → cmap_dim with labels, projected on the mapped label);
 * ``mapping`` (labels only): ``embed`` then ``fc{i}`` with learning-rate multiplier 0.01.
 
-Layers use equalized learning rate: weights are stored N(0, 1) and scaled at run time by
-``1/√fan_in`` (times the learning-rate multiplier); activations ``lrelu`` (slope 0.2) carry a gain of
-√2. Down-sampling low-pass filters with the normalized [1, 3, 3, 1] kernel before taking every second
-pixel (the upfirdn2d mathematics, written with conv2d). ``resnet`` blocks add the skip and main paths
-each scaled by √½. Channels: ``min(channel_base // res, channel_max)`` at resolution ``res``.
+The layers are the generator's (``gan.layers``, ``gan.resample``, ``gan.mapping``): equalized learning
+rate (weights stored N(0, 1), scaled by ``1/√fan_in`` at run time), ``lrelu`` with gain √2, and
+down-sampling that low-pass filters with the normalized [1, 3, 3, 1] kernel before a stride-2
+convolution. ``resnet`` blocks add the skip and main paths each scaled by √½. Channels:
+``min(channel_base // res, channel_max)`` at resolution ``res``.
 """
 
 from __future__ import annotations
@@ -27,100 +27,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..errors import UserError
+from .layers import Conv2dLayer, FullyConnectedLayer
+from .mapping import MappingNetwork
+from .resample import downsample2d, setup_filter
 
 ARCHITECTURES = ("orig", "skip", "resnet")
-_ACTIVATIONS = {"linear": (lambda x: x, 1.0), "lrelu": (lambda x: F.leaky_relu(x, 0.2), math.sqrt(2.0)),
-                "relu": (F.relu, math.sqrt(2.0))}
-
-
-def setup_filter(taps: Sequence[float]) -> torch.Tensor:
-    """2-D low-pass kernel from 1-D ``taps``: their outer product normalized to sum 1 (``[k, k]`` float32)."""
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    f = torch.outer(f, f)
-    return f / f.sum()
-
-
-def filter2d(x: torch.Tensor, f: torch.Tensor, padding: tuple[int, int, int, int], down: int = 1) -> torch.Tensor:
-    """Pad ``x`` by ``(left, right, top, bottom)``, convolve each channel with ``f``, keep every ``down``-th pixel."""
-    channels = x.shape[1]
-    x = F.pad(x, list(padding))
-    kernel = f.flip([0, 1]).to(x.dtype)[None, None].repeat(channels, 1, 1, 1)
-    x = F.conv2d(x, kernel, groups=channels)
-    return x[:, :, ::down, ::down] if down > 1 else x
-
-
-def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Halve the resolution: low-pass with ``f`` then take every second pixel (``[N, C, H/2, W/2]``)."""
-    k = f.shape[-1]
-    return filter2d(x, f, ((k - 1) // 2, (k - 2) // 2, (k - 1) // 2, (k - 2) // 2), down=2)
-
-
-def bias_act(x: torch.Tensor, b: torch.Tensor | None, activation: str, gain: float = 1.0,
-             clamp: float | None = None) -> torch.Tensor:
-    """``clamp(act(x + b) · def_gain(act) · gain, ±clamp)`` with the bias broadcast over dim 1."""
-    if b is not None:
-        x = x + b.reshape([1, -1] + [1] * (x.ndim - 2)).to(x.dtype)
-    fn, def_gain = _ACTIVATIONS[activation]
-    x = fn(x)
-    g = def_gain * gain
-    if g != 1:
-        x = x * g
-    if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
-    return x
-
-
-class FullyConnectedLayer(nn.Module):
-    """Equalized-lr linear layer: ``act(x · (W · lr_mult/√in)ᵀ + b · lr_mult)``."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
-        super().__init__()
-        self.activation = activation
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias * self.bias_gain if self.bias is not None else None
-        return bias_act(x.matmul(w.t()), b, self.activation)
-
-
-class Conv2dLayer(nn.Module):
-    """Equalized-lr convolution (``W/√(in·k²)``), optional down-sampling by 2, bias, activation, clamp."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", down: int = 1, resample_filter: Sequence[float] = (1, 3, 3, 1),
-                 conv_clamp: float | None = None) -> None:
-        super().__init__()
-        if down not in (1, 2):
-            raise ValueError(f"down must be 1 or 2, got {down}")
-        self.activation = activation
-        self.down = down
-        self.conv_clamp = conv_clamp
-        self.register_buffer("resample_filter", setup_filter(resample_filter))
-        self.padding = kernel_size // 2
-        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
-        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
-
-    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = (self.weight * self.weight_gain).to(x.dtype)
-        if self.down == 1:
-            x = F.conv2d(x, w, padding=self.padding)
-        elif w.shape[-1] == 1:  # 1×1: filter-and-decimate first, then the pointwise convolution
-            x = F.conv2d(downsample2d(x, self.resample_filter), w)
-        else:  # pad for filter and kernel together, low-pass, then a stride-2 convolution
-            k = self.resample_filter.shape[-1]
-            lo, hi = self.padding + (k - 1) // 2, self.padding + (k - 2) // 2
-            x = F.conv2d(filter2d(x, self.resample_filter, (lo, hi, lo, hi)), w, stride=2)
-        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, self.activation, gain=gain, clamp=clamp)
 
 
 class MinibatchStdLayer(nn.Module):
@@ -214,32 +127,6 @@ class DiscriminatorEpilogue(nn.Module):
         return x
 
 
-class LabelMapping(nn.Module):
-    """Label → ``cmap`` for conditional discriminators: ``embed``, 2nd-moment normalization, ``fc{i}`` (lrelu).
-
-    The official code reuses its generator mapping network here with ``z_dim=0`` and no ``w_avg``.
-    """
-
-    def __init__(self, c_dim: int, cmap_dim: int, num_layers: int = 8, embed_features: int | None = None,
-                 layer_features: int | None = None, activation: str = "lrelu", lr_multiplier: float = 0.01) -> None:
-        super().__init__()
-        embed_features = cmap_dim if embed_features is None else embed_features
-        layer_features = cmap_dim if layer_features is None else layer_features
-        self.num_layers = num_layers
-        self.embed = FullyConnectedLayer(c_dim, embed_features)
-        sizes = [embed_features] + [layer_features] * (num_layers - 1) + [cmap_dim]
-        for i in range(num_layers):
-            setattr(self, f"fc{i}", FullyConnectedLayer(sizes[i], sizes[i + 1], activation=activation,
-                                                        lr_multiplier=lr_multiplier))
-
-    def forward(self, c: torch.Tensor) -> torch.Tensor:
-        x = self.embed(c.to(torch.float32))
-        x = x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
-        for i in range(self.num_layers):
-            x = getattr(self, f"fc{i}")(x)
-        return x
-
-
 class Discriminator(nn.Module):
     """``D(img [N, C, R, R] in [-1, 1], c [N, c_dim]) → logits [N, 1]`` (constructor args as the official one)."""
 
@@ -274,7 +161,8 @@ class Discriminator(nn.Module):
                                        **(block_kwargs or {}), **common)
             setattr(self, f"b{res}", block)
         if c_dim > 0:
-            self.mapping = LabelMapping(c_dim, cmap_dim, **(mapping_kwargs or {}))
+            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
+                                          **(mapping_kwargs or {}))
         self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, **(epilogue_kwargs or {}),
                                         **common)
 
@@ -285,5 +173,5 @@ class Discriminator(nn.Module):
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img)
-        cmap = self.mapping(c) if self.c_dim > 0 else None
+        cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, img, cmap)

@@ -9,7 +9,7 @@ minibatch-std group 4. The network size is the caller's choice (``channel_base``
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ...errors import UserError
@@ -58,7 +58,6 @@ class GANTrainConfig:
     quality_samples: int = 256
     classifier: str | None = "auto"
     device: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
