@@ -46,20 +46,22 @@ def hardware() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="train-gan run directory")
+    parser.add_argument("--run", required=True, action="append", help="train-gan run directory (repeatable)")
     parser.add_argument("--classifier", required=True, help="factor classifier stem (train-factor-classifier --out)")
     parser.add_argument("--out", default=str(ROOT / "pretrained"))
     parser.add_argument("--select", choices=["best", "latest"], default="best")
     parser.add_argument("--select-samples", type=int, default=256)
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--real-samples", type=int, default=2000)
-    parser.add_argument("--train-command", required=True)
+    parser.add_argument("--train-command", required=True, action="append", help="one per --run, same order")
     parser.add_argument("--classifier-command", required=True)
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    run, out = Path(args.run), Path(args.out)
+    if len(args.run) != len(args.train_command):
+        raise SystemExit("give one --train-command per --run")
+    out = Path(args.out)
     dataset = get_dataset("dsprites")
     classifier = load_factor_classifier(args.classifier)
     classifier_info = read_json(Path(args.classifier).with_suffix(".json"), "classifier config")["info"]
@@ -72,16 +74,18 @@ def main() -> None:
         n: round(float(a), 4) for n, a in zip(dataset.factor_names, (real.factors == factors).mean(0), strict=True)}}
     print("real images:", real_summary["mean"], real_summary["factor_accuracy"])
 
-    # (b) choose the snapshot
-    snapshots = sorted((run / "snapshots").glob("network-snapshot-*.json"))
-    if not snapshots:
-        raise SystemExit(f"no snapshots in {run / 'snapshots'}")
+    # (b) choose the snapshot (over every run given)
     scored = []
-    for path in snapshots if args.select == "best" else snapshots[-1:]:
-        score = probe.measure(load_generator(path).eval(), args.select_samples, seed=1)["mean"]
-        scored.append((score, path))
-        print(f"{path.name}: mean IoU {score:.4f} ({args.select_samples} samples)")
-    best_score, best = max(scored)
+    for index, run_dir in enumerate(args.run):
+        snapshots = sorted((Path(run_dir) / "snapshots").glob("network-snapshot-*.json"))
+        if not snapshots:
+            raise SystemExit(f"no snapshots in {Path(run_dir) / 'snapshots'}")
+        for path in snapshots if args.select == "best" else snapshots[-1:]:
+            score = probe.measure(load_generator(path).eval(), args.select_samples, seed=1)["mean"]
+            scored.append((score, str(path), index))
+            print(f"{path}: mean IoU {score:.4f} ({args.select_samples} samples)")
+    best_score, best_name, run_index = max(scored)
+    best, run = Path(best_name), Path(args.run[run_index])
     G = load_generator(best).eval()
     provenance = dict(G.source.get("provenance", {}))
 
@@ -95,8 +99,8 @@ def main() -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     gen_json = save_generator(G, out / "dsprites_generator", provenance={
-        **provenance, "selected_snapshot": best.name, "selection": f"{args.select} of {len(scored)} by mean IoU "
-        f"on {args.select_samples} samples (seed 1)"})
+        **provenance, "selected_snapshot": best.name, "selection": f"{args.select} of {len(scored)} snapshots of "
+        f"{len(args.run)} run(s) by mean IoU on {args.select_samples} samples (latent seed 1)"})
     cls_weights, cls_json = save_factor_classifier(out / "dsprites_factor_classifier", classifier, classifier_info)
     run_config = read_json(run / "config.json", "run config")
     manifest = {
@@ -105,10 +109,11 @@ def main() -> None:
             "dsprites_generator": {
                 "kind": "generator", "dataset": "dsprites", "stem": "dsprites_generator",
                 "files": {p.name: sha256_file(p) for p in (gen_json.with_suffix(".safetensors"), gen_json)},
-                "command": args.train_command, "training": run_config,
+                "command": args.train_command[run_index], "training": run_config,
                 "kimg": provenance.get("kimg"), "steps": provenance.get("batch_idx"), "seed": run_config["seed"],
                 "wall_time_s": provenance.get("wall_time_s"), "hardware": hardware(),
-                "snapshot": best.name,
+                "snapshot": best.name, "selection_scores": {
+                    f"run{i}/{Path(p).name}": round(v, 4) for v, p, i in sorted(scored, key=lambda t: t[1])},
                 "quality": {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0,
                             "dataset_shape_proportions": [1 / 3] * 3, "goal": goal, "goal_reached": reached},
                 "note": args.note,

@@ -117,3 +117,13 @@ def test_save_load_round_trip_and_errors(trained, tmp_path):
         load_factor_classifier(tmp_path / "missing")
     with pytest.raises(UserError, match="expects images"):
         predict_factors(model, np.zeros((2, 1, 8, 8), np.float32))
+
+
+def test_train_factor_classifier_cli(tmp_path, capsys):
+    from latentdirs.cli import main
+
+    main(["train-factor-classifier", "--steps", "3", "--batch-size", "8", "--width", "4", "--eval-samples", "16",
+          "--device", "cpu", "--out", str(tmp_path / "clf")])
+    assert "held-out re-render iou" in capsys.readouterr().out
+    info = load_factor_classifier(tmp_path / "clf").config
+    assert info["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]

@@ -44,3 +44,12 @@ def test_bundled_classifier_scores_real_images_above_095():
     dataset = get_dataset("dsprites")
     images = dataset.sample_observations(300, np.random.RandomState(2024))
     assert rerender_quality(classifier, dataset, images).mean >= 0.95
+
+
+def test_score_generator_cli(capsys):
+    from latentdirs.cli import main
+
+    main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
+          "--num", "16", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert '"metric": "iou"' in out and '"num_images": 16' in out
