@@ -1,13 +1,18 @@
 """Resampling and modulated convolution against independent NumPy/SciPy and per-sample oracles."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 from scipy.signal import convolve2d, correlate2d
 
 from latentdirs.gan import Generator
-from latentdirs.gan.layers import modulated_conv2d
+from latentdirs.gan.generator import MAPPING_DEFAULTS, SYNTHESIS_DEFAULTS
+from latentdirs.gan.layers import SynthesisLayer, modulated_conv2d
+from latentdirs.gan.mapping import MappingNetwork
 from latentdirs.gan.resample import conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
+from latentdirs.gan.synthesis import SynthesisBlock, SynthesisNetwork
 
 
 def upfirdn_numpy(x, f, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
@@ -132,3 +137,32 @@ def test_w_avg_tracking_truncation_and_noise_modes():
         d = G.synthesis(ws, noise_mode="none")
     torch.testing.assert_close(a, b)
     assert (c - d).abs().max() > 1e-3
+
+
+def test_default_tables_match_the_constructors():
+    """``Generator.full_config`` fills in these defaults; they must be the modules' own."""
+    for name, default in MAPPING_DEFAULTS.items():
+        assert inspect.signature(MappingNetwork).parameters[name].default == default, name
+    for name, default in SYNTHESIS_DEFAULTS.items():
+        found = [inspect.signature(cls).parameters[name].default for cls in (SynthesisNetwork, SynthesisBlock,
+                 SynthesisLayer) if name in inspect.signature(cls).parameters]
+        assert found, name
+        assert (list(found[0]) if name == "resample_filter" else found[0]) == default, name
+
+
+@torch.no_grad()
+def test_float16_blocks_run_in_half_and_stay_close():
+    """``num_fp16_res`` highest resolutions run in float16 unless forced to fp32 (default: fp16 on CUDA only)."""
+    torch.manual_seed(0)
+    G = Generator(32, 0, 32, 32, 3, synthesis_kwargs=dict(channel_base=512, channel_max=32, num_fp16_res=2,
+                                                          conv_clamp=256, fp16_channels_last=True)).eval()
+    dtypes = {}
+    for res, block in G.synthesis.blocks():
+        block.register_forward_hook(lambda m, i, o, res=res: dtypes.__setitem__(res, o[0].dtype))
+    z = torch.randn(4, 32)
+    full = G(z)
+    assert set(dtypes.values()) == {torch.float32}  # CPU default: fp32 everywhere
+    half = G(z, force_fp32=False)
+    assert dtypes == {4: torch.float32, 8: torch.float32, 16: torch.float16, 32: torch.float16}
+    assert half.dtype == torch.float32
+    assert (half - full).abs().max() < 1e-2 * full.abs().max()

@@ -180,6 +180,20 @@ def test_stylegan3_repository_layout_of_stylegan2(tmp_path):
     assert torch.equal(render(loaded), render(g))
 
 
+def test_numpy_core_and_numpy_underscore_core_names_both_load():
+    """Pickles from numpy 1.x name ``numpy.core.multiarray``; numpy 2 writes ``numpy._core.multiarray``."""
+    from latentdirs.gan.loaders.pickle_ada import RestrictedUnpickler
+
+    value = {"gain": np.float64(0.125), "taps": np.array([1, 3, 3, 1], np.float32)}
+    new = pickle.dumps(value, protocol=2)  # protocol 2: GLOBAL opcodes carry the module name as text
+    old = new.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy._core" in new and b"numpy._core" not in old
+    for data in (new, old):
+        loaded = RestrictedUnpickler(io.BytesIO(data)).load()
+        assert loaded["gain"] == 0.125 and loaded["gain"].dtype == np.float64
+        np.testing.assert_array_equal(loaded["taps"], value["taps"])
+
+
 # -- payloads never run ----------------------------------------------------------------------
 class Trap:
     """A class that writes a marker file when unpickled (what an unknown class could do)."""

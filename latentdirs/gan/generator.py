@@ -24,9 +24,13 @@ from torch import nn
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
 
-MAPPING_KWARGS = ("num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta")
-SYNTHESIS_KWARGS = ("channel_base", "channel_max", "num_fp16_res", "architecture", "resample_filter", "conv_clamp",
-                    "fp16_channels_last", "use_noise", "activation", "kernel_size")
+#: supported mapping options and their defaults (those of the reference MappingNetwork)
+MAPPING_DEFAULTS: dict[str, Any] = dict(num_layers=8, embed_features=None, layer_features=None, activation="lrelu",
+                                        lr_multiplier=0.01, w_avg_beta=0.995)
+#: supported synthesis options (SynthesisNetwork, SynthesisBlock, SynthesisLayer) and their defaults
+SYNTHESIS_DEFAULTS: dict[str, Any] = dict(channel_base=32768, channel_max=512, num_fp16_res=0, architecture="skip",
+                                          resample_filter=[1, 3, 3, 1], conv_clamp=None, fp16_channels_last=False,
+                                          use_noise=True, activation="lrelu", kernel_size=3)
 
 
 class Generator(nn.Module):
@@ -49,8 +53,8 @@ class Generator(nn.Module):
         super().__init__()
         mapping_kwargs = dict(mapping_kwargs or {})
         synthesis_kwargs = dict(synthesis_kwargs or {})
-        _check_keys("mapping_kwargs", mapping_kwargs, MAPPING_KWARGS)
-        _check_keys("synthesis_kwargs", synthesis_kwargs, SYNTHESIS_KWARGS)
+        _check_keys("mapping_kwargs", mapping_kwargs, MAPPING_DEFAULTS)
+        _check_keys("synthesis_kwargs", synthesis_kwargs, SYNTHESIS_DEFAULTS)
         self.init_kwargs: dict[str, Any] = copy.deepcopy(dict(
             z_dim=int(z_dim), c_dim=int(c_dim), w_dim=int(w_dim), img_resolution=int(img_resolution),
             img_channels=int(img_channels), mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs))
@@ -66,6 +70,15 @@ class Generator(nn.Module):
                                       **mapping_kwargs)
         #: where the weights came from (set by the loaders): format, path, sha256, …
         self.source: dict[str, Any] = {}
+
+    def full_config(self) -> dict[str, Any]:
+        """``init_kwargs`` with every option spelled out (defaults filled in): equal for equal networks."""
+        config = copy.deepcopy(self.init_kwargs)
+        config["mapping_kwargs"] = {**MAPPING_DEFAULTS, **config["mapping_kwargs"]}
+        config["synthesis_kwargs"] = {**SYNTHESIS_DEFAULTS, **config["synthesis_kwargs"]}
+        taps = config["synthesis_kwargs"]["resample_filter"]
+        config["synthesis_kwargs"]["resample_filter"] = torch.as_tensor(taps, dtype=torch.float32).tolist()
+        return config
 
     # -- the official call ---------------------------------------------------------------------
     def forward(
@@ -88,14 +101,18 @@ class Generator(nn.Module):
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
 
+    @property
+    def device(self) -> torch.device:
+        return self.synthesis.b4.const.device
+
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` Gaussian z ``[n, z_dim]`` on the model's device."""
-        return torch.randn([n, self.z_dim], generator=generator, device=self.w_avg.device)
+        return torch.randn([n, self.z_dim], generator=generator, device=self.device)
 
     def z_from_seeds(self, seeds: list[int]) -> torch.Tensor:
         """z for each seed as the reference ``generate.py`` draws it: ``RandomState(seed).randn(1, z_dim)``."""
         z = np.concatenate([np.random.RandomState(int(seed)).randn(1, self.z_dim) for seed in seeds])
-        return torch.from_numpy(z.astype(np.float32)).to(self.w_avg.device)
+        return torch.from_numpy(z.astype(np.float32)).to(self.device)
 
     def z_to_w(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """W codes ``[N, w_dim]`` (no truncation)."""
@@ -126,7 +143,7 @@ class Generator(nn.Module):
                               noise_generator=noise_generator)
 
 
-def _check_keys(what: str, kwargs: dict[str, Any], known: tuple[str, ...]) -> None:
+def _check_keys(what: str, kwargs: dict[str, Any], known: dict[str, Any]) -> None:
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise ValueError(f"unsupported {what} {unknown}; supported: {list(known)}")

@@ -16,8 +16,9 @@ def build_generator(
     """``Generator(**kwargs)`` with ``state`` loaded (``strict=True``), in eval mode, no gradients."""
     try:
         generator = Generator(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{what}: unsupported generator configuration ({exc})") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(f"{what}: unsupported generator configuration {kwargs} ({first})") from None
     expected = generator.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

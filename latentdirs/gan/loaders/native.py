@@ -35,12 +35,12 @@ def native_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def generator_fingerprint(generator: Generator) -> str:
-    """sha256 of the constructor kwargs and every state-dict tensor (name, dtype, shape, bytes).
+    """sha256 of the full configuration and every state-dict tensor (name, dtype, shape, bytes).
 
     Independent of the file format: the same weights give the same fingerprint whether they were
     read from a pickle, a rosinality checkpoint or our safetensors file.
     """
-    digest = hashlib.sha256(json.dumps(generator.init_kwargs, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(generator.full_config(), sort_keys=True).encode())
     for name, tensor in sorted(generator.state_dict().items()):
         tensor = tensor.detach().to("cpu", torch.float32).contiguous()
         digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}".encode())

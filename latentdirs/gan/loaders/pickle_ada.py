@@ -55,7 +55,6 @@ class PersistentRecord:
 
     class_name: str
     state: dict[str, Any]
-    version: Any = None
     children: dict[str, PersistentRecord] = field(default_factory=dict)
 
 
@@ -187,7 +186,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.class_names.add(meta["class_name"])
         modules = state.get("_modules") or {}
         children = {k: v for k, v in modules.items() if isinstance(v, PersistentRecord)}
-        return PersistentRecord(meta["class_name"], dict(state), meta.get("version"), children)
+        return PersistentRecord(meta["class_name"], dict(state), children)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -244,6 +243,7 @@ def _generator_record(data: Any, path: Path) -> tuple[PersistentRecord, str]:
 
 def _looks_stylegan3(record: PersistentRecord, class_names: set[str]) -> bool:
     kwargs = plain(record.state.get("_init_kwargs") or {})
+    kwargs = kwargs if isinstance(kwargs, dict) else {}
     synthesis = kwargs.get("synthesis_kwargs") or {}
     keys = set(kwargs) | (set(synthesis) if isinstance(synthesis, dict) else set())
     synth_record = record.children.get("synthesis")

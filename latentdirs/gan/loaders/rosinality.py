@@ -130,6 +130,8 @@ def map_state(state: dict[str, torch.Tensor], config: dict[str, Any], path: Path
         take(f"style.{k + 1}.weight", f"mapping.fc{k}.weight")
         take(f"style.{k + 1}.bias", f"mapping.fc{k}.bias")
     take("input.input", "synthesis.b4.const", lambda t: t[0])
+    for res in (4 << i for i in range(num_up + 1)):
+        out[f"synthesis.b{res}.resample_filter"] = setup_filter()
     for src, dst, noise in _layer_pairs(num_up):
         take(f"{src}.conv.weight", f"{dst}.weight", lambda t: t[0])
         take(f"{src}.conv.modulation.weight", f"{dst}.affine.weight")
@@ -137,6 +139,7 @@ def map_state(state: dict[str, torch.Tensor], config: dict[str, Any], path: Path
         take(f"{src}.noise.weight", f"{dst}.noise_strength", lambda t: t.reshape([]))
         take(f"{src}.activate.bias", f"{dst}.bias")
         take(f"noises.noise_{noise}", f"{dst}.noise_const", lambda t: t[0, 0])
+        out[f"{dst}.resample_filter"] = setup_filter()
     for src, dst in _rgb_pairs(num_up):
         take(f"{src}.conv.weight", f"{dst}.weight", lambda t: t[0])
         take(f"{src}.conv.modulation.weight", f"{dst}.affine.weight")
