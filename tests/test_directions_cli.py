@@ -129,7 +129,6 @@ def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
 
 def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
     """The ground-truth wiring with an untrained dSprites factor classifier (values are meaningless)."""
-    pytest.importorskip("latentdirs.factors")  # until the factor classifier is merged here
     from latentdirs.factors import build_factor_classifier, save_factor_classifier
 
     g0 = generators[0]

@@ -78,7 +78,6 @@ def test_rca_separates_distinct_directions_from_duplicates():
 
 
 def test_effect_matrix_scores():
-    pytest.importorskip("latentdirs.metrics")  # until the metrics module is merged here
     from latentdirs.directions.groundtruth import score_effects
 
     perfect = score_effects(np.diag([0.5, 1.0, 2.0]), ["a", "b", "c"])
