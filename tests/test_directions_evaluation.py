@@ -108,8 +108,7 @@ def test_effect_matrix_with_a_brightness_reader():
 
     matrix, kept = effect_matrix(renderer, dset, read, samples=6, strengths=[-3.0, 0.0, 3.0])
     assert kept == [0] and matrix.shape == (3, 1)
-    assert (matrix >= 0).all() and matrix[2, 0] == 0.0 and matrix[:2].sum() > 0
-    assert (matrix <= 2.0 + 1e-9).all()  # at most the factor's range per step, two steps
+    assert np.isfinite(matrix).all() and (matrix >= 0).all() and matrix[2, 0] == 0.0 and matrix[:2].sum() > 0
 
 
 def test_ground_truth_needs_a_recorded_dataset():

@@ -2,11 +2,16 @@
 
 For a generator trained on a dataset with known factors (dSprites, threeDots, …) a factor classifier
 (:mod:`latentdirs.factors`) reads the factors of generated images. For each direction ``k``,
-``samples`` codes are traversed through strengths ``s_0 < … < s_T`` (σ units); the classifier's
-expected value of factor ``j``, scaled to [0, 1] (``E[index] / (size_j − 1)``), gives ``v_{n,t,j}``,
-and the effect of direction ``k`` on factor ``j`` is its mean total variation along the traversal
+``samples`` codes ``w_n`` are traversed through strengths ``s_0 < … < s_T`` (σ units); the classifier's
+expected value of factor ``j``, scaled to [0, 1] (``E[index] / (size_j − 1)``), gives ``v_{n,t,j}``.
+The effect of direction ``k`` on factor ``j`` is its mean end-to-end change, relative to how much the
+factor differs between two independent samples of the generator:
 
-    M[k, j] = mean_n Σ_t |v_{n,t+1,j} − v_{n,t,j}|        (in units of the factor's range).
+    M[k, j] = mean_n |v_{n,T,j} − v_{n,0,j}| / b_j,      b_j = mean_n |v_j(G(w_n)) − v_j(G(w_{n+1}))|
+
+so ``M = 1`` means "changes factor j as much as drawing a new image does", whatever the number of
+values of the factor. The end-to-end change (not the total variation along the path) keeps the
+classifier's frame-to-frame jitter out; a factor the generator never varies (``b_j = 0``) is left out.
 
 Scores over the directions × factors matrix ``M``:
 
@@ -51,7 +56,8 @@ class GroundTruthResult:
 
 
 def factor_values(probabilities: list[np.ndarray]) -> np.ndarray:
-    """Expected factor indices scaled to [0, 1]: ``[N, J]`` from J arrays of probabilities ``[N, size_j]``."""
+    """Expected factor indices scaled to [0, 1]: ``[N, J]`` from J arrays of probabilities ``[N, size_j]``
+    (0 for a factor with a single value)."""
     columns = []
     for probs in probabilities:
         size = probs.shape[1]
@@ -75,20 +81,24 @@ def classifier_reader(classifier: torch.nn.Module) -> FactorReader:
 
 def effect_matrix(renderer: SpaceRenderer, dset: DirectionSet, read: FactorReader, *, samples: int = 32,
                   strengths: list[float] | None = None, seed: int = 0) -> tuple[np.ndarray, list[int]]:
-    """``M [K, J']``: mean total variation of each factor along each direction (see module docstring),
-    and the indices of the J' factors it covers (factors with a single value cannot change and are left out)."""
+    """``M [K, J']``: the relative effect of each direction on each factor (see module docstring), and
+    the indices of the J' factors it covers (those with more than one value that the generator varies)."""
     strengths = strengths or [float(s) for s in np.linspace(-3, 3, 7)]
+    if samples < 2:
+        raise ValueError("need at least two samples")
     batch = renderer.sample(samples, torch_generator(seed, renderer.handle.device))
-    rows, kept = [], []
+    with torch.no_grad():
+        base = factor_values(read((renderer.render(batch).clamp(-1, 1) + 1) / 2))
+    baseline = np.abs(base - np.roll(base, 1, axis=0)).mean(axis=0)
+    rows = []
     for k in range(dset.num_directions):
-        frames = traverse(renderer, batch, direction_vector(dset, k), strengths)  # [N, T, C, H, W]
-        n, t = frames.shape[:2]
-        images = ((frames.clamp(-1, 1) + 1) / 2).reshape(n * t, *frames.shape[2:])
-        probabilities = read(images)
-        kept = [j for j, probs in enumerate(probabilities) if probs.shape[1] > 1]
-        values = factor_values([probabilities[j] for j in kept]).reshape(n, t, -1)
-        rows.append(np.abs(np.diff(values, axis=1)).sum(axis=1).mean(axis=0))
-    return np.stack(rows), kept
+        ends = traverse(renderer, batch, direction_vector(dset, k), [strengths[0], strengths[-1]])  # [N, 2, ...]
+        n = ends.shape[0]
+        values = factor_values(read(((ends.clamp(-1, 1) + 1) / 2).reshape(2 * n, *ends.shape[2:]))).reshape(n, 2, -1)
+        rows.append(np.abs(values[:, 1] - values[:, 0]).mean(axis=0))
+    kept = [j for j in range(base.shape[1]) if baseline[j] > 0]
+    matrix = np.stack(rows)[:, kept] / baseline[kept]
+    return matrix, kept
 
 
 def score_effects(matrix: np.ndarray, factor_names: list[str]) -> GroundTruthResult:

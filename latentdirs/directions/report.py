@@ -138,7 +138,8 @@ def _matrix_table(values: list[list[float]], factor_names: list[str]) -> str:
     for k, row in enumerate(array):
         cells = "".join(f'<td style="background: rgba(40, 90, 200, {v / top:.2f})">{v:.3g}</td>' for v in row)
         rows.append(f"<tr><th>{k}</th>{cells}</tr>")
-    return ("<h2>Directions × factors (mean change of each factor along each direction)</h2>"
+    return ("<h2>Directions × factors (change of each factor from −r to +r along each direction, "
+            "relative to its change between two random samples)</h2>"
             f"<table><tr><th>direction</th>{head}</tr>{''.join(rows)}</table>")
 
 
