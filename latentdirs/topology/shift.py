@@ -44,12 +44,20 @@ def quantile_shift(values: torch.Tensor, shift: float, sign: int) -> ShiftResult
         raise UserError(f"quantile_shift: shift must be in (0, 1), got {shift}")
     if sign not in (-1, 1):
         raise UserError(f"quantile_shift: sign must be +1 or -1, got {sign}")
+    if not torch.isfinite(values).all():
+        raise UserError("quantile_shift: the values contain NaN or inf")
+    # Work on v / c with the constant c = max |v|: the same values (c cancels), no overflow in std.
     v = values.to(torch.float64)
+    scale = v.detach().abs().max().clamp_min(torch.finfo(torch.float64).tiny)
+    v = v / scale
     mean = v.mean()
     std = v.std().clamp_min(_MIN_STD)
     target = torch.special.ndtr((v - mean) / std) + sign * shift
     keep = (target > 0.0) & (target < 1.0)
-    shifted = mean + std * torch.special.ndtri(target[keep])
+    shifted = (mean + std * torch.special.ndtri(target[keep])) * scale
+    if values.dtype.is_floating_point:  # stay finite when cast back (values near the dtype's limits)
+        limit = torch.finfo(values.dtype).max
+        shifted = shifted.clamp(-limit, limit)
     return ShiftResult(shifted=shifted.to(values.dtype), keep=keep)
 
 
