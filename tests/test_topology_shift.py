@@ -80,7 +80,9 @@ def test_shift_gradient_matches_finite_differences():
 
 def test_shift_latents_changes_one_coordinate():
     z = torch.randn(64, 5, generator=torch.Generator().manual_seed(6), requires_grad=True)
-    kept, moved = shift_latents(z, 2, SHIFT, -1)
+    result = shift_latents(z, 2, SHIFT, -1)
+    kept, moved = result.kept, result.shifted
+    assert torch.equal(kept, z[result.keep])
     assert kept.shape == moved.shape and 0 < kept.shape[0] <= 64
     others = [0, 1, 3, 4]
     assert torch.equal(kept[:, others], moved[:, others])

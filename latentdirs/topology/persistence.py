@@ -18,6 +18,7 @@ filters in float32; here the bars are re-read from the float64 matrix at those e
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 from ..errors import UserError
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -109,11 +111,18 @@ def h1_pairs(matrix: np.ndarray, n_threads: int = 1) -> PersistencePairs:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads (giotto-ph releases the GIL while it reduces)."""
-    pool = _POOLS.get(workers)
-    if pool is None:
-        pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="latentdirs-ph")
-    return pool
+    """A process-wide pool of ``workers`` threads (giotto-ph releases the GIL while it reduces).
+
+    The first giotto-ph call runs in the calling thread: it triggers lazy imports (numpy's buffer
+    protocol helpers) which, raced from several threads at once, can deadlock on the import lock.
+    """
+    with _POOLS_LOCK:
+        if not _POOLS:
+            _h1_pairs_checked(np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]), 1)
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="latentdirs-ph")
+        return pool
 
 
 def default_workers(jobs: int) -> int:

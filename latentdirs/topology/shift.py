@@ -61,19 +61,26 @@ def quantile_shift(values: torch.Tensor, shift: float, sign: int) -> ShiftResult
     return ShiftResult(shifted=shifted.to(values.dtype), keep=keep)
 
 
-def shift_latents(z: torch.Tensor, dim: int, shift: float, sign: int) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class LatentShift:
+    """Codes before/after shifting one coordinate: ``kept = z[keep]`` and ``shifted`` (``[K, D]``)."""
+
+    kept: torch.Tensor  # [K, D]
+    shifted: torch.Tensor  # [K, D]
+    keep: torch.Tensor  # [N] bool
+
+
+def shift_latents(z: torch.Tensor, dim: int, shift: float, sign: int) -> LatentShift:
     """Apply :func:`quantile_shift` to coordinate ``dim`` of codes ``z`` ``[N, D]``.
 
-    Returns ``(z_kept, z_shifted)``, both ``[K, D]``: the kept rows of ``z`` and the same rows with
-    coordinate ``dim`` shifted (all other coordinates unchanged). Differentiable in ``z``.
+    ``shifted`` equals ``kept`` except in coordinate ``dim``. Differentiable in ``z``.
     """
     if z.ndim != 2:
         raise UserError(f"shift_latents: expected codes [N, D], got shape {tuple(z.shape)}")
     if not 0 <= dim < z.shape[1]:
         raise UserError(f"shift_latents: coordinate {dim} out of range for {z.shape[1]} latent dimensions")
     result = quantile_shift(z[:, dim], shift, sign)
-    z_kept = z[result.keep]
-    onehot = torch.zeros(z.shape[1], dtype=torch.bool, device=z.device)
-    onehot[dim] = True
-    z_shifted = torch.where(onehot, result.shifted[:, None], z_kept)
-    return z_kept, z_shifted
+    kept = z[result.keep]
+    column = torch.arange(z.shape[1], device=z.device) == dim
+    shifted = torch.where(column, result.shifted[:, None], kept)
+    return LatentShift(kept=kept, shifted=shifted, keep=result.keep)
