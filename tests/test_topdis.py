@@ -128,3 +128,42 @@ def test_tiny_batches_do_not_fail():
     for batch in (2, 3):
         out = registry.build("topdis")(_context(model, batch=batch))
         assert torch.isfinite(out["loss"]) and out["loss"].item() >= 0
+
+
+def _shift_rtd(model, images: torch.Tensor) -> float:
+    """Mean TopDis RTD of a model on fixed images: every coordinate, both signs, mean codes."""
+    from latentdirs.topology import shift_latents
+
+    with torch.no_grad():
+        mu, _ = model.encoder(images)
+        values = []
+        for dim in range(mu.shape[1]):
+            for sign in (1, -1):
+                moved = shift_latents(mu, dim, 0.125, sign)
+                before = torch.sigmoid(model.decoder(moved.kept)).flatten(1)
+                after = torch.sigmoid(model.decoder(moved.shifted)).flatten(1)
+                values.append(rtd(before, after).item())
+    return float(np.mean(values))
+
+
+@pytest.mark.slow
+def test_short_dsprites_run_lowers_the_rtd_term(tmp_path):
+    from latentdirs.vae.config import TrainConfig
+    from latentdirs.vae.runs import RunDir
+    from latentdirs.vae.trainer import Trainer
+
+    results = {}
+    for label, regs in (("plain", []), ("topdis", ["topdis:gamma=100,sampler=uniform"])):
+        config = TrainConfig.from_dict(dict(
+            dataset="dsprites", objective={"name": "beta-vae", "beta": 1.0}, regularizers=regs, steps=30,
+            batch_size=16, lr=2e-3, seed=1, device="cpu", checkpoint_every=1000, log_every=10))
+        trainer = Trainer(config, RunDir(tmp_path / label), progress=False, echo=lambda _: None)
+        images = torch.from_numpy(trainer.dataset.sample_observations(64, np.random.RandomState(7))).float()
+        start = _shift_rtd(trainer.model, images)
+        trainer.train()
+        results[label] = (start, _shift_rtd(trainer.model, images), trainer.last_logged)
+    (start, plain, _), (same_start, topdis, logged) = results["plain"], results["topdis"]
+    assert start == same_start  # same initial model, data and noise: only the regularizer differs
+    assert np.isfinite(logged["loss"]) and logged["topdis.rtd"] > 0 and 0.5 < logged["topdis.kept"] < 1
+    # measured 0.55 → 0.19, 0.67 → 0.16, 0.69 → 0.21 on three seeds
+    assert topdis < 0.6 * plain
