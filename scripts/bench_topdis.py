@@ -34,6 +34,7 @@ from latentdirs.vae.trainer import Trainer
 
 
 def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Fastest of ``repeats`` timed calls (the least disturbed by other load; as ``timeit`` advises)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -41,7 +42,7 @@ def seconds_per_call(fn: Callable[[], object], repeats: int, warmup: int = 1) ->
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.min(times))
 
 
 def shifted_batches(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +82,7 @@ def bench_ph(batch: int, repeats: int, seed: int) -> None:
     t_rtd = seconds_per_call(lambda: rtd(xg, y).backward(), repeats)
     exact, official = rtd(x, y).item(), rtd(x, y, variant="official").item()
     bars = sum(len(p) for p in ours)
-    print(f"\n[PH] batch {batch} (R-cross {2 * batch}x{2 * batch}), 4 barcodes, {bars} H1 bars, median of {repeats}")
+    print(f"\n[PH] batch {batch} (R-cross {2 * batch}x{2 * batch}), 4 barcodes, {bars} H1 bars, best of {repeats}")
     print(f"  ripser.py, sequential (reference)    {1e3 * t_ripser:8.1f} ms   1.00x")
     print(f"  ours, giotto-ph pairs, 1 thread      {1e3 * t_seq:8.1f} ms   {t_seq / t_ripser:.2f}x")
     print(f"  ours, giotto-ph pairs, 4 threads     {1e3 * t_par:8.1f} ms   {t_par / t_ripser:.2f}x")
@@ -106,7 +107,7 @@ def bench_step(device: str, batch: int, repeats: int, seed: int) -> None:
 
             times[label] = seconds_per_call(one_step, repeats, warmup=2)
     base, top = times["beta-vae"], times["beta-vae + topdis"]
-    print(f"\n[train step] {device}, batch {batch}, median of {repeats} steps")
+    print(f"\n[train step] {device}, batch {batch}, best of {repeats} steps")
     print(f"  beta-vae (reference)     {1e3 * base:8.1f} ms   1.00x")
     print(f"  beta-vae + topdis        {1e3 * top:8.1f} ms   {top / base:.2f}x   (goal on CPU: <= 1.5x)")
 

@@ -13,7 +13,15 @@ from ripser import ripser
 from scipy.spatial.distance import cdist
 
 from latentdirs.errors import UserError
-from latentdirs.topology import h1_pairs, h1_pairs_many, r_cross_barcode, r_cross_matrix, rtd, rtd_from_distances
+from latentdirs.topology import (
+    h1_pairs,
+    h1_pairs_many,
+    pairwise_distances,
+    r_cross_barcode,
+    r_cross_matrix,
+    rtd,
+    rtd_from_distances,
+)
 from latentdirs.topology.rtd import _assemble
 
 # A deliberately plain persistence oracle for tiny matrices (independent of giotto-ph): the whole
@@ -229,6 +237,21 @@ def test_gradient_with_quantile_treats_scale_as_constant():
     (grad_frozen,) = torch.autograd.grad(frozen, x)
     assert frozen.item() == pytest.approx(value.item(), rel=1e-12)
     torch.testing.assert_close(grad, grad_frozen)
+
+
+@pytest.mark.parametrize("variant", ["exact", "official"])
+def test_point_cloud_path_equals_distance_path(variant):
+    # rtd() reads PH from detached float64 distances and differentiates only the distances it reads
+    x, y = _random_clouds(13, 40, 16)
+    x.requires_grad_(True)
+    y.requires_grad_(True)
+    fast = rtd(x, y, variant=variant, card=20)
+    grads_fast = torch.autograd.grad(fast, (x, y))
+    dense = rtd_from_distances(pairwise_distances(x), pairwise_distances(y), variant=variant, card=20)
+    grads_dense = torch.autograd.grad(dense, (x, y))
+    assert fast.item() == pytest.approx(dense.item(), rel=1e-12)
+    for g_fast, g_dense in zip(grads_fast, grads_dense, strict=True):
+        torch.testing.assert_close(g_fast, g_dense)
 
 
 def test_properties_zero_nonnegative_symmetric_permutation():

@@ -32,6 +32,7 @@ its arguments; on realistic clouds the two differ by a few percent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,17 +149,47 @@ def _readout(job: _Filtration, a: torch.Tensor, b: torch.Tensor, variant: str) -
     return _assemble(b, second), matrix  # official: max-mode births likewise
 
 
-def _bar_sum(pairs: PersistencePairs, births_from: torch.Tensor, deaths_from: torch.Tensor,
-             card: int | None, p: float) -> torch.Tensor:
-    kept = len(pairs) if card is None else min(int(card), len(pairs))
+def _bar_sum(pairs: PersistencePairs, births_from: torch.Tensor, deaths_from: torch.Tensor, p: float) -> torch.Tensor:
+    if len(pairs) == 0:
+        return births_from.new_zeros(())
     device = births_from.device
-    if kept == 0:
-        return births_from.sum() * 0.0
-    birth_edges = torch.as_tensor(pairs.birth_edges[:kept], device=device)
-    death_edges = torch.as_tensor(pairs.death_edges[:kept], device=device)
+    birth_edges = torch.as_tensor(pairs.birth_edges, device=device)
+    death_edges = torch.as_tensor(pairs.death_edges, device=device)
     births = births_from[birth_edges[:, 0], birth_edges[:, 1]]
     deaths = deaths_from[death_edges[:, 0], death_edges[:, 1]]
     return ((deaths - births).abs() ** p).sum()
+
+
+def _longest(pairs: PersistencePairs, card: int | None) -> PersistencePairs:
+    if card is None or len(pairs) <= card:
+        return pairs
+    return PersistencePairs(pairs.bars[:card], pairs.birth_edges[:card], pairs.death_edges[:card])
+
+
+# (point pairs [P, 2] whose distances the bars read, scale of A, scale of B) → (A, B) divided by the scales
+Readout = Callable[[np.ndarray, float, float], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _rtd(a_np: np.ndarray, b_np: np.ndarray, readout: Readout, card: int | None, p: float, variant: str,
+         quantile: float | None, mode: str, filtration: str, workers: int | None, n_threads: int) -> torch.Tensor:
+    """RTD of two validated float64 distance matrices; ``readout`` supplies the torch side."""
+    scale_a, scale_b = quantile_scale(a_np, quantile), quantile_scale(b_np, quantile)
+    a_np, b_np = a_np / scale_a, b_np / scale_b
+    kinds = ("min", "max") if filtration == "minmax" else ("min",)
+    directions = {"symmetric": (True, False), "forward": (True,), "backward": (False,)}[mode]
+    jobs = [_Filtration(kind, forward) for forward in directions for kind in kinds]
+    matrices = [r_cross_matrix(*((a_np, b_np) if job.forward else (b_np, a_np)), job.kind) for job in jobs]
+    results = [_longest(f.result(), card) for f in submit_h1_pairs(matrices, workers, n_threads, checked=True)]
+
+    n = a_np.shape[0]
+    edges = np.concatenate([np.zeros((0, 2), np.int64)] + [e for r in results for e in (r.birth_edges, r.death_edges)])
+    points = np.sort(edges % n, axis=1)
+    points = np.unique(points[points[:, 0] != points[:, 1]], axis=0)
+    a_t, b_t = readout(points, scale_a, scale_b)
+    total = (a_t.sum() + b_t.sum()) * 0.0  # keeps the graph when there are no bars
+    for job, pairs in zip(jobs, results, strict=True):
+        total = total + _bar_sum(pairs, *_readout(job, a_t, b_t, variant), p)
+    return total / len(directions)
 
 
 def rtd_from_distances(
@@ -185,7 +216,8 @@ def rtd_from_distances(
         workers: threads for the concurrent PH computations (default: one per computation, ≤ CPUs).
         n_threads: giotto-ph's own threads inside each computation.
 
-    PH runs on CPU (float64 copies); the value and its gradient stay on ``a``'s device and dtype.
+    Only the upper triangle is used (the matrices must be symmetric; the diagonal is ignored). PH
+    runs on CPU (float64 copies); the value and its gradient stay on ``a``'s device and dtype.
     """
     _check_options(card, p, variant, quantile, mode, filtration)
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
@@ -193,26 +225,43 @@ def rtd_from_distances(
     if a.device != b.device:
         raise UserError(f"rtd: distance matrices are on different devices ({a.device}, {b.device})")
     a_np, b_np = _checked_pair(a, b)
-    scale_a, scale_b = quantile_scale(a_np, quantile), quantile_scale(b_np, quantile)
-    a_np, b_np = a_np / scale_a, b_np / scale_b
 
-    kinds = ("min", "max") if filtration == "minmax" else ("min",)
-    directions = {"symmetric": (True, False), "forward": (True,), "backward": (False,)}[mode]
-    jobs = [_Filtration(kind, forward) for forward in directions for kind in kinds]
-    matrices = [r_cross_matrix(*((a_np, b_np) if job.forward else (b_np, a_np)), job.kind) for job in jobs]
-    futures = submit_h1_pairs(matrices, workers=workers, n_threads=n_threads, checked=True)
+    def dense(_points: np.ndarray, scale_a: float, scale_b: float) -> tuple[torch.Tensor, torch.Tensor]:
+        upper_a, upper_b = torch.triu(a, 1) / scale_a, torch.triu(b, 1) / scale_b
+        return upper_a + upper_a.T, upper_b + upper_b.T
 
-    # While the PH runs on CPU threads, queue the differentiable side (GPU kernels run meanwhile).
-    a_t = a / scale_a
-    b_t = b / scale_b
-    a_t = (a_t + a_t.T) / 2 - torch.diag_embed(torch.diagonal(a_t))
-    b_t = (b_t + b_t.T) / 2 - torch.diag_embed(torch.diagonal(b_t))
-    readouts = [_readout(job, a_t, b_t, variant) for job in jobs]
+    return _rtd(a_np, b_np, dense, card, p, variant, quantile, mode, filtration, workers, n_threads)
 
-    total = a_t.sum() * 0.0 + b_t.sum() * 0.0
-    for future, (births_from, deaths_from) in zip(futures, readouts, strict=True):
-        total = total + _bar_sum(future.result(), births_from, deaths_from, card, p)
-    return total / len(directions)
+
+def _distances_for_ph(points: torch.Tensor) -> np.ndarray:
+    """Detached float64 Euclidean distances ``[N, N]`` (Gram form: fast; float64 keeps it accurate)."""
+    flat = points.detach().reshape(points.shape[0], -1)
+    if flat.device.type != "cuda":
+        flat = flat.cpu()
+    flat = flat.to(torch.float64)
+    squared = (flat * flat).sum(1)
+    gram = (squared[:, None] + squared[None, :] - 2.0 * flat @ flat.T).clamp_min(0.0)
+    dist = gram.sqrt().cpu().numpy()
+    dist = (dist + dist.T) / 2.0
+    np.fill_diagonal(dist, 0.0)
+    return dist
+
+
+def _sparse_distances(points: torch.Tensor, pairs: np.ndarray, scale: float) -> torch.Tensor:
+    """``[N, N]`` matrix holding the exact distances of ``pairs`` (both orders) divided by ``scale``,
+    zero elsewhere; differentiable in ``points``. Computed from differences, in chunks."""
+    flat = points.reshape(points.shape[0], -1)
+    index = torch.as_tensor(pairs, device=flat.device).reshape(-1, 2)
+    chunk = max(1, (1 << 24) // max(flat.shape[1], 1))
+    values = []
+    for start in range(0, max(len(index), 1), chunk):
+        i, j = index[start:start + chunk, 0], index[start:start + chunk, 1]
+        squared = (flat[i] - flat[j]).pow(2).sum(1)
+        values.append(torch.where(squared > 0, squared.clamp_min(torch.finfo(flat.dtype).tiny).sqrt(), 0.0))
+    values = torch.cat(values) / scale
+    matrix = flat.new_zeros(flat.shape[0], flat.shape[0])
+    matrix = matrix.index_put((index[:, 0], index[:, 1]), values)
+    return matrix.index_put((index[:, 1], index[:, 0]), values)
 
 
 def rtd(
@@ -230,18 +279,25 @@ def rtd(
     """RTD between point clouds ``x`` ``[N, ...]`` and ``y`` ``[N, ...]`` (row ``i`` of both is
     the same sample; trailing dimensions are flattened and may differ between ``x`` and ``y``).
 
-    Euclidean distances, then :func:`rtd_from_distances` (see it for the options). Differentiable
-    in ``x`` and ``y``; works on any device (PH itself on CPU).
+    Euclidean distances; the same value as :func:`rtd_from_distances` on
+    :func:`pairwise_distances` (see it for the options), computed faster: PH reads detached float64
+    distances, and only the distances the kept bars read are computed differentiably (exactly,
+    from coordinate differences). Differentiable in ``x`` and ``y``; any device (PH on CPU).
     """
+    _check_options(card, p, variant, quantile, mode, filtration)
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise UserError("rtd: expected two torch tensors [N, ...]")
     if x.ndim < 2 or y.ndim < 2 or x.shape[0] != y.shape[0]:
         raise UserError(f"rtd: expected two clouds [N, ...] with the same N, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.shape[0] == 0:
         raise UserError("rtd: the point clouds are empty")
+    if x.device != y.device:
+        raise UserError(f"rtd: the point clouds are on different devices ({x.device}, {y.device})")
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
         raise UserError("rtd: the point clouds contain NaN or inf values")
-    return rtd_from_distances(
-        pairwise_distances(x), pairwise_distances(y), card=card, p=p, variant=variant, quantile=quantile,
-        mode=mode, filtration=filtration, workers=workers, n_threads=n_threads,
-    )
+
+    def sparse(points: np.ndarray, scale_a: float, scale_b: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return _sparse_distances(x, points, scale_a), _sparse_distances(y, points, scale_b)
+
+    return _rtd(_distances_for_ph(x), _distances_for_ph(y), sparse, card, p, variant, quantile, mode, filtration,
+                workers, n_threads)
