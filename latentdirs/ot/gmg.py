@@ -30,7 +30,7 @@ from ..errors import UserError
 from .costs import CostMatrix, cost_matrix
 from .gromov import EntropicGromovSolver, GromovProblem, GromovResult, gw_value
 
-DEFAULT_SOLVER = EntropicGromovSolver(init="identity", max_iter=200)
+DEFAULT_SOLVER = EntropicGromovSolver(init="identity", max_iter=200, tol=1e-6, inner_iter=200)
 
 
 @dataclass(frozen=True)
