@@ -1,0 +1,62 @@
+"""From command-line options to a run: merge config file and options, check ``--out``, resume or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..io import read_json
+from .config import RESUME_MAY_CHANGE, TrainConfig, differences, merge_options
+from .runs import RunDir
+
+
+def prepare_run(
+    out: str | Path, options: dict[str, Any], beta: float | None = None, config_file: str | Path | None = None,
+    resume: bool = False, overwrite: bool = False,
+) -> tuple[TrainConfig, RunDir, bool]:
+    """(config, run directory, whether to resume) for ``train-vae``; a UserError for conflicts.
+
+    ``options`` holds only the options given on the command line; they override ``config_file``,
+    which overrides the defaults. With ``resume`` the saved run's config is the base, and only
+    :data:`~latentdirs.vae.config.RESUME_MAY_CHANGE` options may differ from it.
+    """
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one of them")
+    run = RunDir(out)
+    if run.path.exists() and not run.path.is_dir():
+        raise UserError(f"--out {run.path} is a file; expected a directory for the run")
+    base: dict[str, Any] = {}
+    source = "options"
+    if config_file is not None:
+        base = read_json(config_file, "config file")
+        source = f"config file {config_file}"
+        if not isinstance(base, dict):
+            raise UserError(f"{source}: expected a JSON object of options")
+    if resume and run.holds_run():
+        saved = TrainConfig.from_dict(run.read_config(), f"{run.config}")
+        config = merge_options(saved.to_dict(), {**base, **options}, beta, source)
+        changed = differences(saved.to_dict(), config.to_dict())
+        if changed:
+            raise UserError(
+                f"--resume: {run.path} holds a run with other options ({'; '.join(changed)}); only "
+                f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume (or train into another --out)"
+            )
+        return config, run, True
+    config = merge_options(base, options, beta, source)
+    if run.holds_run():
+        if overwrite:
+            run.clear()
+        else:
+            saved = TrainConfig.from_dict(run.read_config(), f"{run.config}")
+            changed = differences(saved.to_dict(), config.to_dict(), ignore=frozenset())
+            if changed:
+                raise UserError(
+                    f"--out {run.path} holds a different run ({'; '.join(changed[:3])}); choose another --out, "
+                    "or pass --overwrite to replace it"
+                )
+            raise UserError(f"--out {run.path} already holds this run; pass --resume to continue it "
+                            "or --overwrite to start it again")
+    if not run.is_free():
+        raise UserError(f"--out {run.path} is not empty and holds no train-vae run; choose a new or empty directory")
+    return config, run, resume

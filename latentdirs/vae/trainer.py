@@ -1,0 +1,296 @@
+"""The VAE trainer: one objective plus any registered regularizers, checkpointed and resumable.
+
+Each step: a batch x of ``batch_size`` observations drawn with the run's own numpy RandomState;
+(μ, log σ²) = encoder(x); z = μ + σ ε with ε from the run's noise generator; logits = decoder(z);
+``recon`` by the configured reconstruction loss; every term is called with the :class:`LossContext`
+below; the total of their ``"loss"`` entries is minimised by Adam (lr 1e-4, betas (0.9, 0.999) as in
+disentanglement_lib). A term's ``"loss_orthogonal"`` entry is added through its gradient, with the
+component opposing the reconstruction gradient removed (:mod:`latentdirs.vae.gradients`). Terms then
+run ``after_step`` (e.g. the FactorVAE discriminator update).
+
+Context fields: x, mu, logvar, z, x_logits, recon, reconstruction, model, encode, decode, step,
+total_steps, generator, dataset_size, next_batch (decoder-free runs: no x_logits or decode; recon 0).
+
+Every random stream (data, second batches, reparameterization noise, the terms' generator, torch /
+numpy / Python global states) is seeded from ``seed`` and saved in checkpoints, so a resumed run
+reaches the same weights bit for bit as an uninterrupted one (same device and thread count).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.base import GroundTruthData
+from ..errors import UserError
+from ..io import atomic_path, write_json
+from ..losses.registry import LossContext, LossTerm, check_needs
+from ..seeding import (
+    capture_rng_state,
+    random_state_from_tensor_dict,
+    random_state_to_tensor_dict,
+    resolve_device,
+    restore_rng_state,
+    seed_everything,
+    torch_generator,
+)
+from .config import TrainConfig
+from .gradients import orthogonalized_gradients
+from .machine import machine_info
+from .metrics_log import MetricsLog
+from .models import reparameterize
+from .pictures import reconstruction_grid, traversal_grid
+from .readme import write_readme
+from .reconstruction import RECONSTRUCTIONS
+from .runs import RunDir, build_model, load_checkpoint, load_dataset, save_checkpoint
+
+CONTEXT_FIELDS = frozenset({
+    "x", "mu", "logvar", "z", "x_logits", "recon", "reconstruction", "model", "encode", "decode",
+    "step", "total_steps", "generator", "dataset_size", "next_batch",
+})
+DECODER_FIELDS = frozenset({"x_logits", "decode"})
+
+# Independent random streams derived from the run seed.
+_DATA, _SECOND_BATCH, _NOISE, _TERMS, _EVALUATION = range(5)
+
+
+def context_fields(with_decoder: bool) -> frozenset[str]:
+    """The LossContext fields the VAE trainer provides."""
+    return CONTEXT_FIELDS if with_decoder else CONTEXT_FIELDS - DECODER_FIELDS
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """A 32-bit seed for one of the run's independent random streams."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+@dataclass
+class TrainResult:
+    run: RunDir
+    steps: int
+    summary: dict[str, Any]
+    pictures: list[Path]
+
+
+class Trainer:
+    """Trains ``config`` into ``run`` (a fresh start, or resumed from its last checkpoint)."""
+
+    def __init__(
+        self, config: TrainConfig, run: RunDir, dataset: GroundTruthData | None = None,
+        progress: bool = True, echo: Callable[[str], None] = print,
+    ) -> None:
+        self.config, self.run, self.progress, self.echo = config, run, progress, echo
+        self.dataset = dataset if dataset is not None else load_dataset(config)
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        seed_everything(config.seed)
+        self.model = build_model(config, self.dataset).to(self.device)
+        self.terms: list[LossTerm] = [term.to(self.device) for term in config.build_terms()]
+        check_needs(self.terms, context_fields(config.decoder), "vae")
+        self.labels = _term_labels(self.terms)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+        self.reconstruction_loss = RECONSTRUCTIONS[config.reconstruction]
+        self.data_rs = np.random.RandomState(stream_seed(config.seed, _DATA))
+        self.second_batch_rs = np.random.RandomState(stream_seed(config.seed, _SECOND_BATCH))
+        self.noise = torch_generator(stream_seed(config.seed, _NOISE), self.device)
+        self.term_generator = torch_generator(stream_seed(config.seed, _TERMS), self.device)
+        self.step = 0
+        self.elapsed = 0.0
+        self.log_sums: dict[str, Any] = {}
+        self.log_count = 0
+        self.last_logged: dict[str, float] = {}
+
+    # -- one step ------------------------------------------------------------------------------
+    def batch(self, random_state: np.random.RandomState) -> torch.Tensor:
+        images = self.dataset.sample_observations(self.config.batch_size, random_state)
+        return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
+
+    def context(self, x: torch.Tensor, step: int) -> LossContext:
+        """Encode, sample and decode ``x``; the fields every term may read."""
+        mu, logvar = self.model.encoder(x)
+        z = reparameterize(mu, logvar, self.noise)
+        fields: dict[str, Any] = {
+            "x": x, "mu": mu, "logvar": logvar, "z": z, "model": self.model, "encode": self.model.encoder,
+            "reconstruction": self.config.reconstruction, "step": step, "total_steps": self.config.steps,
+            "generator": self.term_generator, "dataset_size": self.dataset.num_observations,
+            "next_batch": lambda: self.batch(self.second_batch_rs),
+        }
+        if self.model.decoder is not None:
+            x_logits = self.model.decoder(z)
+            fields.update(x_logits=x_logits, decode=self.model.decoder, recon=self.reconstruction_loss(x_logits, x))
+        else:
+            fields["recon"] = torch.zeros((), device=self.device)
+        return LossContext(**fields)
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        """One optimizer step; returns the logged values (float64 tensors or floats)."""
+        self.model.train()
+        ctx = self.context(self.batch(self.data_rs), step)
+        outputs = [term(ctx) for term in self.terms]
+        total = sum(out["loss"] for out in outputs)
+        orthogonal = [out["loss_orthogonal"] for out in outputs if "loss_orthogonal" in out]
+        self.optimizer.zero_grad(set_to_none=True)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        extra = orthogonalized_gradients(sum(orthogonal), ctx.recon, params) if orthogonal else None
+        total.backward()
+        if extra is not None:
+            for param, grad in zip(params, extra, strict=True):
+                param.grad = grad if param.grad is None else param.grad + grad
+        self.optimizer.step()
+        after = [term.after_step(ctx) for term in self.terms]
+        logged: dict[str, Any] = {"loss": total.detach().double()}
+        for label, out, post in zip(self.labels, outputs, after, strict=True):
+            for key, value in {**out, **post}.items():
+                name = ("objective" if key == "loss" else key) if label == "" else f"{label}.{key}"
+                logged[name] = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
+        return logged
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self, resume: bool = False) -> TrainResult:
+        if resume and self.run.checkpoint.exists():
+            self.load(load_checkpoint(self.run.checkpoint))
+            self.echo(f"resuming {self.run.path} from step {self.step} of {self.config.steps}")
+        elif resume:
+            self.echo(f"no checkpoint in {self.run.path} yet; starting at step 0")
+        if self.step > self.config.steps:
+            raise UserError(f"{self.run.path} is at step {self.step}, beyond --steps {self.config.steps}")
+        write_json(self.run.config, self.config.to_dict())
+        write_readme(self.run, self.config, self.step, summary=None)
+        log = MetricsLog(self.run.log, self.run.tensorboard, keep_until_step=self.step)
+        try:
+            self._loop(log)
+        finally:
+            log.close()
+        return self.finish()
+
+    def _loop(self, log: MetricsLog) -> None:
+        config = self.config
+        bar = tqdm(total=config.steps, initial=self.step, desc="train-vae", disable=not self.progress,
+                   dynamic_ncols=True, unit="step")
+        started = time.perf_counter()
+        with bar:
+            while self.step < config.steps:
+                logged = self.train_step(self.step)
+                self.step += 1
+                self.log_count += 1
+                for key, value in logged.items():
+                    self.log_sums[key] = self.log_sums.get(key, 0.0) + value
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    self.last_logged = {k: float(v) / self.log_count for k, v in self.log_sums.items()}
+                    log.write(self.step, self.last_logged)
+                    self.log_sums, self.log_count = {}, 0
+                    bar.set_postfix_str(" ".join(f"{k}={v:.4g}" for k, v in self.last_logged.items()), refresh=False)
+                bar.update(1)
+                if self.step % config.checkpoint_every == 0 and self.step < config.steps:
+                    self.elapsed += time.perf_counter() - started
+                    started = time.perf_counter()
+                    save_checkpoint(self.run.checkpoint, self.state())
+        self.elapsed += time.perf_counter() - started
+
+    def finish(self) -> TrainResult:
+        """Final checkpoint, weights, pictures, summary and README."""
+        save_checkpoint(self.run.checkpoint, self.state())
+        self.save_weights(self.run.model)
+        self.model.eval()
+        rs = np.random.RandomState(stream_seed(self.config.seed, _EVALUATION))
+        images = np.ascontiguousarray(self.dataset.sample_observations(256, rs), dtype=np.float32)
+        pictures = []
+        if self.model.decoder is not None:
+            pictures.append(reconstruction_grid(self.model, images[:8], self.run.reconstructions))
+            pictures.append(traversal_grid(self.model, images[0], self.run.traversals))
+        summary = self.summary(images)
+        write_json(self.run.summary, summary)
+        write_readme(self.run, self.config, self.step, summary)
+        return TrainResult(run=self.run, steps=self.step, summary=summary, pictures=pictures)
+
+    @torch.no_grad()
+    def summary(self, images: np.ndarray) -> dict[str, Any]:
+        mu, logvar = self.model.encoder(torch.from_numpy(images).to(self.device))
+        kl_per_latent = (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)).mean(0).cpu().tolist()
+        return {
+            "steps": self.step,
+            "final": self.last_logged,
+            "kl_per_latent": [round(v, 5) for v in kl_per_latent],
+            "active_latents": sum(v > 0.01 for v in kl_per_latent),
+            "train_seconds": round(self.elapsed, 2),
+            "device": str(self.device),
+            "machine": machine_info(self.device),
+        }
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "terms": [{"name": t.name, "state": t.state_dict(), "extra": t.extra_state()} for t in self.terms],
+            "rng": {
+                "data": random_state_to_tensor_dict(self.data_rs),
+                "second_batch": random_state_to_tensor_dict(self.second_batch_rs),
+                "noise": self.noise.get_state(),
+                "terms": self.term_generator.get_state(),
+                "global": capture_rng_state(),
+            },
+            "log": {"count": self.log_count, "sums": {k: float(v) for k, v in self.log_sums.items()},
+                    "last": self.last_logged},
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        where = self.run.checkpoint
+        try:
+            names = [entry["name"] for entry in state["terms"]]
+            if names != [t.name for t in self.terms]:
+                raise UserError(f"checkpoint {where} has loss terms {names}, the config {[t.name for t in self.terms]}")
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            for term, entry in zip(self.terms, state["terms"], strict=True):
+                term.load_state_dict(entry["state"])
+                term.load_extra_state(entry["extra"])
+            rng = state["rng"]
+            self.data_rs = random_state_from_tensor_dict(rng["data"])
+            self.second_batch_rs = random_state_from_tensor_dict(rng["second_batch"])
+            self.noise.set_state(rng["noise"])
+            self.term_generator.set_state(rng["terms"])
+            restore_rng_state(rng["global"])
+            self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+            self.log_count, self.log_sums = int(state["log"]["count"]), dict(state["log"]["sums"])
+            self.last_logged = dict(state["log"]["last"])
+        except UserError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"checkpoint {where} does not match this run ({first[:200]})") from None
+
+    def save_weights(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "latentdirs-vae", "config": "config.json"})
+
+
+def _term_labels(terms: list[LossTerm]) -> list[str]:
+    """Log prefixes: '' for the objective, the name for each regularizer (``name#2`` when repeated)."""
+    labels, seen = [""], {}
+    for term in terms[1:]:
+        seen[term.name] = seen.get(term.name, 0) + 1
+        labels.append(term.name if seen[term.name] == 1 else f"{term.name}#{seen[term.name]}")
+    return labels
+
+
+def train(
+    config: TrainConfig, run: RunDir, resume: bool = False, dataset: GroundTruthData | None = None,
+    progress: bool = True, echo: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train (or resume) ``config`` into ``run``; see :class:`Trainer`."""
+    return Trainer(config, run, dataset=dataset, progress=progress, echo=echo).train(resume=resume)
