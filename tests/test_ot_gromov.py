@@ -194,3 +194,17 @@ def test_bad_inputs_are_user_errors():
         cost_matrix(x, "manhattan")
     with pytest.raises(UserError, match="weights"):
         GromovProblem.create(cx, cx, a=torch.ones(5, dtype=torch.float64))
+
+
+def test_float32_precise_when_one_cost_is_tiny():
+    """Nearly parallel images (cosine costs ~1e-6 against ~1 on the other side): float32 follows float64."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(32, 5, generator=g, dtype=torch.float64)
+    y = 1.0 + 1e-3 * torch.tanh(x @ torch.randn(5, 50, generator=g, dtype=torch.float64))
+    results = []
+    for dtype in (torch.float64, torch.float32):
+        problem = GromovProblem.create(cost_matrix(x.to(dtype), "cosine"), cost_matrix(y.to(dtype), "cosine"))
+        assert float(problem.cy.dense.mean()) < 1e-5
+        results.append(EntropicGromovSolver(tol=1e-6).solve(problem, problem.relative_epsilon(0.1)))
+    assert bool(results[0].converged.all() & results[1].converged.all())
+    assert float((results[1].plan.double() - results[0].plan).abs().max()) < 1e-3 * float(results[0].plan.max())

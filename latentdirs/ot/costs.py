@@ -10,7 +10,7 @@ Costs (``x̄`` is the batch mean, ``u = x/‖x‖``):
 
 - ``sqeuclidean``:         c(x, y) = ‖x − y‖²,  rank d + 2 (computed on centred points);
 - ``scaled_sqeuclidean``:  c(x, y) = ‖x − y‖² / mean_ij ‖x_i − x_j‖²  (a global scale of ``x`` is free);
-- ``cosine``:              c(x, y) = 1 − ⟨x, y⟩ / (‖x‖ ‖y‖),  rank d + 1 (angles are preserved when this is).
+- ``cosine``:              c(x, y) = 1 − ⟨x, y⟩ / (‖x‖ ‖y‖),  rank d + 2 (angles are preserved when this is).
 """
 
 from __future__ import annotations
@@ -94,14 +94,12 @@ def scaled_sqeuclidean(x: Tensor) -> CostMatrix:
 
 
 def cosine(x: Tensor) -> CostMatrix:
-    """Cosine cost ``1 − ⟨u_i, u_j⟩`` with ``u = x/‖x‖``; factors ``[1, −u] [1, u]ᵀ``."""
+    """Cosine cost ``1 − ⟨u_i, u_j⟩ = ½‖u_i − u_j‖²`` with ``u = x/‖x‖``, evaluated as half the (centred)
+    squared Euclidean cost of ``u`` so that nearly parallel points keep their precision in float32."""
     _check_points(x, "cosine cost")
     u = x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).eps)
-    ones = torch.ones_like(u[..., :1])
-    left = torch.cat([ones, -u], dim=-1)
-    right = torch.cat([ones, u], dim=-1)
-    dense = 1.0 - u @ u.transpose(-1, -2)
-    return CostMatrix(dense, left, right)
+    half = sqeuclidean(u)
+    return CostMatrix(0.5 * half.dense, 0.5 * half.left, half.right)
 
 
 _COSTS = {"sqeuclidean": sqeuclidean, "scaled_sqeuclidean": scaled_sqeuclidean, "cosine": cosine}

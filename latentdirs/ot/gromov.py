@@ -135,17 +135,35 @@ class GromovProblem:
             return torch.diag_embed(self.a)
         raise UserError(f"unknown init {init!r}; expected 'product' or 'identity'")
 
-    def tensor_product(self, plan: Tensor, low_rank: bool) -> Tensor:
-        r"""``C_X T C_Y`` — the only plan-dependent part of the linearised cost ``L ⊗ T``."""
+    def centred_product(self, plan: Tensor, low_rank: bool) -> Tensor:
+        r"""``(C_X − μ_X) T (C_Y − μ_Y)`` (μ: the mean entry), the plan-dependent part of ``L ⊗ T``.
+
+        Centring changes ``L ⊗ T`` only by row / column constants (for a plan with marginals a, b) but keeps
+        float32 precise when one cost is nearly constant or much smaller than the other.
+        """
+        mean_x = self.cx.dense.mean(dim=(-1, -2))[:, None, None]
+        mean_y = self.cy.dense.mean(dim=(-1, -2))[:, None, None]
         t_cy = self.cy.apply(plan.transpose(-1, -2), low_rank).transpose(-1, -2)  # T C_Y (C_Y symmetric)
-        return self.cx.apply(t_cy, low_rank)
+        t_cy = t_cy - mean_y * plan.sum(-1, keepdim=True)
+        return self.cx.apply(t_cy, low_rank) - mean_x * t_cy.sum(-2, keepdim=True)
+
+    def column_constant(self) -> Tensor:
+        r"""``(B^{⊙2} b)_j − 2δ (B b)_j`` with ``B = C_Y − μ_Y``, ``δ = μ_X − μ_Y``: the column part of ``L ⊗ T``
+        (its row part is absorbed exactly by the solver's row update), ``[P, 1, m]``."""
+        mean_x = self.cx.dense.mean(dim=(-1, -2))[:, None, None]
+        centred_y = self.cy.dense - self.cy.dense.mean(dim=(-1, -2))[:, None, None]
+        weighted = centred_y @ self.b.unsqueeze(-1)
+        squared = centred_y.square() @ self.b.unsqueeze(-1)
+        delta = mean_x - self.cy.dense.mean(dim=(-1, -2))[:, None, None]
+        return (squared - 2.0 * delta * weighted).transpose(-1, -2)
 
 
 @dataclass(frozen=True)
 class GromovResult:
     """Solution of a batch of entropic GW problems (all tensors detached).
 
-    ``plan [P, n, m]``; dual potentials ``f [P, n]``, ``g [P, m]`` of the last linearised problem (cost units);
+    ``plan [P, n, m]``; dual potentials ``f [P, n]``, ``g [P, m]`` of the last linearised cost (``L ⊗ T`` less a
+    row constant);
     ``value [P]``: ``½ Σ L T T`` at the plan (POT's ``gw_dist`` / 2); ``kl [P]``: ``KL(T ‖ a bᵀ)``, so the
     entropic objective is ``value + epsilon·kl``; ``converged [P]``; ``iterations`` (outer steps run);
     ``error [P]``: last checked plan change (Frobenius); ``marginal_error [P]``: ``‖Tᵀ1 − b‖₁``.
@@ -170,16 +188,24 @@ class GromovResult:
 def gw_value(cx: Tensor, cy: Tensor, plan: Tensor) -> Tensor:
     r"""``½ Σ_{ijkl} (C_X,ik − C_Y,jl)² T_ij T_kl`` for a fixed plan, differentiable in ``cx``, ``cy``.
 
-    Expanded exactly with the plan's own marginals ``p = T1``, ``q = Tᵀ1``:
-    ``½ (pᵀ C_X^{⊙2} p + qᵀ C_Y^{⊙2} q − 2 ⟨C_X T C_Y, T⟩)``; shapes ``[P, n, n]``, ``[P, m, m]``, ``[P, n, m]``
-    (or unbatched), result ``[P]`` (or a scalar). ``O(n²m + nm²)``.
+    Expanded exactly with the plan's own marginals ``p = T1``, ``q = Tᵀ1``, total mass ``s``, centred costs
+    ``A = C_X − μ_X``, ``B = C_Y − μ_Y`` and ``δ = μ_X − μ_Y`` (centring keeps float32 precise):
+    ``½ (pᵀA^{⊙2}p + qᵀB^{⊙2}q + δ²s² − 2⟨A T B, T⟩ + 2δ(pᵀAp − qᵀBq))``; shapes ``[P, n, n]``, ``[P, m, m]``,
+    ``[P, n, m]`` (or unbatched), result ``[P]`` (or a scalar). ``O(n²m + nm²)``.
     """
     plan = plan.detach()
-    p, q = plan.sum(-1), plan.sum(-2)
-    term_x = ((cx * cx) @ p.unsqueeze(-1)).squeeze(-1).mul(p).sum(-1)
-    term_y = ((cy * cy) @ q.unsqueeze(-1)).squeeze(-1).mul(q).sum(-1)
-    cross = ((cx @ plan) @ cy * plan).sum(dim=(-1, -2))
-    return 0.5 * (term_x + term_y - 2.0 * cross)
+    p, q, mass = plan.sum(-1), plan.sum(-2), plan.sum(dim=(-1, -2))
+    mean_x, mean_y = cx.mean(dim=(-1, -2)), cy.mean(dim=(-1, -2))
+    a, b, delta = cx - mean_x[..., None, None], cy - mean_y[..., None, None], mean_x - mean_y
+
+    def quadratic(matrix: Tensor, weights: Tensor) -> Tensor:
+        return (matrix @ weights.unsqueeze(-1)).squeeze(-1).mul(weights).sum(-1)
+
+    cross = ((a @ plan) @ b * plan).sum(dim=(-1, -2))
+    return 0.5 * (
+        quadratic(a * a, p) + quadratic(b * b, q) + (delta * mass).square() - 2.0 * cross
+        + 2.0 * delta * (quadratic(a, p) - quadratic(b, q))
+    )
 
 
 @dataclass(frozen=True)
@@ -240,8 +266,6 @@ class EntropicGromovSolver:
 
         a, b = problem.a, problem.b
         e = eps[:, None, None]
-        # row / column constants of L ⊗ T for a plan with marginals a, b (Peyré et al. 2016, Prop. 1)
-        const = (problem.cx.dense**2) @ a.unsqueeze(-1) + ((problem.cy.dense**2) @ b.unsqueeze(-1)).transpose(-1, -2)
         if warm_start is not None:
             plan = warm_start.plan.to(like)
             if plan.shape != (batch, n, m):
@@ -251,12 +275,14 @@ class EntropicGromovSolver:
             plan = problem.initial_plan(self.init)
             f, g = torch.zeros_like(a)[:, :, None], torch.zeros_like(b)[:, None, :]
 
+        # L ⊗ T up to a row constant (absorbed exactly by the row update); Peyré et al. 2016, Prop. 1, centred
+        column = problem.column_constant()
         error = torch.full((batch,), float("inf"), dtype=like.dtype, device=like.device)
         marginal_error = error.clone()
         iterations = 0
         for iterations in range(1, self.max_iter + 1):
             scale = max(1.0, self.anneal_from * self.anneal_rate ** (iterations - 1))
-            cost = const - 2.0 * problem.tensor_product(plan, low_rank)
+            cost = column - 2.0 * problem.centred_product(plan, low_rank)
             inner_tol = torch.clamp(self.inner_ratio * error, min=tol)
             new_plan, f, g, marginal_error = self._sinkhorn(cost, e * scale, a, b, f, g, inner_tol)
             error = torch.linalg.matrix_norm(new_plan - plan)
