@@ -2,8 +2,13 @@
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from latentdirs.cli import cli
 from latentdirs.errors import UserError
+from latentdirs.losses import registry
+from latentdirs.losses.prior_matching import imq_mmd
+from latentdirs.losses.registry import LossContext
 from latentdirs.ot.costs import COST_NAMES, cost_matrix
 from latentdirs.ot.gmg import distortion, gromov_monge_gap, map_distortion
 from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, gw_value
@@ -122,3 +127,91 @@ def test_mismatched_samples_are_user_errors():
         gromov_monge_gap(torch.randn(5, 3), torch.randn(6, 3))
     with pytest.raises(UserError, match="at least 2"):
         map_distortion(torch.randn(1, 3), torch.randn(1, 2))
+
+
+# -- the registry terms ------------------------------------------------------------------------
+
+
+def _vae_context(step=10, with_decoder=True):
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(36, 4)
+    decoder = torch.nn.Sequential(torch.nn.Linear(4, 36), torch.nn.Unflatten(1, (1, 6, 6)))
+    x = torch.rand(12, 1, 6, 6)
+    mu = encoder(x.flatten(1))
+    z = mu + 0.1 * torch.randn_like(mu)
+    fields = {"x": x, "mu": mu, "z": z, "step": step}
+    if with_decoder:
+        fields["decode"] = decoder
+    return LossContext(**fields), encoder, decoder
+
+
+@pytest.mark.parametrize("name", ["gmg", "dst"])
+def test_terms_regularize_the_chosen_map_only(name):
+    ctx, encoder, decoder = _vae_context()
+    out = registry.build(f"{name}:where=decoder,weight=2")(ctx)
+    assert float(out["loss"]) == pytest.approx(2 * float(out[name]))
+    out["loss"].backward()
+    assert encoder.weight.grad is None and decoder[0].weight.grad is not None
+    ctx, encoder, decoder = _vae_context()
+    out = registry.build(f"{name}:where=encoder,cost=scaled_sqeuclidean")(ctx)
+    expected = map_distortion(ctx.x.flatten(1), ctx.mu.detach(), "scaled_sqeuclidean")
+    assert float(out["dst"]) == pytest.approx(float(expected), rel=1e-5)
+    out["loss"].backward()
+    assert encoder.weight.grad is not None and decoder[0].weight.grad is None
+
+
+def test_gmg_term_ramp_needs_and_parameters():
+    term = registry.build("gmg:delay=5,ramp_steps=10")
+    assert float(term(_vae_context(step=3)[0])["loss"]) == 0.0
+    assert float(term(_vae_context(step=9)[0])["weight"]) == pytest.approx(0.5)
+    decoder_free = frozenset({"x", "mu", "logvar", "z", "recon", "step", "generator"})
+    registry.check_needs([registry.build("gmg:where=encoder")], decoder_free, "vae")
+    with pytest.raises(UserError, match="decode"):
+        registry.check_needs([registry.build("gmg:where=decoder")], decoder_free, "vae")
+    assert registry.build("gmg:where=encoder,code=z").needs == {"x", "z", "step"}
+    with pytest.raises(UserError, match="eps0"):
+        registry.build("gmg:eps0=0")
+    with pytest.raises(UserError, match="must be one of"):
+        registry.build("dst:cost=manhattan")
+
+
+def test_wae_mmd_matches_the_u_statistic():
+    g = torch.Generator().manual_seed(0)
+    z, prior = torch.randn(7, 3, generator=g), torch.randn(6, 3, generator=g)
+
+    def k(a, b):
+        return 6.0 / (6.0 + (a - b).pow(2).sum())
+
+    within_z = sum(k(z[i], z[j]) for i in range(7) for j in range(7) if i != j) / 42
+    within_p = sum(k(prior[i], prior[j]) for i in range(6) for j in range(6) if i != j) / 30
+    cross = sum(k(z[i], prior[j]) for i in range(7) for j in range(6)) / 42
+    torch.testing.assert_close(imq_mmd(z, prior, 6.0), within_z + within_p - 2 * cross)
+    same = torch.stack([imq_mmd(torch.randn(64, 3, generator=g), torch.randn(64, 3, generator=g), 6.0)
+                        for _ in range(20)]).mean()
+    shifted = imq_mmd(torch.randn(64, 3, generator=g) + 2.0, torch.randn(64, 3, generator=g), 6.0)
+    assert abs(float(same)) < 0.01 < float(shifted)
+    term = registry.build("wae-mmd:beta=3")
+    out = term(LossContext(recon=torch.tensor(2.0), z=z, generator=torch.Generator().manual_seed(1)))
+    assert float(out["loss"]) == pytest.approx(2.0 + 3 * float(out["mmd"]))
+
+
+@pytest.mark.parametrize("args", [
+    ["--reg", "gmg:cost=cosine"],
+    ["--reg", "dst:where=encoder,cost=scaled_sqeuclidean"],
+    ["--no-decoder", "--objective", "wae-mmd", "--reg", "gmg:where=encoder"],
+])
+def test_short_dsprites_training_runs(tmp_path, args):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, [
+        "train-vae", "--dataset", "dsprites", "--steps", "6", "--batch-size", "16", "--log-every", "2",
+        "--device", "cpu", "--quiet", "--out", str(out), *args,
+    ])
+    assert result.exit_code == 0, result.output
+    header, *rows = (out / "log.csv").read_text().strip().splitlines()
+    name = args[-1].split(":")[0]
+    columns = header.split(",")
+    values = [float(row.split(",")[columns.index(f"{name}.dst")]) for row in rows]
+    assert len(values) == 3 and all(v > 0 for v in values)
+    if name == "gmg":
+        gaps = [float(row.split(",")[columns.index("gmg.gmg")]) for row in rows]
+        assert all(abs(gap) <= dst + 1e-6 for gap, dst in zip(gaps, values, strict=True))
