@@ -68,7 +68,7 @@ def gromov_monge_gap_from_costs(
     eps = problem.relative_epsilon(eps0) if epsilon is None else epsilon
     solution = solver.solve(problem, eps, warm_start=warm_start)
     dst = distortion(cx, cy)
-    gw = gw_value(cx.dense, cy.dense, solution.plan)
+    gw = gw_value(cx, cy, solution.plan)
     return GapResult(dst - gw, dst, gw, solution)
 
 

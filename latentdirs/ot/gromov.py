@@ -25,8 +25,8 @@ scaling algorithms for entropy regularized transport problems", 2019): the dual 
 over from one outer step to the next (and from a previous solve, for warm starts); each outer step does one
 exact log-sum-exp row update, builds the stabilised kernel ``exp((f_i + g_j − G_ij)/ε)`` (entries in
 [0, 1], so float32 is safe at small ε) and runs cheap matrix-vector scaling sweeps in it, which are then
-absorbed back into ``f, g``. The inner solve is inexact: sweeps stop once the column marginal error falls
-below a tenth of the last plan change (never below ``tol``), so early steps are cheap and late ones exact.
+absorbed back into ``f, g``. The inner solve is inexact: sweeps stop once the marginal error falls
+below half the last plan change (never below ``tol``), so early steps are cheap and late ones exact.
 The loop stops when, in every problem of the batch, the plan moved less than ``tol`` (Frobenius norm, POT's
 criterion) and the marginal error is below ``tol``. Optional ε-annealing (``anneal_from``: start at that
 multiple of ε, shrink geometrically) avoids the oscillations and poor local minima of the plain iteration at
@@ -141,11 +141,7 @@ class GromovProblem:
         Centring changes ``L ⊗ T`` only by row / column constants (for a plan with marginals a, b) but keeps
         float32 precise when one cost is nearly constant or much smaller than the other.
         """
-        mean_x = self.cx.dense.mean(dim=(-1, -2))[:, None, None]
-        mean_y = self.cy.dense.mean(dim=(-1, -2))[:, None, None]
-        t_cy = self.cy.apply(plan.transpose(-1, -2), low_rank).transpose(-1, -2)  # T C_Y (C_Y symmetric)
-        t_cy = t_cy - mean_y * plan.sum(-1, keepdim=True)
-        return self.cx.apply(t_cy, low_rank) - mean_x * t_cy.sum(-2, keepdim=True)
+        return centred_product(self.cx, self.cy, plan, low_rank)
 
     def column_constant(self) -> Tensor:
         r"""``(B^{⊙2} b)_j − 2δ (B b)_j`` with ``B = C_Y − μ_Y``, ``δ = μ_X − μ_Y``: the column part of ``L ⊗ T``
@@ -166,7 +162,7 @@ class GromovResult:
     row constant);
     ``value [P]``: ``½ Σ L T T`` at the plan (POT's ``gw_dist`` / 2); ``kl [P]``: ``KL(T ‖ a bᵀ)``, so the
     entropic objective is ``value + epsilon·kl``; ``converged [P]``; ``iterations`` (outer steps run);
-    ``error [P]``: last checked plan change (Frobenius); ``marginal_error [P]``: ``‖Tᵀ1 − b‖₁``.
+    ``error [P]``: last plan change; ``marginal_error [P]``: ``‖T1 − a‖₁`` (after a column update).
     """
 
     plan: Tensor
@@ -185,27 +181,41 @@ class GromovResult:
         return self.value + self.epsilon * self.kl
 
 
-def gw_value(cx: Tensor, cy: Tensor, plan: Tensor) -> Tensor:
+def centred_product(cx: CostMatrix, cy: CostMatrix, plan: Tensor, low_rank: bool) -> Tensor:
+    """``(C_X − μ_X) T (C_Y − μ_Y)`` for batched costs (symmetric ``C_Y``), through the factors if ``low_rank``."""
+    mean_x = cx.dense.mean(dim=(-1, -2))[:, None, None]
+    mean_y = cy.dense.mean(dim=(-1, -2))[:, None, None]
+    t_cy = cy.apply(plan.transpose(-1, -2), low_rank).transpose(-1, -2) - mean_y * plan.sum(-1, keepdim=True)
+    return cx.apply(t_cy, low_rank) - mean_x * t_cy.sum(-2, keepdim=True)
+
+
+def gw_value(cx: Tensor | CostMatrix, cy: Tensor | CostMatrix, plan: Tensor) -> Tensor:
     r"""``½ Σ_{ijkl} (C_X,ik − C_Y,jl)² T_ij T_kl`` for a fixed plan, differentiable in ``cx``, ``cy``.
 
     Expanded exactly with the plan's own marginals ``p = T1``, ``q = Tᵀ1``, total mass ``s``, centred costs
     ``A = C_X − μ_X``, ``B = C_Y − μ_Y`` and ``δ = μ_X − μ_Y`` (centring keeps float32 precise):
-    ``½ (pᵀA^{⊙2}p + qᵀB^{⊙2}q + δ²s² − 2⟨A T B, T⟩ + 2δ(pᵀAp − qᵀBq))``; shapes ``[P, n, n]``, ``[P, m, m]``,
-    ``[P, n, m]`` (or unbatched), result ``[P]`` (or a scalar). ``O(n²m + nm²)``.
+    ``½ (pᵀA^{⊙2}p + qᵀB^{⊙2}q + δ²s² − 2⟨A T B, T⟩ + 2δ(pᵀAp − qᵀBq))``. Costs ``[P, n, n]``, ``[P, m, m]``
+    (tensors or :class:`CostMatrix`, whose factors are used when they pay), plan ``[P, n, m]``; or all
+    unbatched. Result ``[P]`` (or a scalar). ``O(n²m + nm²)`` dense, ``O(nm·r + n² + m²)`` with factors.
     """
-    plan = plan.detach()
+    unbatched = plan.dim() == 2
+    cx = _as_cost_matrix(cx, "cost cx")
+    cy = _as_cost_matrix(cy, "cost cy")
+    plan = plan.detach().unsqueeze(0) if unbatched else plan.detach()
     p, q, mass = plan.sum(-1), plan.sum(-2), plan.sum(dim=(-1, -2))
-    mean_x, mean_y = cx.mean(dim=(-1, -2)), cy.mean(dim=(-1, -2))
-    a, b, delta = cx - mean_x[..., None, None], cy - mean_y[..., None, None], mean_x - mean_y
+    mean_x, mean_y = cx.dense.mean(dim=(-1, -2)), cy.dense.mean(dim=(-1, -2))
+    a, b, delta = cx.dense - mean_x[:, None, None], cy.dense - mean_y[:, None, None], mean_x - mean_y
 
     def quadratic(matrix: Tensor, weights: Tensor) -> Tensor:
         return (matrix @ weights.unsqueeze(-1)).squeeze(-1).mul(weights).sum(-1)
 
-    cross = ((a @ plan) @ b * plan).sum(dim=(-1, -2))
-    return 0.5 * (
+    low_rank = cx.low_rank_pays() or cy.low_rank_pays()
+    cross = (centred_product(cx, cy, plan, low_rank) * plan).sum(dim=(-1, -2))
+    value = 0.5 * (
         quadratic(a * a, p) + quadratic(b * b, q) + (delta * mass).square() - 2.0 * cross
         + 2.0 * delta * (quadratic(a, p) - quadratic(b, q))
     )
+    return value[0] if unbatched else value
 
 
 @dataclass(frozen=True)
@@ -213,9 +223,9 @@ class EntropicGromovSolver:
     """Log-domain entropic GW solver (see the module docstring for the algorithm and its cost).
 
     Outer loop: at most ``max_iter`` mirror-descent steps; stop when, in every problem of the batch, the
-    plan moved by less than ``tol`` (Frobenius norm) and the column marginal error ``‖Tᵀ1 − b‖₁`` is below
+    plan moved by less than ``tol`` (Frobenius norm) and the marginal error ``‖T1 − a‖₁`` is below
     ``tol`` (``tol=None``: 1e-9 in float64, 1e-6 in lower precision). Inner loop (inexact, warm-started):
-    Sinkhorn sweeps until the column error is below ``max(tol, inner_ratio · last plan change)`` or
+    Sinkhorn sweeps until that error is below ``max(tol, inner_ratio · last plan change)`` or
     ``inner_iter`` sweeps, checked every ``inner_check`` sweeps — loose while the plan still moves a lot,
     tight near the end. ``anneal_from``/``anneal_rate``: ε-annealing, outer step ``k`` (from 0) uses
     ``ε·max(1, anneal_from·anneal_rate^k)`` (``anneal_from=1``: off). ``init``: initial coupling
@@ -227,7 +237,7 @@ class EntropicGromovSolver:
     max_iter: int = 1000
     tol: float | None = None
     inner_iter: int = 1000
-    inner_ratio: float = 0.1
+    inner_ratio: float = 0.5
     inner_check: int = 2
     init: Init = "product"
     low_rank: bool | None = None
@@ -289,7 +299,7 @@ class EntropicGromovSolver:
             plan = new_plan
             if scale == 1.0 and bool(((error < tol) & (marginal_error < tol)).all()):
                 break
-        value = gw_value(problem.cx.dense, problem.cy.dense, plan)
+        value = gw_value(problem.cx, problem.cy, plan)
         kl = (torch.xlogy(plan, plan) - plan * (_safe_log(a)[:, :, None] + _safe_log(b)[:, None, :])).sum((-1, -2))
         return GromovResult(
             plan=plan,
@@ -307,10 +317,11 @@ class EntropicGromovSolver:
     def _sinkhorn(
         self, cost: Tensor, e: Tensor, a: Tensor, b: Tensor, f: Tensor, g: Tensor, tol: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Entropic OT for one linearised cost, warm-started from ``f, g``: plan, f, g, column error.
+        """Entropic OT for one linearised cost, warm-started from ``f, g``: plan, f, g, marginal error.
 
         One exact log-sum-exp row update, then matrix-vector sweeps in the stabilised kernel (entries in
-        [0, 1]) until the column error is below ``tol`` [P]; the scalings are absorbed into ``f, g``.
+        [0, 1]) until the marginal error ``‖T1 − a‖₁`` after a column update is below ``tol`` [P]; the
+        scalings are absorbed into ``f, g``.
         """
         scaled = (f + g - cost) / e
         shift = _safe_log(a).unsqueeze(-1) - torch.logsumexp(scaled, dim=-1, keepdim=True)
@@ -320,16 +331,19 @@ class EntropicGromovSolver:
         tiny = torch.finfo(kernel.dtype).tiny
         a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
         u = torch.ones_like(a_col)
-        column_error = torch.full_like(tol, float("inf"))
+        row_error = torch.full_like(tol, float("inf"))
         for sweep in range(1, self.inner_iter + 1):
-            v = b_col / (kernel_t @ u).clamp_min(tiny)
-            u = a_col / (kernel @ v).clamp_min(tiny)
+            v = b_col / torch.bmm(kernel_t, u).clamp_min(tiny)
+            kernel_v = torch.bmm(kernel, v).clamp_min(tiny)
             if sweep % self.inner_check == 0 or sweep == self.inner_iter:
-                column_error = (v * (kernel_t @ u) - b_col).abs().sum(dim=(-1, -2))
-                if bool((column_error < tol).all()):
+                row_error = (u * kernel_v - a_col).abs().sum(dim=(-1, -2))  # after the column update
+                u = a_col / kernel_v
+                if bool((row_error < tol).all()):
                     break
+            else:
+                u = a_col / kernel_v
         plan = u * kernel * v.transpose(-1, -2)
-        return plan, f + e * torch.log(u), g + e * torch.log(v).transpose(-1, -2), column_error
+        return plan, f + e * torch.log(u), g + e * torch.log(v).transpose(-1, -2), row_error
 
 
 def _safe_log(w: Tensor) -> Tensor:
