@@ -5,7 +5,9 @@ costs, ε = eps0 · mean(C_X) · mean(C_Y) (POT gets epsilon = 2ε: it has no ½
 ``ot.gromov.entropic_gromov_wasserstein`` with its defaults (numpy, float64, tol 1e-9); ours runs with its
 defaults in float64 on the CPU, in float32 on the CPU, and on the GPU when one is available. Printed: wall
 time, speed-up over POT (same run), max |plan − plan_POT| / max plan_POT, relative value difference,
-outer iterations, convergence. Plus the time of a full GMG forward + backward (n points, n = batch).
+outer iterations, convergence. Also: POT on torch tensors (what a torch training loop would call), POT's
+forward + backward through ``entropic_gromov_wasserstein2`` (small n only: it backpropagates through every
+iteration), and our full GMG forward + backward (plan fixed, envelope gradient).
 
 Examples:
     python scripts/bench_gmg.py --quick
@@ -55,6 +57,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="sizes 64 and 128, one repeat")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pot-backward-max", type=int, default=0,
+                        help="largest n for POT's torch forward+backward (off by default: autograd through all its "
+                             "iterations takes minutes)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = [64, 128], 1
@@ -75,6 +80,12 @@ def main() -> None:
         pot_time = time.perf_counter() - start
         pot_value = float(pot_log["gw_dist"])
         print(f"{n:>5} {'POT (numpy64)':<14} {pot_time:>9.3f} {1.0:>9.1f} {'-':>9} {'-':>9} {'-':>6} -")
+        start = time.perf_counter()
+        torch_plan = ot.gromov.entropic_gromov_wasserstein(cx.dense[0], cy.dense[0], epsilon=2 * eps)
+        seconds = time.perf_counter() - start
+        torch_err = np.abs(torch_plan.numpy() - pot_plan).max() / pot_plan.max()
+        print(f"{n:>5} {'POT (torch64)':<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {torch_err:>9.1e} {'-':>9} "
+              f"{'-':>6} -")
         for device in devices:
             for dtype in (torch.float64, torch.float32):
                 if device == "cuda" and dtype == torch.float64:
@@ -92,6 +103,16 @@ def main() -> None:
                 label = f"ours {device} {str(dtype)[-7:]}"
                 print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {plan_err:>9.1e} "
                       f"{value_err:>9.1e} {result.iterations:>6} {bool(result.converged.all())}")
+        pot_backward = None
+        if n <= args.pot_backward_max:
+            xs, ys = x.clone(), y.clone().requires_grad_(True)
+            start = time.perf_counter()
+            cost_x = cost_matrix(xs, "scaled_sqeuclidean").dense[0]
+            cost_y = cost_matrix(ys, "scaled_sqeuclidean").dense[0]
+            ot.gromov.entropic_gromov_wasserstein2(cost_x, cost_y, epsilon=2 * eps).backward()
+            pot_backward = time.perf_counter() - start
+            print(f"{n:>5} {'POT fwd+bwd':<14} {pot_backward:>9.3f} {pot_time / pot_backward:>9.1f} {'-':>9} {'-':>9} "
+                  f"{'-':>6} (torch backend, float64, autograd through the iterations)")
         for device in devices:
             sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
             xs, ys = x.to(device, torch.float32), y.to(device, torch.float32).requires_grad_(True)
@@ -102,8 +123,9 @@ def main() -> None:
                 return gap
 
             seconds, _ = timed(step, args.repeats, sync)
+            versus = f", {pot_backward / seconds:.0f}× faster than POT fwd+bwd" if pot_backward else ""
             print(f"{n:>5} {'GMG fwd+bwd ' + device:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} "
-                  f"{'-':>9} {'-':>9} {'-':>6} (float32, identity init, tol 1e-6)")
+                  f"{'-':>9} {'-':>9} {'-':>6} (float32, identity init, tol 1e-6{versus})")
 
 
 if __name__ == "__main__":
