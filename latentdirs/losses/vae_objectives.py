@@ -231,7 +231,9 @@ class DIPVAEI(_VAEObjective):
 
 @register
 class DIPVAEII(DIPVAEI):
-    """DIP-VAE-II: as DIP-VAE-I with C = Cov_q[z] = E_batch[diag σ²(x)] + Cov_batch[μ(x)].
+    """DIP-VAE-II: recon + KL + λ_od Σ_{i≠j} C_ij² + λ_d Σ_i (C_ii − 1)², C = E[diag σ²(x)] + Cov[μ(x)].
+
+    C = Cov_q[z], the covariance of the aggregate posterior, over the batch.
 
     Kumar et al., ICLR 2018, Eq. 7. Defaults: λ_od = 10, λ_d = λ_od (disentanglement_lib's
     ``lambda_d_factor = 1`` for this variant).

@@ -20,7 +20,7 @@ class MetricsLog:
             with open(csv_path, newline="", encoding="utf-8") as handle:
                 reader = csv.DictReader(handle)
                 self.columns = list(reader.fieldnames or ["step"])
-                self.rows = [row for row in reader if row["step"].isdigit() and int(row["step"]) <= keep_until_step]
+                self.rows = [row for row in reader if _step(row) <= keep_until_step]
         self._rewrite()
         self.writer = _tensorboard_writer(tensorboard_dir, keep_until_step) if tensorboard_dir is not None else None
 
@@ -48,6 +48,12 @@ class MetricsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _step(row: dict[str, str | None]) -> int:
+    """The row's step, or a huge number for a damaged row (so it is dropped)."""
+    text = row.get("step") or ""
+    return int(text) if text.isdigit() else 1 << 62
 
 
 def _tensorboard_writer(directory: Path, purge_step: int):  # -> SummaryWriter | None

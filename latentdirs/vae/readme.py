@@ -32,7 +32,7 @@ def write_readme(run: RunDir, config: TrainConfig, step: int, summary: dict[str,
         final = ", ".join(f"{k}={v:.4g}" for k, v in summary["final"].items())
         lines += [
             f"final losses:   {final}",
-            f"active latents: {summary['active_latents']} of {config.latent_dim} (mean KL > 0.01; "
+            f"active latents: {summary['active_latents']} of {config.latent_dim} (mean KL > 0.1 nats; "
             "per-latent KL in summary.json)",
         ]
     lines += [

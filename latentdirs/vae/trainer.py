@@ -57,6 +57,8 @@ CONTEXT_FIELDS = frozenset({
 })
 DECODER_FIELDS = frozenset({"x_logits", "decode"})
 
+ACTIVE_KL = 0.1  # nats: a latent whose mean KL to the prior exceeds this carries information
+
 # Independent random streams derived from the run seed.
 _DATA, _SECOND_BATCH, _NOISE, _TERMS, _EVALUATION = range(5)
 
@@ -220,7 +222,7 @@ class Trainer:
             "steps": self.step,
             "final": self.last_logged,
             "kl_per_latent": [round(v, 5) for v in kl_per_latent],
-            "active_latents": sum(v > 0.01 for v in kl_per_latent),
+            "active_latents": sum(v > ACTIVE_KL for v in kl_per_latent),
             "train_seconds": round(self.elapsed, 2),
             "device": str(self.device),
             "machine": machine_info(self.device),

@@ -1,0 +1,71 @@
+"""``latentdirs discover``: find latent directions of a pretrained generator."""
+
+from __future__ import annotations
+
+import click
+
+from ..directions.discovery import DIRECTIONS_FILE, run_discovery
+from ..directions.model import PARAMETERIZATIONS
+from ..directions.options import generator_options, open_generator
+from ..directions.shifts import ShiftSampler
+from ..directions.trainer import DiscoveryConfig
+
+
+@click.command("discover")
+@generator_options
+@click.option("--method", default="reconstructor", show_default=True,
+              help="reconstructor, topdis or gmg (learned; any `latentdirs losses --domain directions` term, "
+                   "with name:key=value options), or ganspace / sefa (closed form).")
+@click.option("--reg", "regs", multiple=True, help="Extra loss term, name:key=value,… (repeatable).")
+@click.option("--num-directions", "-k", default=10, show_default=True, help="Number of directions K.")
+@click.option("--space", type=click.Choice(["z", "w", "w+"]), default="w", show_default=True,
+              help="Latent space of the directions.")
+@click.option("--layers", default="all", show_default=True,
+              help="W+ layers a W shift is applied to: all, 0-5 (inclusive), 3, 0-3,8.")
+@click.option("--parameterization", type=click.Choice([p for p in PARAMETERIZATIONS if p != "fixed"]),
+              default="orthonormal", show_default=True, help="How the direction matrix is parameterized.")
+@click.option("--steps", default=1000, show_default=True, help="Training steps (learned methods).")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--lr", default=1e-4, show_default=True, help="Adam learning rate of the directions.")
+@click.option("--shift-range", default="0.5:6", show_default=True, help="|ε| range of the sampled shifts, MIN:MAX.")
+@click.option("--trunc", default=1.0, show_default=True, help="Truncation ψ of the sampled codes.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--checkpoint-every", default=500, show_default=True, help="Steps between checkpoints (0: only at end).")
+@click.option("--pca-samples", default=20000, show_default=True, help="ganspace: number of sampled codes.")
+@click.option("--sefa-torgb/--no-sefa-torgb", default=True, show_default=True,
+              help="sefa: include the ToRGB style affines.")
+@click.option("--stats-samples", default=4096, show_default=True,
+              help="Sampled codes for the per-direction scales (σ).")
+@click.option("--grid-samples", default=4, show_default=True, help="Rows (samples) of each traversal grid.")
+@click.option("--grid-steps", default=7, show_default=True, help="Columns (strengths) of each traversal grid.")
+@click.option("--grid-range", default=3.0, show_default=True, help="Traversal grids span ±this many σ.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(generator_path, device, class_index, method, regs, num_directions, space, layers, parameterization, steps,
+            batch_size, lr, shift_range, trunc, seed, checkpoint_every, pca_samples, sefa_torgb, stats_samples,
+            grid_samples, grid_steps, grid_range, out, resume, quiet) -> None:
+    """Discover K latent directions of a generator and write directions, traversal grids and a report.
+
+    Writes OUT/directions.safetensors, OUT/traversals/direction_XX.png, OUT/report.html (open it in a
+    browser), OUT/config.json, OUT/metrics.json and OUT/checkpoint.pt.
+
+    \b
+    Examples:
+      latentdirs discover --generator ffhq.pkl --method reconstructor -k 32 --steps 20000 --out runs/rec
+      latentdirs discover --generator G.safetensors --method topdis --reg reconstructor:weight=1 \\
+          --space w --layers 0-5 --steps 5000 --out runs/topdis
+      latentdirs discover --generator G.safetensors --method ganspace -k 20 --out runs/pca
+      latentdirs discover --generator G.safetensors --method sefa --layers 0-3 -k 10 --out runs/sefa
+      latentdirs discover --generator G.safetensors --method reconstructor --steps 40000 --out runs/rec --resume
+    """
+    sampler = ShiftSampler.parse(shift_range)
+    config = DiscoveryConfig(
+        method=method, regs=list(regs), num_directions=num_directions, space=space, layers=layers,
+        parameterization=parameterization, steps=steps, batch_size=batch_size, lr=lr, shift_min=sampler.min_abs,
+        shift_max=sampler.max_abs, seed=seed, truncation_psi=trunc, class_index=class_index,
+        stats_samples=stats_samples, pca_samples=pca_samples, sefa_torgb=sefa_torgb, checkpoint_every=checkpoint_every)
+    handle = open_generator(generator_path, device, trunc, class_index)
+    dset = run_discovery(handle, config, out, resume=resume, progress=not quiet,
+                         report={"samples": grid_samples, "steps": grid_steps, "extent": grid_range, "seed": seed})
+    click.echo(f"{dset.num_directions} directions in {dset.space} → {out}/{DIRECTIONS_FILE}; report: {out}/report.html")

@@ -1,0 +1,31 @@
+"""``latentdirs export``: write a direction file in another tool's format."""
+
+from __future__ import annotations
+
+import click
+
+from ..directions.dirfile import load_directions
+from ..directions.formats import FORMATS, export_directions
+
+
+@click.command("export")
+@click.argument("directions_path", metavar="DIRECTIONS")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="ganspace: one .npz (lat_comp [K,1,d], lat_mean, lat_stdev, act_*, var_ratio, random_stdevs); "
+                   "interfacegan: a folder of boundary_XX.npy [1, d] unit vectors; sefa: one .npz "
+                   "(boundaries [K, d], values, layers).")
+@click.option("--out", required=True, type=click.Path(), help="Output .npz (ganspace, sefa) or folder (interfacegan).")
+def command(directions_path, fmt, out) -> None:
+    """Export a latentdirs direction file for GANSpace, InterFaceGAN or SeFa-style tools.
+
+    \b
+    Examples:
+      latentdirs export runs/d/directions.safetensors --format ganspace --out d_ganspace.npz
+      latentdirs export runs/d/directions.safetensors --format interfacegan --out boundaries/
+      latentdirs export runs/d/directions.safetensors --format sefa --out d_sefa.npz
+    """
+    dset = load_directions(directions_path)
+    num_ws = dset.generator.get("num_ws")
+    paths = export_directions(dset, fmt, out, num_ws=int(num_ws) if num_ws else None)
+    click.echo(f"wrote {len(paths)} file{'s' if len(paths) > 1 else ''} ({fmt}): "
+               + (str(paths[0]) if len(paths) == 1 else f"{paths[0].parent}/"))

@@ -1,0 +1,79 @@
+"""A discovery run directory: ``config.json``, ``checkpoint.pt``, ``directions.safetensors``,
+``metrics.json`` (the loss history), ``traversals/direction_XX.png`` and ``report.html``.
+
+``run_discovery`` trains (or computes, for closed-form methods) and writes all of them; with
+``resume=True`` it continues from ``checkpoint.pt`` (same settings required, ``steps`` may grow).
+An interrupted run (Ctrl-C) saves a checkpoint before stopping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..io import write_json
+from .dirfile import DirectionSet, save_directions
+from .generator import GeneratorHandle
+from .report import render_report
+from .spaces import SpaceRenderer
+from .trainer import CLOSED_FORM_METHODS, DirectionTrainer, DiscoveryConfig, discover_closed_form
+
+DIRECTIONS_FILE = "directions.safetensors"
+CHECKPOINT_FILE = "checkpoint.pt"
+_SHOWN = ("loss", "/accuracy", "/rtd", "/gap")  # progress-bar entries (the total loss and key diagnostics)
+
+
+def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | os.PathLike, *, resume: bool = False,
+                  progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet:
+    """Discover directions into the run folder ``out`` (see the module docstring)."""
+    out = Path(out)
+    checkpoint = out / CHECKPOINT_FILE
+    if config.method in CLOSED_FORM_METHODS:
+        if resume:
+            raise UserError(f"{config.method} is closed-form and has nothing to resume")
+        dset = discover_closed_form(handle, config)
+        write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
+        history: list[dict[str, float]] = []
+    else:
+        trainer = DirectionTrainer(handle, config)
+        if resume:
+            if not checkpoint.is_file():
+                raise UserError(f"nothing to resume: {checkpoint} does not exist")
+            trainer.load_checkpoint(checkpoint)
+        elif checkpoint.exists():
+            raise UserError(f"{out} already holds a run ({CHECKPOINT_FILE}); use --resume or another --out")
+        write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
+        _train(trainer, checkpoint, progress)
+        dset = trainer.result()
+        history = trainer.history
+    save_directions(out / DIRECTIONS_FILE, dset)
+    write_json(out / "metrics.json", {"history": history})
+    render_report(out, SpaceRenderer(handle, dset.space), dset, **(report or {}))
+    return dset
+
+
+def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
+    config = trainer.config
+    if trainer.step > config.steps:
+        raise UserError(f"the checkpoint is at step {trainer.step}, beyond --steps {config.steps}")
+    bar = tqdm(total=config.steps, initial=trainer.step, desc=f"discover {config.method}", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        while trainer.step < config.steps:
+            logs = trainer.train_step()
+            bar.update(1)
+            bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
+                            refresh=False)
+            if config.checkpoint_every and trainer.step % config.checkpoint_every == 0:
+                trainer.save_checkpoint(checkpoint)
+    except KeyboardInterrupt:
+        trainer.save_checkpoint(checkpoint)
+        bar.close()
+        raise
+    bar.close()
+    trainer.save_checkpoint(checkpoint)
+

@@ -1,0 +1,151 @@
+"""Editing with directions: shifts of a given strength and traversals along one direction.
+
+A strength ``s`` along direction ``k`` moves a code by ``s · scale_k · â_k`` (``units="sigma"``: in
+standard deviations of the sampled codes along the unit direction ``â_k``, GANSpace's convention) or
+by ``s · a_k`` (``units="raw"``: the direction as learned, the shifts ε of Voynov–Babenko training).
+Strength 0 adds an exact zero, so the original image is reproduced bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .dirfile import DirectionSet
+from .spaces import LatentBatch, SpaceRenderer
+
+UNITS = ("sigma", "raw")
+
+
+def parse_traverse(text: str) -> list[float]:
+    """``"-3:3:7"`` → 7 evenly spaced strengths from -3 to 3."""
+    parts = str(text).split(":")
+    try:
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise UserError(f"bad traversal {text!r}; expected START:STOP:COUNT, e.g. -3:3:7") from None
+    if count < 1 or count > 1000:
+        raise UserError(f"traversal count must be between 1 and 1000, got {count}")
+    return [float(v) for v in np.linspace(start, stop, count)] if count > 1 else [start]
+
+
+def direction_vector(dset: DirectionSet, k: int, units: str = "sigma") -> torch.Tensor:
+    """The shift of strength 1 along direction ``k``, ``[d]``."""
+    if not 0 <= k < dset.num_directions:
+        raise UserError(f"direction {k} does not exist; the file has directions 0-{dset.num_directions - 1}")
+    if units == "sigma":
+        return dset.unit_directions()[k] * dset.scales[k]
+    if units == "raw":
+        return dset.directions[k]
+    raise UserError(f"unknown units {units!r}; expected one of {', '.join(UNITS)}")
+
+
+def traverse(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Tensor, strengths: list[float],
+             one_at_a_time: bool = False) -> torch.Tensor:
+    """Images ``[N, T, C, H, W]`` of ``base + s·step`` for each strength ``s`` (no gradient).
+
+    ``one_at_a_time`` renders every image in a batch of one, so that each equals the image a single
+    render of its code gives (batched convolutions may round differently).
+    """
+    step = step.to(batch.base.device, batch.base.dtype)
+    frames = []
+    with torch.no_grad():
+        for strength in strengths:
+            delta = (strength * step)[None, :].expand_as(batch.base)
+            if one_at_a_time:
+                images = torch.cat([renderer.render(batch.select(torch.tensor([i], device=batch.base.device)),
+                                                    delta[i : i + 1]) for i in range(batch.base.shape[0])])
+            else:
+                images = renderer.render(batch, delta)
+            frames.append(images)
+    return torch.stack(frames, dim=1)
+
+
+def to_unit_range(images: torch.Tensor) -> np.ndarray:
+    """Generator output (about [-1, 1]) → float32 numpy in [0, 1]."""
+    return ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).numpy()
+
+
+def load_latent(path: str, renderer: SpaceRenderer) -> LatentBatch:
+    """A code of the renderer's space from ``.npy``: z ``[1, z_dim]``, w ``[1, w_dim]`` or W+ ``[1, L, w_dim]``."""
+    from ..io import require_file
+
+    handle = renderer.handle
+    try:
+        array = np.load(require_file(path, "latent file"), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .npy latent ({str(exc)[:160]})") from None
+    if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+        raise UserError(f"{path}: the latent must hold finite floating-point values")
+    code = torch.from_numpy(np.asarray(array, np.float32)).to(handle.device)
+    if code.ndim >= 1 and code.shape[0] == 1 and code.ndim > 1:
+        code = code[0]
+    if renderer.space.kind == "z":
+        if tuple(code.shape) != (handle.z_dim,):
+            raise UserError(f"{path}: directions live in Z, so the latent must be z of shape [1, {handle.z_dim}], "
+                            f"got {list(array.shape)}")
+        return renderer.from_z(code[None])
+    if tuple(code.shape) == (handle.w_dim,):
+        return renderer.from_ws(code[None, None, :].repeat(1, handle.num_ws, 1))
+    if tuple(code.shape) == (handle.num_ws, handle.w_dim):
+        return renderer.from_ws(code[None])
+    raise UserError(f"{path}: expected w [1, {handle.w_dim}] or W+ [1, {handle.num_ws}, {handle.w_dim}], "
+                    f"got {list(array.shape)}")
+
+
+def seed_latent(seed: int, renderer: SpaceRenderer) -> LatentBatch:
+    """The code of image ``seed``, drawn as ``latentdirs generate`` (and stylegan2-ada ``generate.py``) draw it."""
+    return renderer.from_z(renderer.handle.module.z_from_seeds([seed]).to(renderer.handle.device))
+
+
+def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: str | None, direction: int,
+                strength: float | None, traverse: str | None, units: str = "sigma", layers: str | None = None,
+                truncation_psi: float | None = None) -> tuple[np.ndarray, int]:
+    """Images ``[T, C, H, W]`` in [0, 1] of one code moved along one direction, and T.
+
+    ``open_handle(psi)`` opens the generator (ψ defaults to the one the directions were made with).
+    """
+    from .dirfile import load_directions
+    from .spaces import LatentSpace
+
+    if (seed is None) == (latent is None):
+        raise UserError("give exactly one of --seed and --latent")
+    if (strength is None) == (traverse is None):
+        raise UserError("give exactly one of --strength and --traverse")
+    strengths = [float(strength)] if strength is not None else parse_traverse(traverse)
+    dset = load_directions(directions_path)
+    psi = truncation_psi if truncation_psi is not None else float(dset.generator.get("truncation_psi", 1.0))
+    handle = open_handle(psi)
+    dset.check_generator(handle, f"direction file {directions_path}")
+    space = dset.space
+    if layers is not None:
+        if space.kind == "z":
+            raise UserError("--layers applies to W directions; these directions live in Z")
+        space = LatentSpace.create("w", layers, handle.num_ws)
+    renderer = SpaceRenderer(handle, space)
+    batch = seed_latent(seed, renderer) if seed is not None else load_latent(latent, renderer)
+    step = direction_vector(dset, direction, units)
+    frames = traverse_images(renderer, batch, step, strengths)
+    return frames, len(strengths)
+
+
+def traverse_images(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Tensor,
+                    strengths: list[float]) -> np.ndarray:
+    """``[T, C, H, W]`` in [0, 1] for a single code, each image rendered alone (bit-exact at strength 0)."""
+    return to_unit_range(traverse(renderer, batch, step, strengths, one_at_a_time=True)[0])
+
+
+def save_png(path: str, images: np.ndarray, nrow: int, scale: int = 1) -> None:
+    """Images ``[T, C, H, W]`` in [0, 1] as one PNG: a single image unpadded, several as a padded strip/grid."""
+    from PIL import Image
+
+    from ..io import atomic_path, image_grid
+
+    picture = Image.fromarray(image_grid(images, nrow, padding=0 if len(images) == 1 else 2))
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")

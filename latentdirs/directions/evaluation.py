@@ -1,0 +1,140 @@
+"""Evaluation of a direction set: reconstructor accuracy and perceptual (LPIPS) traversal scores.
+
+- **RCA** (reconstructor classification accuracy; Voynov & Babenko, ICML 2020): a *fresh*
+  reconstructor is trained for ``steps`` on the *frozen* directions with the Voynov–Babenko shifts,
+  then its accuracy at telling which direction moved an image is measured on new batches — overall
+  and per direction (chance level is 1/K). High RCA means the directions have distinguishable effects.
+- **LPIPS along traversals**: for each direction, ``samples`` codes are moved through strengths
+  ``s_0 < … < s_T`` (σ units). With ``d_t = LPIPS(x_t, x_{t+1})`` per sample:
+  ``path = Σ_t d_t`` (perceptual path length of the traversal), ``effect = LPIPS(x_0, x_T)`` (size of
+  the change end to end) and ``smoothness = (Σ_t d_t)² / (T · Σ_t d_t²)`` ∈ [1/T, 1] — 1 when every
+  step changes the image by the same perceptual amount, small when the change happens in one jump.
+  All three are averaged over samples. LPIPS uses AlexNet ImageNet weights only when they are on this
+  machine (see :mod:`.features`); otherwise a random backbone, and the result says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..seeding import torch_generator
+from .dirfile import DirectionSet
+from .editing import direction_vector, traverse
+from .features import LpipsEmbedding
+from .generator import GeneratorHandle
+from .groundtruth import GroundTruthResult
+from .spaces import SpaceRenderer, format_layers
+from .trainer import DirectionTrainer, DiscoveryConfig
+
+
+@dataclass
+class RcaResult:
+    accuracy: float
+    per_direction: list[float]
+    chance: float
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def reconstructor_accuracy(handle: GeneratorHandle, dset: DirectionSet, *, steps: int = 1000, batch_size: int = 32,
+                           eval_batches: int = 10, lr: float = 1e-4, shift_min: float = 0.5, shift_max: float = 6.0,
+                           seed: int = 0, progress: bool = False) -> RcaResult:
+    """Train a fresh reconstructor on the frozen ``dset`` and measure its accuracy (see module docstring)."""
+    config = DiscoveryConfig(
+        method=f"reconstructor:lr={lr}", num_directions=dset.num_directions, space=dset.space.kind,
+        layers=format_layers(dset.space.layers), parameterization="fixed", steps=steps, batch_size=batch_size,
+        shift_min=shift_min, shift_max=shift_max, seed=seed, truncation_psi=handle.truncation_psi,
+        class_index=handle.class_index)
+    trainer = DirectionTrainer(handle, config, initial_directions=dset.directions)
+    for _ in tqdm(range(steps), desc="RCA: training a fresh reconstructor", disable=not progress):
+        trainer.train_step()
+    term = trainer.terms[0]
+    correct = torch.zeros(dset.num_directions)
+    seen = torch.zeros(dset.num_directions)
+    with torch.no_grad():
+        directions = trainer.model()
+        for _ in range(eval_batches):
+            ctx = trainer.context(directions)
+            logits, _ = term.net(ctx.images, ctx.shifted_images)
+            hits = (logits.argmax(dim=1) == ctx.direction_index).float().cpu()
+            index = ctx.direction_index.cpu()
+            correct.index_add_(0, index, hits)
+            seen.index_add_(0, index, torch.ones_like(hits))
+    per_direction = (correct / seen.clamp_min(1)).tolist()
+    per_direction = [value if count > 0 else float("nan") for value, count in zip(per_direction, seen.tolist(),
+                                                                                   strict=True)]
+    return RcaResult(float(correct.sum() / seen.sum()), per_direction, 1.0 / dset.num_directions, steps,
+                     trainer.history)
+
+
+@dataclass
+class LpipsResult:
+    path: list[float]
+    effect: list[float]
+    smoothness: list[float]
+    backbone: str
+    pretrained_backbone: bool
+
+
+def traversal_distances(embedding: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
+    """LPIPS between consecutive frames ``[N, T, C, H, W]`` → ``[N, T−1]``, plus first-to-last ``[N]`` appended."""
+    n, t = frames.shape[:2]
+    features = embedding(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1)
+    steps = (features[:, 1:] - features[:, :-1]).square().sum(dim=-1)
+    ends = (features[:, -1] - features[:, 0]).square().sum(dim=-1)
+    return torch.cat([steps, ends[:, None]], dim=1)
+
+
+def lpips_scores(handle: GeneratorHandle, dset: DirectionSet, *, samples: int = 8, strengths: list[float] | None = None,
+                 seed: int = 0, embedding: LpipsEmbedding | None = None, progress: bool = False) -> LpipsResult:
+    """Path length, effect size and smoothness of every direction under LPIPS (see module docstring)."""
+    strengths = strengths or [float(s) for s in np.linspace(-3, 3, 7)]
+    if len(strengths) < 2:
+        raise ValueError("need at least two strengths")
+    embedding = (embedding or LpipsEmbedding()).to(handle.device)
+    renderer = SpaceRenderer(handle, dset.space)
+    batch = renderer.sample(samples, torch_generator(seed, handle.device))
+    path, effect, smoothness = [], [], []
+    steps = len(strengths) - 1
+    with torch.no_grad():
+        for k in tqdm(range(dset.num_directions), desc="LPIPS along directions", disable=not progress):
+            frames = traverse(renderer, batch, direction_vector(dset, k), strengths)
+            distances = traversal_distances(embedding, frames).double().cpu()
+            step_distances, ends = distances[:, :-1], distances[:, -1]
+            total = step_distances.sum(dim=1)
+            ratio = total.square() / (steps * step_distances.square().sum(dim=1)).clamp_min(1e-30)
+            path.append(float(total.mean()))
+            effect.append(float(ends.mean()))
+            smoothness.append(float(ratio.mean()))
+    return LpipsResult(path, effect, smoothness, embedding.description, embedding.pretrained_backbone)
+
+
+def summarise(rca: RcaResult | None, lpips: LpipsResult | None, truth: GroundTruthResult | None = None
+              ) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
+    """Report pieces: summary scores, per-direction columns and notes."""
+    summary: dict[str, Any] = {}
+    columns: dict[str, list[Any]] = {}
+    notes: list[str] = []
+    if rca is not None:
+        summary["RCA (fresh reconstructor)"] = rca.accuracy
+        summary["RCA chance level"] = rca.chance
+        columns["RCA"] = rca.per_direction
+    if lpips is not None:
+        summary["mean LPIPS effect"] = float(np.mean(lpips.effect))
+        summary["mean LPIPS smoothness"] = float(np.mean(lpips.smoothness))
+        columns["LPIPS effect"] = lpips.effect
+        columns["LPIPS path"] = lpips.path
+        columns["smoothness"] = lpips.smoothness
+        notes.append(f"perceptual distances: {lpips.backbone}")
+    if truth is not None:
+        summary["ground truth: disentanglement D"] = truth.disentanglement
+        summary["ground truth: completeness C"] = truth.completeness
+        summary["ground truth: gap (MIG-style)"] = truth.gap
+        columns["main factor"] = truth.main_factor
+        columns["its share"] = truth.main_share
+    return summary, columns, notes

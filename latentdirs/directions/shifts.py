@@ -1,0 +1,42 @@
+"""Shift sampling for direction discovery (Voynov & Babenko, ICML 2020, arXiv 2002.03754).
+
+Each sample of a batch gets a direction index ``k`` uniform over the K directions and a shift
+magnitude ``ε`` with ``|ε| ~ U[min_abs, max_abs]`` (default [0.5, 6]) and a random sign; the shifted
+code is ``base + ε · a_k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class ShiftSampler:
+    """Draws ``(k [B] int64, ε [B] float32)`` with ``|ε| ~ U[min_abs, max_abs]`` and a random sign."""
+
+    min_abs: float = 0.5
+    max_abs: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_abs <= self.max_abs:
+            raise UserError(f"shift range needs 0 <= min <= max, got [{self.min_abs}, {self.max_abs}]")
+
+    def sample(self, batch: int, num_directions: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        device = generator.device
+        index = torch.randint(num_directions, (batch,), generator=generator, device=device)
+        magnitude = self.min_abs + (self.max_abs - self.min_abs) * torch.rand(batch, generator=generator, device=device)
+        sign = torch.randint(2, (batch,), generator=generator, device=device).float() * 2.0 - 1.0
+        return index, magnitude * sign
+
+    @staticmethod
+    def parse(text: str) -> ShiftSampler:
+        """``"0.5:6"`` → ``ShiftSampler(0.5, 6)``."""
+        lo, sep, hi = str(text).partition(":")
+        try:
+            return ShiftSampler(float(lo), float(hi)) if sep else ShiftSampler(0.0, float(lo))
+        except ValueError:
+            raise UserError(f"bad shift range {text!r}; expected MIN:MAX, e.g. 0.5:6") from None

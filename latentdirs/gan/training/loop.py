@@ -1,0 +1,310 @@
+"""The StyleGAN2 training loop: phases, lazy regularization, EMA, checkpoints and bit-identical resume.
+
+One iteration on a batch of real images ``x`` (in [-1, 1]), as in StyleGAN2-ADA's ``training_loop``:
+
+1. ``Gmain``: minimize the non-saturating loss on fresh latents (style mixing, random noise);
+2. ``Greg`` (every ``pl_interval`` iterations, when ``pl_weight > 0``): path-length penalty × interval;
+3. ``Dmain``: logistic loss on fresh fakes and ``x``;
+4. ``Dreg`` (every ``r1_interval`` iterations, when γ > 0): R1 penalty on ``x`` × γ/2 × interval;
+5. ``G_ema`` update, ``cur_nimg += batch``.
+
+Lazy regularization also rescales each optimizer with a regularizer: with ``c = interval/(interval+1)``,
+``lr ← lr·c`` and ``βᵢ ← βᵢᶜ`` (Karras et al., CVPR 2020, Appendix B). Every random number comes from
+a seeded ``torch.Generator`` (latents, mixing, noise images) or ``numpy.random.RandomState`` (real
+batches), both saved in the checkpoint with the networks, optimizers and counters, so a resumed run
+continues bit for bit. Sampling for grids and quality uses fixed latents and constant noise and never
+touches the training state.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ...data import get_dataset
+from ...data.base import GroundTruthData
+from ...errors import UserError
+from ...io import save_image_grid, torch_load, torch_save, write_json
+from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
+from ..discriminator import Discriminator
+from ..generator import Generator
+from .config import GANTrainConfig
+from .ema import ema_beta, update_ema
+from .loss import discriminator_loss, generator_loss, path_length_penalty, r1_penalty, run_generator
+from .quality import QualityProbe, load_quality_probe
+from .snapshot import export_snapshot
+
+CHECKPOINT = "checkpoint.pt"
+GRID_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds besides the config."""
+
+    G: Generator
+    D: Discriminator
+    G_ema: Generator
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    gen: torch.Generator
+    data_rs: np.random.RandomState
+    pl_mean: torch.Tensor
+    cur_nimg: int = 0
+    batch_idx: int = 0
+    wall_time_s: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def lazy_adam(params: Any, lr: float, betas: tuple[float, float], interval: int | None) -> torch.optim.Adam:
+    """Adam with the lazy-regularization correction ``c = interval/(interval+1)`` (none when interval is None)."""
+    if interval is None:
+        return torch.optim.Adam(params, lr=lr, betas=betas, eps=1e-8)
+    c = interval / (interval + 1)
+    return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=1e-8)
+
+
+def build_state(cfg: GANTrainConfig, img_channels: int, device: torch.device) -> TrainState:
+    """Fresh networks (initialized from ``cfg.seed``), optimizers and random states."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        G = Generator(**cfg.generator_kwargs(img_channels))
+        D = Discriminator(**cfg.discriminator_kwargs(img_channels))
+    G = G.to(device).train().requires_grad_(False)
+    D = D.to(device).train().requires_grad_(False)
+    G_ema = copy.deepcopy(G).eval()
+    opt_G = lazy_adam(G.parameters(), cfg.g_lr, cfg.betas, cfg.pl_interval if cfg.pl_weight > 0 else None)
+    opt_D = lazy_adam(D.parameters(), cfg.d_lr, cfg.betas, cfg.r1_interval if cfg.gamma > 0 else None)
+    return TrainState(G=G, D=D, G_ema=G_ema, opt_G=opt_G, opt_D=opt_D, gen=torch_generator(cfg.seed, device),
+                      data_rs=np.random.RandomState(cfg.seed % 2**32),
+                      pl_mean=torch.zeros([], device=device))
+
+
+def state_to_checkpoint(cfg: GANTrainConfig, s: TrainState) -> dict[str, Any]:
+    return {
+        "format": "latentdirs.gan_training/1", "config": cfg.to_dict(),
+        "G": s.G.state_dict(), "D": s.D.state_dict(), "G_ema": s.G_ema.state_dict(),
+        "opt_G": s.opt_G.state_dict(), "opt_D": s.opt_D.state_dict(),
+        "gen": s.gen.get_state(), "data_rs": random_state_to_tensor_dict(s.data_rs), "pl_mean": s.pl_mean.cpu(),
+        "cur_nimg": s.cur_nimg, "batch_idx": s.batch_idx, "wall_time_s": s.wall_time_s, "history": s.history,
+    }
+
+
+def restore_checkpoint(s: TrainState, ckpt: dict[str, Any], device: torch.device) -> None:
+    for name in ("G", "D", "G_ema"):
+        getattr(s, name).load_state_dict(ckpt[name], strict=True)
+    s.opt_G.load_state_dict(ckpt["opt_G"])
+    s.opt_D.load_state_dict(ckpt["opt_D"])
+    s.gen.set_state(ckpt["gen"])
+    s.data_rs = random_state_from_tensor_dict(ckpt["data_rs"])
+    s.pl_mean = ckpt["pl_mean"].to(device)
+    s.cur_nimg, s.batch_idx = int(ckpt["cur_nimg"]), int(ckpt["batch_idx"])
+    s.wall_time_s, s.history = float(ckpt["wall_time_s"]), list(ckpt["history"])
+
+
+def real_batch(dataset: GroundTruthData, n: int, rs: np.random.RandomState, resolution: int,
+               device: torch.device) -> torch.Tensor:
+    """``n`` dataset images in [-1, 1], area-downsampled to ``resolution`` when smaller than the dataset's."""
+    x = torch.from_numpy(dataset.sample_observations(n, rs)).to(device)
+    if x.shape[-1] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="area")
+    return x * 2.0 - 1.0
+
+
+def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor) -> dict[str, float]:
+    """One iteration (all phases + EMA); returns the logged scalars."""
+    G, D, gen, batch = s.G, s.D, s.gen, real.shape[0]
+    stats: dict[str, float] = {}
+
+    # Gmain (and Greg): the generator's turn.
+    G.requires_grad_(True)
+    s.opt_G.zero_grad(set_to_none=True)
+    z = torch.randn([batch, G.z_dim], generator=gen, device=real.device)
+    fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, gen)
+    loss_G, _ = generator_loss(D, fake, None)
+    loss_G.backward()
+    _finite_step(s.opt_G, G)
+    stats["loss_G"] = loss_G.item()
+    if cfg.pl_weight > 0 and s.batch_idx % cfg.pl_interval == 0:
+        s.opt_G.zero_grad(set_to_none=True)
+        z = torch.randn([max(batch // cfg.pl_batch_shrink, 1), G.z_dim], generator=gen, device=real.device)
+        penalty, s.pl_mean = path_length_penalty(G, z, None, s.pl_mean, cfg.style_mixing_prob, gen, cfg.pl_decay)
+        (penalty.mean() * cfg.pl_weight * cfg.pl_interval).backward()
+        _finite_step(s.opt_G, G)
+        stats["pl_penalty"] = penalty.mean().item()
+    G.requires_grad_(False)
+
+    # Dmain (and Dreg): the discriminator's turn.
+    D.requires_grad_(True)
+    s.opt_D.zero_grad(set_to_none=True)
+    z = torch.randn([batch, G.z_dim], generator=gen, device=real.device)
+    with torch.no_grad():
+        fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, gen)
+    loss_D, fake_logits, real_logits = discriminator_loss(D, fake, real, None, None)
+    loss_D.backward()
+    _finite_step(s.opt_D, D)
+    stats.update(loss_D=loss_D.item(), score_real=real_logits.mean().item(), score_fake=fake_logits.mean().item())
+    if cfg.gamma > 0 and s.batch_idx % cfg.r1_interval == 0:
+        s.opt_D.zero_grad(set_to_none=True)
+        penalty = r1_penalty(D, real, None)
+        (penalty.mean() * (cfg.gamma / 2) * cfg.r1_interval).backward()
+        _finite_step(s.opt_D, D)
+        stats["r1_penalty"] = penalty.mean().item()
+    D.requires_grad_(False)
+
+    update_ema(s.G_ema, G, ema_beta(s.cur_nimg, batch, cfg.ema_half_life_kimg, cfg.ema_rampup))
+    s.cur_nimg += batch
+    s.batch_idx += 1
+    return stats
+
+
+def _finite_step(opt: torch.optim.Optimizer, module: torch.nn.Module) -> None:
+    """Replace NaN/±inf gradients (by 0/±1e5, as the reference loop does), then step."""
+    for p in module.parameters():
+        if p.grad is not None:
+            torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+    opt.step()
+
+
+@torch.no_grad()
+def sample_images(G: Generator, z: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """``G(z)`` with constant noise, mapped to [0, 1]: ``[N, C, R, R]`` on the CPU."""
+    chunks = [G(z[i:i + batch_size], None, noise_mode="const").clamp(-1, 1).add(1).div(2).cpu()
+              for i in range(0, z.shape[0], batch_size)]
+    return torch.cat(chunks)
+
+
+def _mean(sums: dict[str, float], counts: dict[str, int], key: str) -> float:
+    return sums.get(key, 0.0) / max(counts.get(key, 0), 1)
+
+
+def _crossed(before: int, after: int, every_kimg: float) -> bool:
+    step = max(int(round(every_kimg * 1000)), 1)
+    return after // step > before // step
+
+
+class GANTrainer:
+    """A training run in ``out_dir`` (config.json, checkpoint.pt, snapshots/, samples/, metrics.json)."""
+
+    def __init__(self, cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> None:
+        self.out = Path(out_dir)
+        self.progress = progress
+        self.device = resolve_device(cfg.device)
+        ckpt = None
+        if resume:
+            ckpt = torch_load(self.out / CHECKPOINT, "GAN training checkpoint")
+            saved = GANTrainConfig.from_dict(ckpt["config"])
+            if saved.trajectory_dict() != cfg.trajectory_dict():
+                diff = sorted(k for k, v in cfg.trajectory_dict().items() if saved.trajectory_dict().get(k) != v)
+                raise UserError(f"--resume: settings differ from the run in {self.out} ({', '.join(diff)}); "
+                                f"only {', '.join(('kimg', 'snapshot/sample/quality intervals', 'device'))} "
+                                f"may change")
+        elif (self.out / CHECKPOINT).exists():
+            raise UserError(f"{self.out} already holds a training run; pass --resume to continue it "
+                            f"or choose another --out")
+        self.cfg = cfg
+        self.dataset = get_dataset(cfg.dataset, cfg.dataset_path)
+        channels, height, _ = self.dataset.observation_shape
+        if cfg.resolution > height:
+            raise UserError(f"--resolution {cfg.resolution} exceeds the dataset's {height} px")
+        self.state = build_state(cfg, channels, self.device)
+        if ckpt is not None:
+            restore_checkpoint(self.state, ckpt, self.device)
+        self.probe: QualityProbe | None = load_quality_probe(cfg.classifier, self.dataset, self.device)
+        grid_gen = torch_generator(cfg.seed + GRID_SEED_OFFSET, self.device)
+        self.grid_z = torch.randn([64, cfg.z_dim], generator=grid_gen, device=self.device)
+        write_json(self.out / "config.json", cfg.to_dict())
+
+    # -- outputs -------------------------------------------------------------------------------
+    def save_samples(self) -> Path:
+        kimg = self.state.cur_nimg // 1000
+        images = sample_images(self.state.G_ema, self.grid_z).numpy()
+        return save_image_grid(self.out / "samples" / f"fakes{kimg:06d}.png", images, nrow=8, scale=2)
+
+    def measure_quality(self) -> dict[str, Any] | None:
+        if self.probe is None:
+            return None
+        return self.probe.measure(self.state.G_ema, self.cfg.quality_samples, self.cfg.seed)
+
+    def save_checkpoint(self) -> None:
+        torch_save(self.out / CHECKPOINT, state_to_checkpoint(self.cfg, self.state))
+
+    def export(self) -> Path:
+        kimg = self.state.cur_nimg / 1000
+        info = {"kimg": round(kimg, 3), "batch_idx": self.state.batch_idx, "training": self.cfg.to_dict(),
+                "wall_time_s": round(self.state.wall_time_s, 1)}
+        if self.state.history and "quality" in self.state.history[-1]:
+            info["quality"] = self.state.history[-1]["quality"]
+        return export_snapshot(self.state.G_ema, self.out / "snapshots" / f"network-snapshot-{int(kimg):06d}", info)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, max_minutes: float | None = None) -> dict[str, Any]:
+        """Train until ``cfg.kimg`` (or ``max_minutes`` of wall time in this call); returns a summary."""
+        cfg, s = self.cfg, self.state
+        total = int(round(cfg.kimg * 1000))
+        if s.cur_nimg == 0:
+            reals = (real_batch(self.dataset, 64, np.random.RandomState(cfg.seed + 1), cfg.resolution,
+                                self.device) + 1) / 2
+            save_image_grid(self.out / "samples" / "reals.png", reals.cpu().numpy(), nrow=8, scale=2)
+            self.save_samples()
+        start = time.time()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        last_quality = ""
+        bar = tqdm(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True, desc="train-gan",
+                   disable=not self.progress, dynamic_ncols=True)
+        stopped_early = False
+        while s.cur_nimg < total:
+            tick_start = time.time()
+            before = s.cur_nimg
+            real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device)
+            for key, value in _step(cfg, s, real).items():
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+            s.wall_time_s += time.time() - tick_start
+            bar.update(min(s.cur_nimg, total) - min(before, total))
+            timed_out = max_minutes is not None and time.time() - start > max_minutes * 60
+            done = s.cur_nimg >= total or timed_out
+            if s.batch_idx % 10 == 0 or done:
+                bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} G {_mean(sums, counts, 'loss_G'):.3f} "
+                                    f"D {_mean(sums, counts, 'loss_D'):.3f}{last_quality}")
+            if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
+                self.save_samples()
+            record = None
+            if _crossed(before, s.cur_nimg, cfg.quality_kimg) or done:
+                record = {"kimg": round(s.cur_nimg / 1000, 3), "wall_time_s": round(s.wall_time_s, 1)}
+                record.update({k: round(sums[k] / counts[k], 5) for k in sums})
+                sums, counts = {}, {}
+                quality = self.measure_quality()
+                if quality is not None:
+                    record["quality"] = quality
+                    last_quality = f" {quality['metric']} {quality['mean']:.3f}"
+                s.history.append(record)
+                write_json(self.out / "metrics.json", s.history)
+            if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
+                self.save_checkpoint()
+                self.export()
+            if timed_out:
+                stopped_early = s.cur_nimg < total
+                break
+        bar.close()
+        return {"kimg": s.cur_nimg / 1000, "batch_idx": s.batch_idx, "wall_time_s": round(s.wall_time_s, 1),
+                "finished": not stopped_early and s.cur_nimg >= total,
+                "last": s.history[-1] if s.history else None, "out": str(self.out)}
+
+
+def train_gan(cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+              max_minutes: float | None = None) -> dict[str, Any]:
+    """Build (or resume) a run in ``out_dir`` and train it; returns the summary of :meth:`GANTrainer.run`."""
+    if max_minutes is not None and (math.isnan(max_minutes) or max_minutes <= 0):
+        raise UserError(f"--max-minutes must be > 0, got {max_minutes}")
+    return GANTrainer(cfg, out_dir, resume=resume, progress=progress).run(max_minutes)

@@ -1,0 +1,180 @@
+"""The direction commands end to end on a tiny generator: discover, edit, export, import, evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from directions_support import tiny_generator, tiny_generator_file
+from PIL import Image
+
+from latentdirs.cli import main
+from latentdirs.data import get_dataset
+from latentdirs.directions.dirfile import load_directions
+from latentdirs.directions.editing import seed_latent, to_unit_range
+from latentdirs.directions.generator import GeneratorHandle
+from latentdirs.directions.spaces import SpaceRenderer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def generators(tmp_path):
+    """Two tiny generators (weights from seeds 0 and 1) saved in latentdirs' format."""
+    return [tiny_generator_file(tmp_path, seed) for seed in (0, 1)]
+
+
+def run(argv, capsys):
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _png(path):
+    return np.asarray(Image.open(path))
+
+
+def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
+    g0, g1 = generators
+    out = tmp_path / "run"
+    code, text = run(["discover", "--generator", g0, "--method", "reconstructor", "-k", "3", "--steps", "3",
+                      "--batch-size", "8", "--lr", "0.01", "--stats-samples", "128", "--grid-samples", "2",
+                      "--grid-steps", "3", "--out", str(out), "--quiet", "--device", "cpu"], capsys)
+    assert code == 0, text
+    dfile = out / "directions.safetensors"
+    assert dfile.is_file() and (out / "report.html").is_file() and (out / "traversals" / "direction_02.png").is_file()
+
+    # edit with strength 0 reproduces the original image exactly
+    code, text = run(["edit", "--generator", g0, "--directions", str(dfile), "--seed", "5", "-d", "1", "-s", "0",
+                      "--out", str(tmp_path / "e0.png"), "--device", "cpu"], capsys)
+    assert code == 0, text
+    handle = GeneratorHandle(tiny_generator(seed=0))
+    dset = load_directions(dfile)
+    renderer = SpaceRenderer(handle, dset.space)
+    batch = seed_latent(5, renderer)
+    with torch.no_grad():
+        original = handle.synthesis(handle.mapping(batch.z))
+    expected = np.clip(to_unit_range(original)[0] * 255 + 0.5, 0, 255).astype(np.uint8)[0]
+    assert np.array_equal(_png(tmp_path / "e0.png"), expected)
+    code, text = run(["edit", "--generator", g0, "--directions", str(dfile), "--seed", "5", "-d", "1",
+                      "--traverse", "-2:2:5", "--out", str(tmp_path / "strip.png"), "--device", "cpu"], capsys)
+    assert code == 0, text
+    strip = _png(tmp_path / "strip.png")
+    assert strip.shape == (2 + 18, 2 + 5 * 18)
+    middle = strip[2:18, 2 + 2 * 18 : 2 + 2 * 18 + 16]
+    assert np.array_equal(middle, expected)
+    assert not np.array_equal(strip[2:18, 2:18], expected)
+
+    # export → import round trips, for every format
+    for fmt, target in [("ganspace", "g.npz"), ("interfacegan", "ifg"), ("sefa", "s.npz")]:
+        code, text = run(["export", str(dfile), "--format", fmt, "--out", str(tmp_path / target)], capsys)
+        assert code == 0, text
+        code, text = run(["import", str(tmp_path / target), "--format", fmt, "--generator", g0, "--stats-samples",
+                          "64", "--out", str(tmp_path / f"back_{fmt}.safetensors"), "--device", "cpu"], capsys)
+        assert code == 0, text
+        back = load_directions(tmp_path / f"back_{fmt}.safetensors", handle)
+        assert torch.allclose(back.directions, dset.directions, atol=1e-6)
+        assert back.space == dset.space
+        if fmt == "ganspace":
+            assert torch.equal(back.scales, dset.scales) and torch.equal(back.mean, dset.mean)
+
+    # a direction file for another generator is refused, in one line
+    code, text = run(["edit", "--generator", g1, "--directions", str(dfile), "--seed", "5", "-d", "0", "-s", "1",
+                      "--out", str(tmp_path / "x.png"), "--device", "cpu"], capsys)
+    assert code == 2 and text.startswith("error:") and "another generator" in text and len(text.splitlines()) == 1
+    code, text = run(["import", str(tmp_path / "g.npz"), "--format", "ganspace", "--generator", g0, "--space", "z",
+                      "--out", str(tmp_path / "bad.safetensors")], capsys)
+    assert code == 0, text  # z_dim == w_dim here; dimensions agree
+
+    # evaluation writes scores into evaluation.json and the report
+    code, text = run(["evaluate-directions", str(dfile), "--generator", g0, "--rca-steps", "3", "--rca-batch", "8",
+                      "--rca-eval-batches", "2", "--lpips-samples", "2", "--traverse", "-1:1:3", "--quiet",
+                      "--device", "cpu", "--out", str(tmp_path / "eval")], capsys)
+    assert code == 0, text
+    result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert 0 <= result["rca"]["accuracy"] <= 1 and len(result["per_direction"]["RCA"]) == 3
+    assert len(result["lpips"]["effect"]) == 3 and all(v >= 0 for v in result["lpips"]["effect"])
+    assert all(1 / 2 - 1e-9 <= v <= 1 + 1e-9 for v in result["lpips"]["smoothness"])
+    report = (tmp_path / "eval" / "report.html").read_text()
+    assert "RCA" in report and "LPIPS" in report
+    if not result["lpips"]["pretrained_backbone"]:
+        assert "RANDOM" in text and "RANDOM" in report
+
+
+def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
+    g0 = generators[0]
+    cases = [
+        ["edit", "--generator", g0, "--directions", str(tmp_path / "none.safetensors"), "--seed", "1", "-d", "0",
+         "-s", "1", "--out", str(tmp_path / "a.png")],
+        ["export", str(tmp_path / "none.safetensors"), "--format", "ganspace", "--out", str(tmp_path / "a.npz")],
+        ["discover", "--generator", g0, "--method", "nonsense", "--out", str(tmp_path / "r"), "--device", "cpu"],
+        ["discover", "--generator", g0, "--layers", "0-99", "--out", str(tmp_path / "r"), "--device", "cpu"],
+        ["discover", "--generator", g0, "--shift-range", "x:y", "--out", str(tmp_path / "r"), "--device", "cpu"],
+        ["discover", "--generator", g0, "--resume", "--out", str(tmp_path / "r2"), "--device", "cpu", "--steps", "1"],
+    ]
+    for argv in cases:
+        code, text = run(argv, capsys)
+        assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
+
+
+def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
+    """The ground-truth wiring with an untrained dSprites factor classifier (values are meaningless)."""
+    from latentdirs.factors import build_factor_classifier, save_factor_classifier
+
+    g0 = generators[0]
+    save_factor_classifier(tmp_path / "clf", build_factor_classifier(get_dataset("dsprites")))
+    code, text = run(["discover", "--generator", g0, "--method", "sefa", "-k", "3", "--stats-samples", "64",
+                      "--grid-samples", "1", "--grid-steps", "2", "--out", str(tmp_path / "s"), "--device", "cpu"],
+                     capsys)
+    assert code == 0, text
+    code, text = run(["evaluate-directions", str(tmp_path / "s" / "directions.safetensors"), "--generator", g0,
+                      "--no-rca", "--no-lpips", "--dataset", "dsprites", "--classifier", str(tmp_path / "clf"),
+                      "--gt-samples", "3", "--traverse", "-2:2:3", "--device", "cpu", "--quiet"], capsys)
+    assert code == 0, text
+    result = json.loads((tmp_path / "s" / "evaluation.json").read_text())
+    truth = result["ground_truth"]
+    assert len(truth["matrix"]) == 3 and all(len(row) == 5 for row in truth["matrix"])
+    assert truth["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]
+    assert 0 <= truth["disentanglement"] <= 1 and 0 <= truth["completeness"] <= 1 and 0 <= truth["gap"] <= 1
+    assert "Directions × factors" in (tmp_path / "s" / "report.html").read_text()
+
+
+def test_edit_from_latent_files(tmp_path, generators, capsys):
+    g0 = generators[0]
+    code, text = run(["discover", "--generator", g0, "--method", "ganspace", "-k", "2", "--pca-samples", "256",
+                      "--stats-samples", "64", "--grid-samples", "1", "--grid-steps", "2", "--out", str(tmp_path / "p"),
+                      "--device", "cpu"], capsys)
+    assert code == 0, text
+    dfile = str(tmp_path / "p" / "directions.safetensors")
+    handle = GeneratorHandle(tiny_generator(seed=0))
+    ws = handle.mapping(torch.randn(1, 8, generator=torch.Generator().manual_seed(3))).detach()
+    with torch.no_grad():
+        original = handle.synthesis(ws)
+    expected = np.clip(to_unit_range(original)[0] * 255 + 0.5, 0, 255).astype(np.uint8)[0]
+    for name, array in [("wplus.npy", ws.numpy()), ("w.npy", ws[:, 0].numpy())]:
+        np.save(tmp_path / name, array)
+        code, text = run(["edit", "--generator", g0, "--directions", dfile, "--latent", str(tmp_path / name),
+                          "-d", "0", "-s", "0", "--out", str(tmp_path / "o.png"), "--device", "cpu"], capsys)
+        assert code == 0, text
+        assert np.array_equal(_png(tmp_path / "o.png"), expected)
+    code, text = run(["edit", "--generator", g0, "--directions", dfile, "--latent", str(tmp_path / "w.npy"),
+                      "-d", "0", "-s", "2", "--layers", "0-1", "--out", str(tmp_path / "o2.png"), "--device", "cpu"],
+                     capsys)
+    assert code == 0, text
+    assert not np.array_equal(_png(tmp_path / "o2.png"), expected)
+    np.save(tmp_path / "bad.npy", np.zeros((1, 5), np.float32))
+    for argv in (["--latent", str(tmp_path / "bad.npy"), "-s", "1"], ["--seed", "1", "-s", "1", "-d", "9"],
+                 ["--seed", "1", "--latent", str(tmp_path / "w.npy"), "-s", "1"], ["--seed", "1"]):
+        full = ["edit", "--generator", g0, "--directions", dfile, "-d", "0", "--out", str(tmp_path / "x.png"), *argv]
+        code, text = run(full, capsys)
+        assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)

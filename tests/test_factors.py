@@ -1,0 +1,129 @@
+"""Factor classifier and the re-render quality measure, on a tiny procedural dataset."""
+
+import numpy as np
+import pytest
+import torch
+
+from latentdirs.data.base import GroundTruthData
+from latentdirs.errors import UserError
+from latentdirs.factors import (
+    binary_iou,
+    factor_probabilities,
+    factor_proportions,
+    is_binary_dataset,
+    load_factor_classifier,
+    predict_factors,
+    rerender_quality,
+    save_factor_classifier,
+    train_factor_classifier,
+)
+
+
+class Blocks(GroundTruthData):
+    """16×16 binary images: a 4×4 square or a 4-px-wide plus at one of 3×3 positions; one constant factor."""
+
+    name = "blocks"
+    factor_names = ("shape", "colour", "x", "y")
+    factor_sizes = (2, 1, 3, 3)
+    observation_shape = (1, 16, 16)
+
+    def _render(self, factors: np.ndarray) -> np.ndarray:
+        images = np.zeros((len(factors), 1, 16, 16), np.float32)
+        for i, (shape, _, x, y) in enumerate(factors):
+            top, left = 2 + 4 * y, 2 + 4 * x
+            if shape == 0:
+                images[i, 0, top:top + 4, left:left + 4] = 1
+            else:
+                images[i, 0, top + 1:top + 3, left:left + 4] = 1
+                images[i, 0, top:top + 4, left + 1:left + 3] = 1
+        return images
+
+
+class Grey(Blocks):
+    name = "grey"
+
+    def _render(self, factors: np.ndarray) -> np.ndarray:
+        return super()._render(factors) * 0.5 + 0.25
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    model, info = train_factor_classifier(Blocks(), steps=120, seed=0, device="cpu", batch_size=32, width=8,
+                                          hidden=32, progress=False)
+    return model, info
+
+
+def test_binary_iou_oracle():
+    a = np.zeros((3, 1, 4, 4), np.float32)
+    b = np.zeros_like(a)
+    a[0, 0, :2, :2] = 1          # 4 px
+    b[0, 0, :2, :3] = 1          # 6 px, 4 shared → 4/6
+    a[1, 0, 0, 0] = 1            # disjoint → 0
+    b[1, 0, 3, 3] = 0.9
+    np.testing.assert_allclose(binary_iou(a, b), [4 / 6, 0.0, 1.0])  # both empty → 1
+    with pytest.raises(UserError):
+        binary_iou(a, b[:2])
+
+
+def test_proportions_and_binary_detection():
+    props = factor_proportions(np.array([[0, 1], [0, 0], [1, 1], [0, 1]]), (2, 3), ("s", "t"))
+    assert props == {"s": [0.75, 0.25], "t": [0.25, 0.75, 0.0]}
+    assert is_binary_dataset(Blocks()) and not is_binary_dataset(Grey())
+
+
+def test_classifier_learns_and_rerender_scores_real_images(trained):
+    model, info = trained
+    data = Blocks()
+    factors, images = data.sample(200, np.random.RandomState(7))
+    predicted = predict_factors(model, images)
+    assert predicted.shape == (200, 4) and predicted.dtype == np.int64
+    assert (predicted[:, 1] == 0).all()                     # single-valued factor: no head, always 0
+    assert (predicted == factors).all(axis=1).mean() > 0.9
+    probabilities = factor_probabilities(model, images)
+    assert [p.shape for p in probabilities] == [(200, 2), (200, 1), (200, 3), (200, 3)]
+    np.testing.assert_allclose(probabilities[0].sum(1), 1, atol=1e-5)
+    quality = rerender_quality(model, data, images)
+    assert quality.metric == "iou" and quality.mean > 0.9
+    # the score is exactly the IoU against the re-render of the predictions
+    np.testing.assert_allclose(quality.per_image, binary_iou(images, data.observations_from_factors(predicted)))
+    assert set(quality.summary()) == {"metric", "mean", "num_images", "proportions"}
+    assert set(info["train_accuracy_last_10pct"]) == {"shape", "x", "y"}
+
+
+def test_noise_images_score_low_and_grey_data_uses_mae(trained):
+    model, _ = trained
+    noise = np.random.RandomState(0).rand(50, 1, 16, 16).astype(np.float32)
+    assert rerender_quality(model, Blocks(), noise).mean < 0.5
+    grey_images = Grey().sample_observations(20, np.random.RandomState(1))
+    assert rerender_quality(model, Grey(), grey_images).metric == "mae"
+
+
+def test_save_load_round_trip_and_errors(trained, tmp_path):
+    model, info = trained
+    weights, config = save_factor_classifier(tmp_path / "clf", model, info)
+    assert weights.name == "clf.safetensors" and config.name == "clf.json"
+    loaded = load_factor_classifier(tmp_path / "clf.json")
+    images = Blocks().sample_observations(16, np.random.RandomState(3))
+    for a, b in zip(factor_probabilities(model, images), factor_probabilities(loaded, images), strict=True):
+        np.testing.assert_array_equal(a, b)
+    weights.write_bytes(b"not a safetensors file")
+    with pytest.raises(UserError, match="safetensors"):
+        load_factor_classifier(tmp_path / "clf")
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    with pytest.raises(UserError, match="not a latentdirs factor classifier"):
+        load_factor_classifier(tmp_path / "other")
+    with pytest.raises(UserError, match="not found"):
+        load_factor_classifier(tmp_path / "missing")
+    with pytest.raises(UserError, match="expects images"):
+        predict_factors(model, np.zeros((2, 1, 8, 8), np.float32))
+
+
+def test_train_factor_classifier_cli(tmp_path, capsys):
+    from latentdirs.cli import main
+
+    main(["train-factor-classifier", "--steps", "3", "--batch-size", "8", "--width", "4", "--eval-samples", "16",
+          "--device", "cpu", "--out", str(tmp_path / "clf")])
+    assert "held-out re-render iou" in capsys.readouterr().out
+    info = load_factor_classifier(tmp_path / "clf").config
+    assert info["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]

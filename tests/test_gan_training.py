@@ -1,0 +1,97 @@
+"""StyleGAN2 trainer on a tiny config: it trains, resumes bit for bit, and its snapshots load."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from latentdirs.cli import main
+from latentdirs.errors import UserError
+from latentdirs.gan import load_generator
+from latentdirs.gan.training import GANTrainConfig, train_gan
+from latentdirs.gan.training.ema import ema_beta
+from latentdirs.gan.training.loop import CHECKPOINT, lazy_adam
+from latentdirs.io import torch_load
+
+TINY = dict(dataset="dsprites", resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8,
+            batch=4, r1_interval=2, pl_weight=1.0, pl_interval=2, style_mixing_prob=0.5, classifier="none",
+            snapshot_kimg=0.008, sample_kimg=0.008, quality_kimg=0.008, device="cpu", seed=3)
+
+
+def _equal(a, b) -> bool:
+    """Exact equality of nested checkpoint structures (tensors compared bit for bit)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_lazy_regularization_corrections_and_ema_schedule():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = lazy_adam(params, 0.0025, (0.0, 0.99), 16)
+    group = opt.param_groups[0]
+    assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
+    assert group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    assert lazy_adam(params, 0.0025, (0.0, 0.99), None).param_groups[0]["lr"] == 0.0025
+    # half-life: after ema_nimg images the old weights keep half their weight
+    assert ema_beta(10**9, 32, 10.0, 0.05) ** (10_000 / 32) == pytest.approx(0.5)
+    assert ema_beta(1000, 32, 10.0, 0.05) == pytest.approx(0.5 ** (32 / 50))  # ramp-up: 0.05 · 1000 images
+    assert GANTrainConfig(resolution=64, batch=32).gamma == pytest.approx(0.0002 * 64**2 / 32)
+
+
+def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
+    straight = train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "a", progress=False)
+    assert straight["finished"] and straight["batch_idx"] == 4
+    train_gan(GANTrainConfig(**TINY, kimg=0.008), tmp_path / "b", progress=False)
+    resumed = train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "b", resume=True, progress=False)
+    assert resumed["batch_idx"] == 4
+    a = torch_load(tmp_path / "a" / CHECKPOINT)
+    b = torch_load(tmp_path / "b" / CHECKPOINT)
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "gen", "data_rs", "pl_mean", "cur_nimg", "batch_idx"):
+        assert _equal(a[key], b[key]), key
+    # training moved the weights, and the losses were logged
+    history = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert {"loss_G", "loss_D", "r1_penalty", "pl_penalty"} <= set(history[-1])
+    assert all(np.isfinite(v) for v in history[-1].values() if isinstance(v, float))
+
+    snapshot = tmp_path / "a" / "snapshots" / "network-snapshot-000000.json"
+    G = load_generator(snapshot)
+    assert G.img_resolution == 16 and G.z_dim == 8
+    G_ema_state = a["G_ema"]
+    for name, value in G.state_dict().items():
+        assert torch.equal(value, G_ema_state[name]), name
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))
+    assert G(z, None, noise_mode="const").shape == (2, 1, 16, 16)
+    assert (tmp_path / "a" / "samples" / "reals.png").is_file()
+    assert (tmp_path / "a" / "samples" / "fakes000000.png").is_file()
+
+
+def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):
+    train_gan(GANTrainConfig(**TINY, kimg=0.004), tmp_path / "r", progress=False)
+    with pytest.raises(UserError, match="--resume"):
+        train_gan(GANTrainConfig(**TINY, kimg=0.008), tmp_path / "r", progress=False)
+    other = {**TINY, "g_lr": 0.001}
+    with pytest.raises(UserError, match="g_lr"):
+        train_gan(GANTrainConfig(**other, kimg=0.008), tmp_path / "r", resume=True, progress=False)
+    with pytest.raises(UserError, match="multiple"):
+        GANTrainConfig(batch=6)
+
+
+def test_cli_trains_and_resumes(tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["train-gan", "--out", str(out), "--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--map-layers", "1",
+            "--channel-base", "64", "--channel-max", "8", "--batch", "4", "--kimg", "0.004", "--classifier", "none",
+            "--device", "cpu", "--quiet"]
+    main(args)
+    assert json.loads((out / "config.json").read_text())["batch"] == 4
+    main(["train-gan", "--out", str(out), "--resume", "--kimg", "0.008", "--quiet"])
+    assert '"finished": true' in capsys.readouterr().out
+    assert torch_load(out / CHECKPOINT)["cur_nimg"] == 8
+    with pytest.raises(SystemExit) as exc:
+        main(["train-gan", "--out", str(out), "--resume", "--batch", "8", "--quiet"])
+    assert exc.value.code == 2
+    assert "batch" in capsys.readouterr().err
