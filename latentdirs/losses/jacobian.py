@@ -1,0 +1,212 @@
+r"""Decoder-smoothness regularizers: ``jacobian_l1`` (Rhodes & Lee 2021) and ``hessian_penalty`` (Peebles et al. 2020).
+
+Jacobian L1 (Rhodes & Lee, "Local Disentanglement in Variational Auto-Encoders Using Jacobian L1
+Regularization", NeurIPS 2021, arXiv 2106.02923), for the picture ``g(z) = sigmoid(decode(z))``:
+
+    JL1 = (1/B) Σ_b Σ_i Σ_pixels |∂g(z_b)/∂z_i|
+
+at the sampled codes ``z`` *detached* (only the decoder learns from it), weighted by γ that ramps linearly
+from 0 (paper: over the first 100k of 300k steps; threeDots: β = 4, γ = 0.1 — β's ramp belongs to the
+objective). Methods: ``exact`` — forward-mode JVPs ``torch.func.jvp`` vmapped over the latent basis (exact,
+no double backward); ``finite_difference`` — the paper's forward differences ``(g(z + h e_i) − g(z))/h``,
+h = 1e-3, one decoder call on ``(d + 1)·B`` inputs (what the reference code does; with ReLU decoders it
+differs from the exact Jacobian where a unit switches). ``subset=k`` uses k random columns per step and
+scales by d/k — an unbiased estimate of the full sum at k/d of the cost.
+
+Finite differences and JVPs both assume the decoder is a fixed function of z: with BatchNorm in training
+mode (statistics of the enlarged batch) or bf16 arithmetic (h = 1e-3 is below bf16's resolution) the
+penalty is wrong, so the term warns once in those cases.
+
+Hessian penalty (Peebles, Peebles, Zhu, Efros, Torralba, "The Hessian Penalty: A Weak Prior for
+Unsupervised Disentanglement", ECCV 2020, Eq. 5): with k Rademacher directions v and h = 0.1,
+
+    HP = max over (batch, pixels) of Var_v[(g(z + h v) − 2 g(z) + g(z − h v)) / h²]   (unbiased variance)
+
+an estimate of the off-diagonal Hessian entries' magnitude; ``reduction=mean`` averages instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.func import jvp, vmap
+
+from ..errors import UserError
+from .gmg import ramp_weight
+from .registry import LossContext, LossTerm, Param, register
+
+Decoder = Callable[[Tensor], Tensor]
+
+
+def jacobian_columns_exact(fn: Decoder, z: Tensor, columns: Tensor) -> Tensor:
+    """``∂fn(z)/∂z_i`` for ``i in columns``: ``[k, B, *out]``, by forward-mode JVPs vmapped over the basis."""
+    basis = torch.zeros(len(columns), z.shape[1], dtype=z.dtype, device=z.device)
+    basis[torch.arange(len(columns), device=z.device), columns] = 1.0
+    tangents = basis[:, None, :].expand(-1, z.shape[0], -1)
+    return vmap(lambda tangent: jvp(fn, (z,), (tangent,))[1])(tangents)
+
+
+def jacobian_columns_finite_difference(fn: Decoder, z: Tensor, columns: Tensor, step: float = 1e-3) -> Tensor:
+    """Forward differences ``(fn(z + h e_i) − fn(z)) / h``: ``[k, B, *out]``, one call on ``(k + 1)·B`` inputs."""
+    k, batch = len(columns), z.shape[0]
+    shifted = z.unsqueeze(0).repeat(k + 1, 1, 1)
+    shifted[torch.arange(k, device=z.device), :, columns] += step
+    out = fn(shifted.reshape((k + 1) * batch, -1))
+    out = out.reshape(k + 1, batch, *out.shape[1:])
+    return (out[:k] - out[k:]) / step
+
+
+def jacobian_l1(
+    fn: Decoder, z: Tensor, method: str = "exact", subset: int = 0,
+    generator: torch.Generator | None = None, step: float = 1e-3,
+) -> Tensor:
+    """``(1/B) Σ |∂fn(z)/∂z|`` over latents and outputs (``subset=k``: k random latents, scaled by d/k)."""
+    dims = z.shape[1]
+    if subset and not 0 < subset <= dims:
+        raise UserError(f"jacobian_l1: subset must be between 1 and the latent size {dims}, got {subset}")
+    if subset and subset < dims:
+        columns = torch.randperm(dims, generator=generator, device=z.device)[:subset]
+    else:
+        columns = torch.arange(dims, device=z.device)
+    if method == "exact":
+        jac = jacobian_columns_exact(fn, z, columns)
+    elif method == "finite_difference":
+        jac = jacobian_columns_finite_difference(fn, z, columns, step)
+    else:
+        raise UserError(f"jacobian_l1: unknown method {method!r}; expected exact or finite_difference")
+    return jac.abs().sum() / z.shape[0] * (dims / len(columns))
+
+
+def hessian_penalty(
+    fn: Decoder, z: Tensor, k: int = 2, step: float = 0.1, reduction: str = "max",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Peebles et al. (2020), Eq. 5: reduce over outputs of Var_v of central second differences along v."""
+    if k < 2:
+        raise UserError(f"hessian_penalty: k must be at least 2 (a variance), got {k}")
+    signs = torch.randint(0, 2, (k, *z.shape), generator=generator, device=z.device).to(z.dtype) * 2 - 1
+    directions = step * signs
+    batch = z.shape[0]
+    inputs = torch.cat([z.unsqueeze(0), z + directions, z - directions]).reshape((2 * k + 1) * batch, -1)
+    out = fn(inputs)
+    out = out.reshape(2 * k + 1, batch, *out.shape[1:])
+    second = (out[1 : k + 1] - 2 * out[:1] + out[k + 1 :]) / step**2
+    variance = second.var(dim=0, unbiased=True)
+    return variance.max() if reduction == "max" else variance.mean()
+
+
+class _DecoderPenalty(LossTerm):
+    """Shared parts: γ ramp, the picture ``sigmoid(decode(z.detach()))``, the one-time warnings."""
+
+    domains = frozenset({"vae"})
+    needs = frozenset({"z", "decode", "step"})
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        self._warned = False
+
+    def warn_if_unreliable(self, ctx: LossContext, what: str) -> None:
+        if self._warned:
+            return
+        model = getattr(ctx, "model", None)
+        decoder = getattr(model, "decoder", None) if model is not None else None
+        modules = decoder.modules() if isinstance(decoder, torch.nn.Module) else ()
+        reasons = []
+        if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training for m in modules):
+            reasons.append("the decoder has BatchNorm in training mode (batch statistics of shifted copies)")
+        autocast_bf16 = torch.is_autocast_enabled(ctx.z.device.type) and (
+            torch.get_autocast_dtype(ctx.z.device.type) == torch.bfloat16
+        )
+        if ctx.z.dtype == torch.bfloat16 or autocast_bf16:
+            reasons.append("bf16 arithmetic cannot resolve the small input steps")
+        if reasons:
+            self._warned = True
+            warnings.warn(f"{self.name}: {what} is unreliable: " + "; ".join(reasons), stacklevel=3)
+
+    def picture(self, ctx: LossContext) -> Decoder:
+        return lambda codes: torch.sigmoid(ctx.decode(codes))
+
+    def weight(self, ctx: LossContext) -> float:
+        return ramp_weight(self.hp["gamma"], int(ctx.step), self.hp["delay"], self.hp["ramp_steps"])
+
+
+_RAMP = {
+    "delay": Param(0, "steps before the term is switched on"),
+    "ramp_steps": Param(0, "steps over which γ ramps linearly from 0 after the delay (paper: 100000)"),
+}
+
+
+@register
+class JacobianL1(_DecoderPenalty):
+    """Jacobian L1: γ · (1/B) Σ_b Σ_i Σ_pixels |∂ sigmoid(decode(z_b)) / ∂z_i|, z detached.
+
+    Rhodes & Lee, "Local Disentanglement in Variational Auto-Encoders Using Jacobian L1 Regularization",
+    NeurIPS 2021 (arXiv 2106.02923). Methods: exact (vmapped forward-mode JVPs) or finite_difference (the
+    paper's forward differences, step 1e-3); subset=k: k random latents per step, scaled by d/k.
+    """
+
+    name = "jacobian_l1"
+    params = {
+        "gamma": Param(0.1, "weight γ (paper, threeDots: 0.1)"),
+        **_RAMP,
+        "method": Param("exact", "exact (JVP) or finite_difference (paper)", ("exact", "finite_difference")),
+        "fd_step": Param(1e-3, "finite-difference step h"),
+        "subset": Param(0, "random latents per step (0: all); unbiased, scaled by d/k"),
+    }
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        if self.hp["subset"] < 0 or not self.hp["fd_step"] > 0:
+            raise UserError("jacobian_l1: subset must be >= 0 and fd_step > 0")
+
+    def forward(self, ctx: LossContext) -> dict[str, Tensor]:
+        gamma = self.weight(ctx)
+        if gamma == 0.0:
+            return {"loss": ctx.z.new_zeros(()), "gamma": torch.tensor(0.0)}
+        if self.hp["method"] == "finite_difference":
+            self.warn_if_unreliable(ctx, "the finite-difference Jacobian")
+        else:
+            self.warn_if_unreliable(ctx, "the Jacobian")
+        value = jacobian_l1(
+            self.picture(ctx), ctx.z.detach(), self.hp["method"], self.hp["subset"],
+            getattr(ctx, "generator", None), self.hp["fd_step"],
+        )
+        return {"loss": gamma * value, "jacobian_l1": value.detach(), "gamma": torch.tensor(gamma)}
+
+
+@register
+class HessianPenalty(_DecoderPenalty):
+    """Hessian penalty: γ · max Var_v[(g(z+hv) − 2g(z) + g(z−hv))/h²], g = sigmoid(decode(·)), z detached.
+
+    Peebles et al., "The Hessian Penalty: A Weak Prior for Unsupervised Disentanglement", ECCV 2020, Eq. 5
+    (k Rademacher directions, h = 0.1, unbiased variance, max over batch and pixels).
+    """
+
+    name = "hessian_penalty"
+    params = {
+        "gamma": Param(1.0, "weight γ"),
+        **_RAMP,
+        "k": Param(2, "Rademacher directions per step (≥ 2)"),
+        "step": Param(0.1, "finite-difference step h"),
+        "reduction": Param("max", "reduction over batch and pixels", ("max", "mean")),
+    }
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        if self.hp["k"] < 2 or not self.hp["step"] > 0:
+            raise UserError("hessian_penalty: k must be >= 2 and step > 0")
+
+    def forward(self, ctx: LossContext) -> dict[str, Tensor]:
+        gamma = self.weight(ctx)
+        if gamma == 0.0:
+            return {"loss": ctx.z.new_zeros(()), "gamma": torch.tensor(0.0)}
+        self.warn_if_unreliable(ctx, "the Hessian penalty")
+        value = hessian_penalty(
+            self.picture(ctx), ctx.z.detach(), self.hp["k"], self.hp["step"], self.hp["reduction"],
+            getattr(ctx, "generator", None),
+        )
+        return {"loss": gamma * value, "hessian_penalty": value.detach(), "gamma": torch.tensor(gamma)}

@@ -1,0 +1,129 @@
+"""TopDis: topological disentanglement regularizer for VAEs.
+
+Balabin, Voronkova, Trofimov, Burnaev & Barannikov, "Disentanglement Learning via Topology",
+ICML 2024 (arXiv 2308.12696), and its released code. A change of one latent coordinate of a
+disentangled model moves the images along one factor, which leaves the topology of the image
+cloud unchanged. For latent codes ``z`` ``[N, D]`` (reparameterized samples):
+
+1. pick a coordinate ``i`` uniformly, or with ``P(i) ∝ ‖W[:, i]‖`` (``W``: the decoder's first
+   layer ``fc_in``, latent → 256; the released scripts use this ``decoder_norm`` sampler);
+2. shift it by ``C`` in the quantile space of the batch (``m``, ``s``: batch mean and std of
+   ``z_i``, not detached): ``z'_i = m + s·Φ⁻¹(Φ((z_i − m)/s) ± C)``, sign at random, dropping the
+   points that would leave ``(0, 1)`` (:func:`latentdirs.topology.quantile_shift`);
+3. decode both batches to probabilities (sigmoid of the logits; Gaussian decoders: the means),
+   flatten, and compare them with the symmetric min/max RTD
+   (:func:`latentdirs.topology.rtd`, ``card`` longest bars, each cloud divided by its ``quantile``):
+
+    L_TopDis = RTD_sym(dec(z_kept), dec(z'_kept)),        total = objective + γ · L_TopDis
+
+The term is 0 for the first ``delay`` steps. With ``orthogonalize=true`` the weighted value is
+returned as ``loss_orthogonal``: the trainer removes the component of its gradient that opposes
+the reconstruction gradient (the released β-VAE/FactorVAE solver's option). ``batch=same`` reuses
+the training batch's codes and decoded logits; ``batch=second`` (as the released code) encodes a
+second independent batch, costing one more encoder and decoder pass. ``variant=official``
+reproduces the released RTD readout (see :mod:`latentdirs.topology.rtd`) so the paper's γ transfer.
+Logged: ``rtd`` (unweighted, 0 while off) and ``kept`` (fraction of the batch that was compared).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import UserError
+from ..topology import rtd, shift_latents
+from ..topology.rtd import VARIANTS
+from .registry import REGULARIZER, LossContext, LossTerm, Param, register
+
+SAMPLERS = ("uniform", "decoder_norm")
+BATCHES = ("same", "second")
+
+
+def _probabilities(logits: torch.Tensor, reconstruction: str) -> torch.Tensor:
+    images = torch.sigmoid(logits) if reconstruction == "bernoulli" else logits
+    return images.flatten(1)
+
+
+@register
+class TopDis(LossTerm):
+    """TopDis: γ · symmetric RTD between decoded batches before/after a quantile shift of one latent."""
+
+    name = "topdis"
+    role = REGULARIZER
+    domains = frozenset({"vae"})
+    needs = frozenset({"z", "x_logits", "decode", "model", "generator", "reconstruction", "step"})
+    params = {
+        "gamma": Param(5.0, "weight γ of the RTD term"),
+        "delay": Param(0, "training steps before the term is switched on"),
+        "shift": Param(0.125, "C: shift in the quantile space of the batch, in (0, 1)"),
+        "sampler": Param("decoder_norm", "how the latent coordinate is picked", SAMPLERS),
+        "card": Param(50, "longest bars kept per persistence computation"),
+        "p": Param(1.0, "exponent of the bar lengths"),
+        "variant": Param("exact", "RTD readout: exact, or official (the released code)", VARIANTS),
+        "quantile": Param(0.9, "each cloud's distances are divided by this quantile; 0: no normalization"),
+        "orthogonalize": Param(False, "return the term as loss_orthogonal (gradient orthogonalization)"),
+        "batch": Param("same", "codes of the training batch, or of a second independent batch", BATCHES),
+    }
+
+    def __init__(self, **hparams) -> None:
+        super().__init__(**hparams)
+        hp = self.hp
+        if not 0.0 < hp["shift"] < 0.5:
+            raise UserError(f"topdis: shift={hp['shift']} must be in (0, 0.5)")
+        if hp["card"] < 1 or hp["p"] <= 0 or hp["delay"] < 0 or hp["gamma"] < 0:
+            raise UserError("topdis: card must be >= 1, p > 0, delay >= 0 and gamma >= 0")
+        if not 0.0 <= hp["quantile"] <= 1.0:
+            raise UserError(f"topdis: quantile={hp['quantile']} must be in (0, 1], or 0 for no normalization")
+        if hp["batch"] == "second":
+            self.needs = type(self).needs - {"x_logits"} | {"next_batch", "encode"}
+
+    def _coordinate(self, ctx: LossContext, latent_dim: int) -> int:
+        generator = ctx.generator
+        if self.hp["sampler"] == "uniform":
+            return int(torch.randint(latent_dim, (1,), generator=generator, device=generator.device).item())
+        layer = getattr(getattr(ctx.model, "decoder", None), "fc_in", None)
+        if not isinstance(layer, torch.nn.Linear) or layer.weight.shape[1] != latent_dim:
+            raise UserError("topdis: sampler=decoder_norm needs model.decoder.fc_in (Linear latent → hidden); "
+                            "use sampler=uniform for this model")
+        weights = layer.weight.detach().norm(dim=0).to(generator.device, torch.float64)
+        if not torch.isfinite(weights).all() or weights.sum() <= 0:
+            weights = torch.ones_like(weights)
+        return int(torch.multinomial(weights, 1, generator=generator).item())
+
+    def _codes(self, ctx: LossContext) -> torch.Tensor:
+        if self.hp["batch"] == "same":
+            return ctx.z
+        mu, logvar = ctx.encode(ctx.next_batch())
+        noise = torch.randn(mu.shape, generator=ctx.generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * noise
+
+    def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
+        hp = self.hp
+        zero = ctx.z.new_zeros(())
+        off = {"loss": zero, "rtd": zero, "kept": zero}
+        if hp["orthogonalize"]:
+            off["loss_orthogonal"] = zero
+        if ctx.step < hp["delay"] or hp["gamma"] == 0:
+            return off
+        z = self._codes(ctx)
+        dim = self._coordinate(ctx, z.shape[1])
+        generator = ctx.generator
+        sign = 1 if torch.randint(2, (1,), generator=generator, device=generator.device).item() else -1
+        moved = shift_latents(z, dim, hp["shift"], sign)
+        kept = int(moved.keep.sum())
+        if kept < 2:
+            return off
+        if hp["batch"] == "same":
+            before = _probabilities(ctx.x_logits[moved.keep], ctx.reconstruction)
+            after = _probabilities(ctx.decode(moved.shifted), ctx.reconstruction)
+        else:
+            before, after = _probabilities(ctx.decode(torch.cat([moved.kept, moved.shifted])),
+                                           ctx.reconstruction).chunk(2)
+        value = rtd(before, after, card=hp["card"], p=hp["p"], variant=hp["variant"],
+                    quantile=hp["quantile"] or None, mode="symmetric", filtration="minmax")
+        weighted = hp["gamma"] * value
+        out = {"loss": zero, "rtd": value.detach(), "kept": zero + kept / z.shape[0]}
+        if hp["orthogonalize"]:
+            out["loss_orthogonal"] = weighted
+        else:
+            out["loss"] = weighted
+        return out

@@ -1,0 +1,132 @@
+"""Benchmark: our entropic Gromov-Wasserstein solver against POT's on the same inputs.
+
+For each size n: points x [n, 32] (a Gaussian mixture) and y = tanh(x W) [n, 8], scaled squared-Euclidean
+costs, ε = eps0 · mean(C_X) · mean(C_Y) (POT gets epsilon = 2ε: it has no ½ in its objective). POT runs
+``ot.gromov.entropic_gromov_wasserstein`` with its defaults (numpy, float64, tol 1e-9); ours runs with its
+defaults in float64 on the CPU, in float32 on the CPU, and on the GPU when one is available. Printed: wall
+time, speed-up over POT (same run), max |plan − plan_POT| / max plan_POT, relative value difference,
+outer iterations, convergence. Also: POT on torch tensors (what a torch training loop would call), POT's
+forward + backward through ``entropic_gromov_wasserstein2`` (small n only: it backpropagates through every
+iteration), and our full GMG forward + backward (plan fixed, envelope gradient).
+
+Examples:
+    python scripts/bench_gmg.py --quick
+    python scripts/bench_gmg.py --sizes 64 128 256 512 --threads 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import ot
+import torch
+
+from latentdirs.ot.costs import cost_matrix
+from latentdirs.ot.gmg import gromov_monge_gap
+from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem
+
+
+def make_points(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centres = 3.0 * torch.randn(4, 32, generator=g, dtype=torch.float64)
+    x = centres[torch.randint(0, 4, (n,), generator=g)] + torch.randn(n, 32, generator=g, dtype=torch.float64)
+    y = torch.tanh(x @ torch.randn(32, 8, generator=g, dtype=torch.float64) / 6.0)
+    return x, y
+
+
+def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        out = fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--eps0", type=float, default=0.1, help="ε relative to mean(C_X)·mean(C_Y)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of ours (median); POT runs once")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="sizes 64 and 128, one repeat")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pot-backward-max", type=int, default=0,
+                        help="largest n for POT's torch forward+backward (off by default: autograd through all its "
+                             "iterations takes minutes)")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [64, 128], 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}, eps0 {args.eps0}, "
+          f"devices {devices}")
+    header = f"{'n':>5} {'run':<14} {'time s':>9} {'speed-up':>9} {'plan err':>9} {'value err':>9} {'iters':>6} conv"
+    print(header)
+    for n in args.sizes:
+        x, y = make_points(n, args.seed + n)
+        cx, cy = cost_matrix(x, "scaled_sqeuclidean"), cost_matrix(y, "scaled_sqeuclidean")
+        eps = float(GromovProblem.create(cx, cy).relative_epsilon(args.eps0)[0])
+        c1, c2 = cx.dense[0].numpy(), cy.dense[0].numpy()
+        start = time.perf_counter()
+        pot_plan, pot_log = ot.gromov.entropic_gromov_wasserstein(c1, c2, epsilon=2 * eps, log=True)
+        pot_time = time.perf_counter() - start
+        pot_value = float(pot_log["gw_dist"])
+        print(f"{n:>5} {'POT (numpy64)':<14} {pot_time:>9.3f} {1.0:>9.1f} {'-':>9} {'-':>9} {'-':>6} -")
+        start = time.perf_counter()
+        torch_plan = ot.gromov.entropic_gromov_wasserstein(cx.dense[0], cy.dense[0], epsilon=2 * eps)
+        seconds = time.perf_counter() - start
+        torch_err = np.abs(torch_plan.numpy() - pot_plan).max() / pot_plan.max()
+        print(f"{n:>5} {'POT (torch64)':<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {torch_err:>9.1e} {'-':>9} "
+              f"{'-':>6} -")
+        for device in devices:
+            for dtype in (torch.float64, torch.float32):
+                if device == "cuda" and dtype == torch.float64:
+                    continue
+                sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+                problem = GromovProblem.create(
+                    cost_matrix(x.to(device, dtype), "scaled_sqeuclidean"),
+                    cost_matrix(y.to(device, dtype), "scaled_sqeuclidean"),
+                )
+                solver = EntropicGromovSolver()
+                seconds, result = timed(lambda p=problem, s=solver, e=eps: s.solve(p, e), args.repeats, sync)
+                plan = result.plan[0].double().cpu().numpy()
+                plan_err = np.abs(plan - pot_plan).max() / pot_plan.max()
+                value_err = abs(2 * float(result.value[0]) - pot_value) / abs(pot_value)
+                label = f"ours {device} {str(dtype)[-7:]}"
+                print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {plan_err:>9.1e} "
+                      f"{value_err:>9.1e} {result.iterations:>6} {bool(result.converged.all())}")
+        pot_backward = None
+        if n <= args.pot_backward_max:
+            xs, ys = x.clone(), y.clone().requires_grad_(True)
+            start = time.perf_counter()
+            cost_x = cost_matrix(xs, "scaled_sqeuclidean").dense[0]
+            cost_y = cost_matrix(ys, "scaled_sqeuclidean").dense[0]
+            ot.gromov.entropic_gromov_wasserstein2(cost_x, cost_y, epsilon=2 * eps).backward()
+            pot_backward = time.perf_counter() - start
+            print(f"{n:>5} {'POT fwd+bwd':<14} {pot_backward:>9.3f} {pot_time / pot_backward:>9.1f} {'-':>9} {'-':>9} "
+                  f"{'-':>6} (torch backend, float64, autograd through the iterations)")
+        for device in devices:
+            sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+            xs, ys = x.to(device, torch.float32), y.to(device, torch.float32).requires_grad_(True)
+
+            def step(xs=xs, ys=ys):
+                gap = gromov_monge_gap(xs, ys, cost="scaled_sqeuclidean", eps0=args.eps0).gap
+                gap.backward()
+                return gap
+
+            seconds, _ = timed(step, args.repeats, sync)
+            versus = f", {pot_backward / seconds:.0f}× faster than POT fwd+bwd" if pot_backward else ""
+            print(f"{n:>5} {'GMG fwd+bwd ' + device:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} "
+                  f"{'-':>9} {'-':>9} {'-':>6} (float32, identity init, tol 1e-6{versus})")
+
+
+if __name__ == "__main__":
+    main()

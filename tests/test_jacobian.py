@@ -1,0 +1,168 @@
+"""Jacobian L1 and Hessian penalty: exact vs autograd, finite differences, subsets, the registry terms."""
+
+import warnings
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from latentdirs.cli import cli
+from latentdirs.errors import UserError
+from latentdirs.losses import registry
+from latentdirs.losses.jacobian import (
+    hessian_penalty,
+    jacobian_columns_exact,
+    jacobian_columns_finite_difference,
+    jacobian_l1,
+)
+from latentdirs.losses.registry import LossContext
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class SmallDecoder(nn.Module):
+    """z [B, 4] → logits [B, 1, 8, 8]: linear + transposed convolutions (``smooth``: Softplus, else ReLU)."""
+
+    def __init__(self, smooth: bool = True, batchnorm: bool = False) -> None:
+        super().__init__()
+        act = nn.Softplus() if smooth else nn.ReLU()
+        self.fc_in = nn.Linear(4, 32)
+        self.net = nn.Sequential(
+            act, nn.Unflatten(1, (8, 2, 2)),
+            nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), nn.BatchNorm2d(4) if batchnorm else nn.Identity(), act,
+            nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc_in(z))
+
+
+def _setup(smooth=True, seed=0):
+    torch.manual_seed(seed)
+    decoder = SmallDecoder(smooth).double()
+    z = torch.randn(5, 4, dtype=torch.float64)
+    return decoder, z, (lambda v: torch.sigmoid(decoder(v)))
+
+
+def _reference_l1(picture, z):
+    """Σ_b Σ |J_b| / B with J_b from torch.autograd.functional.jacobian (create_graph for its gradient)."""
+    total = 0.0
+    for b in range(z.shape[0]):
+        jac = torch.autograd.functional.jacobian(picture, z[b : b + 1], create_graph=True)  # [1,1,8,8,1,4]
+        total = total + jac.abs().sum()
+    return total / z.shape[0]
+
+
+def test_exact_columns_and_l1_equal_autograd_jacobian_with_gradients():
+    decoder, z, picture = _setup(smooth=False)
+    columns = torch.arange(4)
+    jac = jacobian_columns_exact(picture, z, columns)  # [4, B, 1, 8, 8]
+    full = torch.autograd.functional.jacobian(picture, z)  # [B, 1, 8, 8, B, 4]
+    for b in range(5):
+        torch.testing.assert_close(jac[:, b], full[b, ..., b, :].permute(3, 0, 1, 2))
+    ours = jacobian_l1(picture, z, "exact")
+    reference = _reference_l1(picture, z)
+    torch.testing.assert_close(ours, reference)
+    grads = torch.autograd.grad(ours, list(decoder.parameters()))
+    reference_grads = torch.autograd.grad(reference, list(decoder.parameters()))
+    for mine, theirs in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(mine, theirs)
+
+
+def test_finite_differences_agree_on_a_smooth_decoder():
+    _, z, picture = _setup(smooth=True)
+    columns = torch.tensor([0, 2, 3])
+    exact = jacobian_columns_exact(picture, z, columns)
+    for step, tol in ((1e-3, 2e-3), (1e-6, 2e-6)):
+        fd = jacobian_columns_finite_difference(picture, z, columns, step)
+        assert float((fd - exact).abs().max().detach()) < tol * float(exact.abs().max().detach())
+    fd_value, exact_value = jacobian_l1(picture, z, "finite_difference"), jacobian_l1(picture, z)
+    assert fd_value.item() == pytest.approx(exact_value.item(), rel=1e-3)
+
+
+def test_random_subset_is_scaled_and_unbiased():
+    _, z, picture = _setup()
+    full = jacobian_columns_exact(picture, z, torch.arange(4)).abs().sum(dim=(1, 2, 3, 4)) / 5  # per latent
+    g = torch.Generator().manual_seed(4)
+    chosen = torch.randperm(4, generator=torch.Generator().manual_seed(4))[:2]
+    value = jacobian_l1(picture, z, "exact", subset=2, generator=g)
+    torch.testing.assert_close(value, full[chosen].sum() * 2)
+    # the mean over all 6 pairs of columns is the full sum
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    torch.testing.assert_close(sum(2 * (full[i] + full[j]) for i, j in pairs) / len(pairs), full.sum())
+    with pytest.raises(UserError, match="subset"):
+        jacobian_l1(picture, z, subset=5)
+
+
+def test_hessian_penalty_vanishes_for_separable_maps_only():
+    z = torch.randn(6, 3, dtype=torch.float64)
+    separable = lambda v: torch.stack([torch.sin(v[:, 0]) + v[:, 1] ** 3, torch.exp(v[:, 2])], dim=1)  # noqa: E731
+    assert float(hessian_penalty(separable, z, k=4, generator=torch.Generator().manual_seed(0))) < 1e-8
+    # g(z) = z0·z1: the second difference along v is exactly 2 v0 v1 (h cancels)
+    bilinear = lambda v: (v[:, 0] * v[:, 1]).unsqueeze(1)  # noqa: E731
+    g = torch.Generator().manual_seed(1)
+    value = hessian_penalty(bilinear, z, k=3, generator=g, reduction="mean")
+    signs = torch.randint(0, 2, (3, 6, 3), generator=torch.Generator().manual_seed(1)).double() * 2 - 1
+    expected = (2 * signs[..., 0] * signs[..., 1]).var(dim=0, unbiased=True).mean()
+    torch.testing.assert_close(value, expected)
+
+
+def _context(decoder, encoder_param, step=10, **extra):
+    z = encoder_param * torch.randn(4, 4, dtype=torch.float64)
+    model = nn.Module()
+    model.decoder = decoder
+    return LossContext(z=z, decode=decoder, step=step, generator=torch.Generator().manual_seed(0), model=model, **extra)
+
+
+@pytest.mark.parametrize("spec", ["jacobian_l1", "jacobian_l1:method=finite_difference,subset=2", "hessian_penalty"])
+def test_terms_train_only_the_decoder_and_ramp(spec):
+    decoder, _, _ = _setup()
+    scale = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    term = registry.build(spec + (",ramp_steps=20,delay=5" if ":" in spec else ":ramp_steps=20,delay=5"))
+    assert float(term(_context(decoder, scale, step=2))["loss"]) == 0.0
+    out = term(_context(decoder, scale, step=14))
+    name = spec.split(":")[0]
+    assert float(out["gamma"]) == pytest.approx(term.hp["gamma"] * 10 / 20)
+    assert float(out["loss"]) == pytest.approx(float(out["gamma"]) * float(out[name]))
+    out["loss"].backward()
+    assert scale.grad is None  # z is detached: the encoder gets nothing
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in decoder.parameters())
+
+
+def test_warns_once_with_training_batchnorm_and_bf16():
+    decoder = SmallDecoder(batchnorm=True).double().train()
+    term = registry.build("jacobian_l1:method=finite_difference")
+    with pytest.warns(UserWarning, match="BatchNorm"):
+        term(_context(decoder, torch.tensor(1.0, dtype=torch.float64)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        term(_context(decoder, torch.tensor(1.0, dtype=torch.float64)))
+    plain = SmallDecoder().bfloat16()
+    ctx = LossContext(z=torch.randn(3, 4).bfloat16(), decode=plain, step=0)
+    with pytest.warns(UserWarning, match="bf16"):
+        registry.build("jacobian_l1:method=finite_difference")(ctx)
+    with pytest.raises(UserError, match="k must be"):
+        registry.build("hessian_penalty:k=1")
+
+
+@pytest.mark.parametrize("reg", ["jacobian_l1:gamma=0.1", "jacobian_l1:method=finite_difference,subset=3",
+                                 "hessian_penalty:gamma=0.5"])
+def test_short_dsprites_training_runs(tmp_path, reg):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, [
+        "train-vae", "--dataset", "dsprites", "--steps", "6", "--batch-size", "8", "--log-every", "2",
+        "--device", "cpu", "--quiet", "--out", str(out), "--reg", reg,
+    ])
+    assert result.exit_code == 0, result.output
+    header, *rows = (out / "log.csv").read_text().strip().splitlines()
+    name = reg.split(":")[0]
+    column = header.split(",").index(f"{name}.{name}")
+    values = [float(row.split(",")[column]) for row in rows]
+    assert len(values) == 3 and all(v > 0 and v == v for v in values)

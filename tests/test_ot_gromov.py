@@ -1,0 +1,210 @@
+"""Entropic GW solver against POT (entropic and exact GW), in float64 and float32; costs; conventions."""
+
+import functools
+import itertools
+
+import numpy as np
+import ot
+import pytest
+import torch
+
+from latentdirs.errors import UserError
+from latentdirs.ot.costs import COST_NAMES, cost_matrix
+from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, gw_value
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small problems: one intra-op thread avoids oversubscription on busy machines."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _points(seed: int, n: int, dx: int = 3, dy: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dx, generator=g, dtype=torch.float64)
+    y = torch.tanh(x[:, :dy] + 0.5 * torch.randn(n, dy, generator=g, dtype=torch.float64))
+    return x, y
+
+
+def _pot_entropic(cx: torch.Tensor, cy: torch.Tensor, eps_pot: float) -> tuple[np.ndarray, float]:
+    plan, log = ot.gromov.entropic_gromov_wasserstein(
+        cx.double().numpy(), cy.double().numpy(), epsilon=eps_pot, log=True, max_iter=2000, tol=1e-11,
+        numItermax=5000, stopThr=1e-12,
+    )
+    return plan, float(log["gw_dist"])
+
+
+@pytest.mark.parametrize("cost", COST_NAMES)
+def test_cost_factors_reproduce_dense_matrix(cost):
+    x, _ = _points(0, 15, dx=4)
+    c = cost_matrix(x, cost)
+    assert c.dense.shape == (1, 15, 15)
+    torch.testing.assert_close(c.left @ c.right.transpose(-1, -2), c.dense, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(c.dense, c.dense.transpose(-1, -2))
+    assert float(c.dense.diagonal(dim1=-2, dim2=-1).abs().max()) < 1e-10
+    brute = {
+        "sqeuclidean": torch.cdist(x, x) ** 2,
+        "scaled_sqeuclidean": torch.cdist(x, x) ** 2 / (torch.cdist(x, x) ** 2).mean(),
+        "cosine": 1 - torch.nn.functional.cosine_similarity(x[:, None], x[None], dim=-1),
+    }[cost]
+    torch.testing.assert_close(c.dense[0], brute, atol=1e-10, rtol=1e-10)
+
+
+def test_scaled_cost_ignores_global_scale():
+    x, _ = _points(1, 10)
+    scaled = cost_matrix(3.7 * x, "scaled_sqeuclidean").dense
+    torch.testing.assert_close(scaled, cost_matrix(x, "scaled_sqeuclidean").dense)
+
+
+def test_gw_value_matches_four_index_sum():
+    x, y = _points(2, 6)
+    cx, cy = cost_matrix(x, "sqeuclidean").dense[0], cost_matrix(y, "sqeuclidean").dense[0]
+    plan = torch.rand(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    plan /= plan.sum()
+    brute = 0.5 * sum(
+        (cx[i, k] - cy[j, l]) ** 2 * plan[i, j] * plan[k, l] for i, j, k, l in itertools.product(range(6), repeat=4)
+    )
+    torch.testing.assert_close(gw_value(cx, cy, plan), brute)
+    # with the coupling i -> i the value is the distortion ½ mean (cx - cy)²
+    torch.testing.assert_close(gw_value(cx, cy, torch.eye(6, dtype=torch.float64) / 6), 0.5 * (cx - cy).pow(2).mean())
+
+
+@functools.cache
+def _pot_reference(seed: int) -> tuple[np.ndarray, float]:
+    x, y = _points(seed, n=24)
+    cx, cy = cost_matrix(x, "sqeuclidean").dense[0], cost_matrix(y, "sqeuclidean").dense[0]
+    eps = float(GromovProblem.create(cx, cy).relative_epsilon(0.3)[0])
+    return _pot_entropic(cx, cy, 2 * eps)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_plan_and_value_match_pot_entropic(dtype):
+    """Batched solve of 3 problems; each matches POT run with epsilon_POT = 2ε (POT value = 2 × ours)."""
+    pairs = [_points(seed, n=24) for seed in range(3)]
+    cx = torch.stack([cost_matrix(x, "sqeuclidean").dense[0] for x, _ in pairs])
+    cy = torch.stack([cost_matrix(y, "sqeuclidean").dense[0] for _, y in pairs])
+    problem = GromovProblem.create(cx.to(dtype), cy.to(dtype))
+    eps = GromovProblem.create(cx, cy).relative_epsilon(0.3)
+    result = EntropicGromovSolver().solve(problem, eps.to(dtype))
+    assert bool(result.converged.all())
+    plan_tol, value_rtol = (1e-6, 1e-7) if dtype == torch.float64 else (1e-3, 5e-5)
+    for k in range(3):
+        pot_plan, pot_value = _pot_reference(k)
+        plan_error = np.abs(result.plan[k].double().numpy() - pot_plan).max() / pot_plan.max()
+        assert plan_error < plan_tol, plan_error
+        assert abs(2 * float(result.value[k]) - pot_value) < value_rtol * abs(pot_value) + 1e-9
+    # marginals
+    torch.testing.assert_close(result.plan.sum(-1), problem.a, atol=1e-5, rtol=0)
+    torch.testing.assert_close(result.plan.sum(-2), problem.b, atol=1e-5, rtol=0)
+
+
+def test_pot_epsilon_is_twice_ours():
+    """The ½ convention: our ε reproduces POT's plan at epsilon=2ε and differs from POT's at epsilon=ε."""
+    x, y = _points(4, 20)
+    cx, cy = cost_matrix(x, "sqeuclidean").dense[0], cost_matrix(y, "sqeuclidean").dense[0]
+    problem = GromovProblem.create(cx, cy)
+    eps = float(problem.relative_epsilon(0.3)[0])
+    ours = EntropicGromovSolver().solve(problem, eps).plan[0].numpy()
+    doubled, _ = _pot_entropic(cx, cy, 2 * eps)
+    same, _ = _pot_entropic(cx, cy, eps)
+    assert np.abs(ours - doubled).max() < 1e-8
+    assert np.abs(ours - same).max() > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_small_epsilon_limit_matches_exact_gw(dtype):
+    """At small ε (annealed from a large one) the plan and value approach POT's exact (CG) GW."""
+    for seed in (0, 2):
+        g = torch.Generator().manual_seed(seed)
+        n = 20
+        x = torch.randn(n, 2, generator=g, dtype=torch.float64)
+        rotation, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+        y = torch.cat([x, torch.zeros(n, 1, dtype=torch.float64)], 1) @ rotation
+        y = (y + 0.05 * torch.randn(n, 3, generator=g, dtype=torch.float64))[torch.randperm(n, generator=g)]
+        cx, cy = cost_matrix(x, "sqeuclidean").dense[0], cost_matrix(y, "sqeuclidean").dense[0]
+        exact_plan, log = ot.gromov.gromov_wasserstein(cx.numpy(), cy.numpy(), log=True)
+        problem = GromovProblem.create(cx.to(dtype), cy.to(dtype))
+        eps = GromovProblem.create(cx, cy).relative_epsilon(1e-3).to(dtype)
+        result = EntropicGromovSolver(anneal_from=100, tol=1e-6).solve(problem, eps)
+        assert bool(result.converged.all())
+        assert abs(2 * float(result.value[0]) - log["gw_dist"]) < 1e-3 * log["gw_dist"]
+        assert np.abs(result.plan[0].double().numpy() - exact_plan).max() < 1e-3 * exact_plan.max()
+
+
+def test_float32_small_epsilon_stays_a_coupling():
+    """Where POT's float32 solver returns an all-zero plan, the log-domain solver returns a valid coupling."""
+    x, y = _points(5, 32)
+    cx, cy = cost_matrix(x.float(), "sqeuclidean"), cost_matrix(y.float(), "sqeuclidean")
+    problem = GromovProblem.create(cx, cy)
+    eps = problem.relative_epsilon(1e-3)
+    with pytest.warns(UserWarning):
+        pot_plan = ot.gromov.entropic_gromov_wasserstein(
+            cx.dense[0].numpy(), cy.dense[0].numpy(), epsilon=2 * float(eps), max_iter=20
+        )
+    assert not np.isfinite(pot_plan).all() or abs(pot_plan.sum() - 1) > 1e-3  # POT fails here
+    result = EntropicGromovSolver(anneal_from=100, max_iter=300, tol=1e-5).solve(problem, eps)
+    assert torch.isfinite(result.plan).all() and bool((result.plan >= 0).all())
+    torch.testing.assert_close(result.plan.sum(-1), problem.a, atol=1e-5, rtol=0)
+    torch.testing.assert_close(result.plan.sum(-2), problem.b, atol=1e-4, rtol=0)
+    reference = EntropicGromovSolver(anneal_from=100, max_iter=300, tol=1e-6).solve(
+        GromovProblem.create(cost_matrix(x, "sqeuclidean"), cost_matrix(y, "sqeuclidean")), eps.double()
+    )
+    assert abs(float(result.value[0]) - float(reference.value[0])) < 1e-3 * float(reference.value[0])
+
+
+def test_low_rank_and_dense_paths_agree():
+    x, y = _points(6, 40, dx=3, dy=2)
+    problem = GromovProblem.create(cost_matrix(x, "cosine"), cost_matrix(y, "sqeuclidean"))
+    assert problem.cx.low_rank_pays() and problem.cy.low_rank_pays()
+    eps = problem.relative_epsilon(0.1)
+    low = EntropicGromovSolver(low_rank=True).solve(problem, eps)
+    dense = EntropicGromovSolver(low_rank=False).solve(problem, eps)
+    torch.testing.assert_close(low.plan, dense.plan, atol=1e-9, rtol=1e-6)
+    torch.testing.assert_close(low.value, dense.value)
+
+
+def test_warm_start_and_identity_init():
+    x, y = _points(7, 30)
+    problem = GromovProblem.create(cost_matrix(x, "sqeuclidean"), cost_matrix(y, "sqeuclidean"))
+    eps = problem.relative_epsilon(0.2)
+    cold = EntropicGromovSolver().solve(problem, eps)
+    warm = EntropicGromovSolver().solve(problem, eps, warm_start=cold)
+    assert warm.iterations <= 2 < cold.iterations
+    torch.testing.assert_close(warm.plan, cold.plan, atol=1e-9, rtol=1e-6)
+    identity = GromovProblem.create(problem.cx, problem.cy).initial_plan("identity")
+    torch.testing.assert_close(identity[0], torch.eye(30, dtype=torch.float64) / 30)
+    assert EntropicGromovSolver(init="identity").solve(problem, eps).converged.all()
+
+
+def test_bad_inputs_are_user_errors():
+    x, y = _points(8, 5)
+    cx = cost_matrix(x, "sqeuclidean")
+    with pytest.raises(UserError, match="symmetric"):
+        GromovProblem.create(torch.rand(5, 5, dtype=torch.float64), cx)
+    with pytest.raises(UserError, match="square"):
+        GromovProblem.create(torch.rand(5, 4), torch.rand(5, 5))
+    with pytest.raises(UserError, match="positive"):
+        EntropicGromovSolver().solve(GromovProblem.create(cx, cx), 0.0)
+    with pytest.raises(UserError, match="identity"):
+        GromovProblem.create(cx, cost_matrix(y[:4], "sqeuclidean")).initial_plan("identity")
+    with pytest.raises(UserError, match="unknown cost"):
+        cost_matrix(x, "manhattan")
+    with pytest.raises(UserError, match="weights"):
+        GromovProblem.create(cx, cx, a=torch.ones(5, dtype=torch.float64))
+
+
+def test_float32_precise_when_one_cost_is_tiny():
+    """Nearly parallel images (cosine costs ~1e-6 against ~1 on the other side): float32 follows float64."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(32, 5, generator=g, dtype=torch.float64)
+    y = 1.0 + 1e-3 * torch.tanh(x @ torch.randn(5, 50, generator=g, dtype=torch.float64))
+    results = []
+    for dtype in (torch.float64, torch.float32):
+        problem = GromovProblem.create(cost_matrix(x.to(dtype), "cosine"), cost_matrix(y.to(dtype), "cosine"))
+        assert float(problem.cy.dense.mean()) < 1e-5
+        results.append(EntropicGromovSolver(tol=1e-6).solve(problem, problem.relative_epsilon(0.1)))
+    assert bool(results[0].converged.all() & results[1].converged.all())
+    assert float((results[1].plan.double() - results[0].plan).abs().max()) < 1e-3 * float(results[0].plan.max())
