@@ -37,6 +37,8 @@ def _handle(seed=0):
     ("reconstructor", "z", "all", "qr"),
     ("reconstructor", "w", "1-3", "unit"),
     ("reconstructor", "w", "all", "linear"),
+    ("topdis", "w", "0-2", "orthonormal"),
+    ("gmg:anchors=2,points=4", "z", "all", "qr"),
     ("ganspace", "w", "all", "orthonormal"),
     ("ganspace", "z", "all", "orthonormal"),
     ("sefa", "w", "0-2", "orthonormal"),
@@ -50,11 +52,11 @@ def test_each_method_gives_k_directions(tmp_path, method, space, layers, paramet
     norms = dset.directions.norm(dim=1)
     if parameterization != "linear":
         assert torch.allclose(norms, torch.ones(3), atol=1e-5)
-    if method != "reconstructor" or parameterization in ("orthonormal", "qr"):
+    if parameterization in ("orthonormal", "qr"):
         assert torch.allclose(dset.directions @ dset.directions.T, torch.eye(3), atol=1e-5)
     back = load_directions(tmp_path / "directions.safetensors", handle)
     assert torch.equal(back.directions, dset.directions) and back.method == method
-    assert back.steps == (4 if method == "reconstructor" else 0)
+    assert back.steps == (0 if method in ("ganspace", "sefa") else 4)
     for k in range(3):
         assert (tmp_path / "traversals" / f"direction_{k:02d}.png").is_file()
     report = (tmp_path / "report.html").read_text()

@@ -4,8 +4,6 @@ import pytest
 import torch
 from directions_support import tiny_generator
 
-pytest.importorskip("latentdirs.topology")  # until the topology kernels are merged here
-
 from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.trainer import DirectionTrainer, DiscoveryConfig, build_term
 
@@ -68,7 +66,6 @@ def test_topdis_trains_directions():
     ("gmg:gap=distortion", "w"), ("gmg:features=pixels,anchors=2,points=5", "w"),
 ])
 def test_gmg_gradient_reaches_the_direction_matrix(spec, space):
-    pytest.importorskip("latentdirs.ot.gmg")
     grad, out = _gradient(_trainer(spec, space=space))
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     if "distortion" not in spec:
@@ -78,7 +75,6 @@ def test_gmg_gradient_reaches_the_direction_matrix(spec, space):
 
 def test_gmg_of_an_isometric_direction_map_is_small():
     """The map c ↦ φ(G(w₀ + Aᵀc)) − φ(G(w₀)) scored on features equal to the coefficients themselves."""
-    pytest.importorskip("latentdirs.ot.gmg")
     from latentdirs.directions.shifts import ShiftSampler
     from latentdirs.losses.registry import LossContext
 
