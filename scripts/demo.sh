@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# The main job: set up .venv when needed, then train a small β-VAE (β = 4, 10 latents) on procedural
-# dSprites — about 6 minutes on one CPU core (measured 0.25 s/step) — into runs/demo, and say where the
-# traversal grid is.
-# Re-running is safe: it resumes runs/demo (an already finished run is just re-summarised).
-#   DEMO_FRESH=1  start runs/demo again from scratch     DEMO_STEPS=N  train N steps (default 1500)
-#   DEMO_OUT=DIR  another run directory                  extra arguments go to `latentdirs train-vae`
+# The main job: set up .venv when needed, then discover latent directions of the bundled dSprites
+# StyleGAN2 generator (pretrained/dsprites_generator) — TopDis next to the Voynov–Babenko
+# reconstructor, a few minutes on one CPU core — export them in every format other tools read,
+# score them against the dataset's ground-truth factors, and say where everything is.
+# Re-running is safe: discovery resumes runs/demo (a finished run is only re-exported and re-scored).
+#   DEMO_FRESH=1  start runs/demo again from scratch     DEMO_STEPS=N    training steps (default 300)
+#   DEMO_OUT=DIR  another run directory                  DEMO_METHOD=M   reconstructor | topdis | gmg |
+#   extra arguments go to `latentdirs discover`                          ganspace | sefa
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+set -e
 OUT="${DEMO_OUT:-runs/demo}"
+GENERATOR=pretrained/dsprites_generator.json
+METHOD="${DEMO_METHOD:-topdis}"
 # One torch thread: on a small shared CPU two threads oversubscribe and run several times slower
 # (measured: 289 vs 42 images/s per β-VAE step with a second process busy). Override to taste.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-STEPS="${DEMO_STEPS:-1500}"
-if [ "${DEMO_FRESH:-0}" = 1 ]; then MODE=--overwrite; else MODE=--resume; fi
-# A higher learning rate than disentanglement_lib's 1e-4 (and far fewer than its 300k steps) so that
-# the latents already separate position and scale within minutes.
-latentdirs train-vae --dataset dsprites --objective beta-vae --beta 4 --lr 5e-4 --steps "$STEPS" \
-    --checkpoint-every 200 --seed 0 --device auto --out "$OUT" "$MODE" "$@"
-echo "latent traversals (one row per latent, -2…2 around an image's code): $OUT/traversals.png"
-echo "reconstructions: $OUT/reconstructions.png   what the run is: $OUT/README.txt"
+if [ "${DEMO_FRESH:-0}" = 1 ]; then rm -rf "$OUT"; fi
+RESUME=()
+if [ -f "$OUT/checkpoint.pt" ]; then RESUME=(--resume); fi
+EXTRA=()
+if [ "$METHOD" = topdis ] || [ "$METHOD" = gmg ]; then EXTRA=(--reg reconstructor); fi
+
+# 1. six directions in W, learned for DEMO_STEPS steps (closed-form methods ignore --steps)
+latentdirs discover --generator "$GENERATOR" --method "$METHOD" "${EXTRA[@]}" -k 6 \
+    --steps "${DEMO_STEPS:-300}" --lr 1e-3 --checkpoint-every 100 --seed 0 --out "$OUT" "${RESUME[@]}" "$@"
+# 2. the same directions in GANSpace, InterFaceGAN and SeFa formats
+mkdir -p "$OUT/export"
+latentdirs export "$OUT/directions.safetensors" --format ganspace --out "$OUT/export/ganspace.npz"
+latentdirs export "$OUT/directions.safetensors" --format interfacegan --out "$OUT/export/interfacegan"
+latentdirs export "$OUT/directions.safetensors" --format sefa --out "$OUT/export/sefa.npz"
+# 3. which dSprites factor each direction changes (bundled factor classifier); updates the report
+latentdirs evaluate-directions "$OUT/directions.safetensors" --generator "$GENERATOR" --no-lpips \
+    --rca-steps 300 --quiet
+
+echo
+echo "directions:       $OUT/directions.safetensors"
+echo "traversal grids:  $OUT/traversals/direction_XX.png (one per direction; rows = samples, columns = strengths)"
+echo "exports:          $OUT/export/ganspace.npz  $OUT/export/interfacegan/  $OUT/export/sefa.npz"
+echo "report:           $OUT/report.html (open it in a browser; scores in $OUT/evaluation.json)"

@@ -94,6 +94,13 @@ def test_evaluate_a_trained_run_writes_metrics_json(tmp_path, capsys):
     again = M.evaluate_representation(trained.dataset, trained.encode_mean, ["mig"], num_train=120, num_test=60)
     assert again["mig"] == pytest.approx(got["mig"], abs=1e-12)
 
+    elsewhere = tmp_path / "elsewhere" / "m.json"  # --out leaves the run (e.g. a bundled model) untouched
+    (run / "metrics.json").unlink()
+    run_cli(capsys, "evaluate", "--run", run, "--metrics", "mig", "--num-train", "120", "--num-test", "60",
+            "--device", "cpu", "--json", "--out", elsewhere)
+    assert json.loads(elsewhere.read_text())["results"]["mig"] == pytest.approx(got["mig"], abs=1e-12)
+    assert not (run / "metrics.json").exists()
+
     with pytest.raises(SystemExit):
         main(["evaluate", "--run", str(tmp_path / "nope")])
     assert "error: run directory not found" in capsys.readouterr().err

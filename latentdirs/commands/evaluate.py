@@ -28,10 +28,12 @@ from ..metrics.suite import evaluation_stages
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N] for the encoder.")
 @click.option("--n-jobs", default=-1, show_default=True, type=int, help="Worker threads for the fits (-1: all CPUs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_jobs, as_json) -> None:
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Where to write the results (default: RUN/metrics.json).")
+def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_jobs, as_json, out_path) -> None:
     """Evaluate a trained VAE: encode sampled images of its dataset (posterior means) and score them.
 
-    Writes metrics.json into the run (atomically): the results, the protocol (metrics, points, seed,
+    Writes metrics.json into the run, or to --out (atomically): the results, the protocol (metrics, points, seed,
     DCI estimator) and the time taken. Array metrics use --num-train then --num-test points drawn
     as disentanglement_lib draws them; factor_vae, beta_vae and local (local MIG / modularity of
     JL1-VAE, 5 locality proportions × 20 clusters × 10 000 points) follow their papers' protocols.
@@ -41,6 +43,7 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
       latentdirs evaluate --run runs/bvae
       latentdirs evaluate --run runs/bvae --metrics mig,dci --fast --num-train 5000 --num-test 2000
       latentdirs evaluate --run runs/jl1 --metrics local,mig --json
+      latentdirs evaluate --run pretrained/dsprites_topdis_vae --out runs/topdis_vae_metrics.json  # bundled
     """
     from ..vae.runs import load_trained
 
@@ -70,7 +73,8 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
     }
     if details is not None:
         record["details"] = details
-    write_json(Path(run_dir) / "metrics.json", json_ready(record))
+    target = Path(out_path) if out_path else Path(run_dir) / "metrics.json"
+    write_json(target, json_ready(record))
     click.echo(to_json(results) if as_json else format_table(results))
     if not as_json:
-        click.echo(f"wrote {Path(run_dir) / 'metrics.json'} ({seconds:.1f} s)")
+        click.echo(f"wrote {target} ({seconds:.1f} s)")

@@ -54,7 +54,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
       latentdirs evaluate-directions runs/d/directions.safetensors --generator G.pkl
       latentdirs evaluate-directions D.safetensors --generator G.pkl --rca-steps 3000 --out runs/d_eval
       latentdirs evaluate-directions D.safetensors --generator G.pkl --no-rca --traverse -2:2:9
-      latentdirs evaluate-directions D.safetensors --generator pretrained/dsprites_generator.json \
+      latentdirs evaluate-directions D.safetensors --generator pretrained/dsprites_generator.json \\
           --dataset dsprites --classifier auto
     """
     dset = load_directions(directions_path)
