@@ -40,7 +40,7 @@ def hardware() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return (f"{model}, {os.cpu_count()} cores shared with other jobs (load ≈ 4–10), torch "
+    return (f"{model}, {os.cpu_count()} cores shared with other jobs, torch "
             f"{torch.__version__} CPU, {torch.get_num_threads()} thread(s) here; {platform.platform()}")
 
 
@@ -103,32 +103,32 @@ def main() -> None:
         f"{len(args.run)} run(s) by mean IoU on {args.select_samples} samples (latent seed 1)"})
     cls_weights, cls_json = save_factor_classifier(out / "dsprites_factor_classifier", classifier, classifier_info)
     run_config = read_json(run / "config.json", "run config")
-    manifest = {
-        "latentdirs_version": __version__,
-        "models": {
-            "dsprites_generator": {
-                "kind": "generator", "dataset": "dsprites", "stem": "dsprites_generator",
-                "files": {p.name: sha256_file(p) for p in (gen_json.with_suffix(".safetensors"), gen_json)},
-                "command": args.train_command[run_index], "training": run_config,
-                "kimg": provenance.get("kimg"), "steps": provenance.get("batch_idx"), "seed": run_config["seed"],
-                "wall_time_s": provenance.get("wall_time_s"), "hardware": hardware(),
-                "snapshot": best.name, "selection_scores": {
-                    f"run{i}/{Path(p).name}": round(v, 4) for v, p, i in sorted(scored, key=lambda t: t[1])},
-                "quality": {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0,
-                            "dataset_shape_proportions": [1 / 3] * 3, "goal": goal, "goal_reached": reached},
-                "note": args.note,
-            },
-            "dsprites_factor_classifier": {
-                "kind": "factor_classifier", "dataset": "dsprites", "stem": "dsprites_factor_classifier",
-                "files": {p.name: sha256_file(p) for p in (cls_weights, cls_json)},
-                "command": args.classifier_command, "steps": classifier_info.get("steps"),
-                "seed": classifier_info.get("seed"), "wall_time_s": classifier_info.get("wall_time_s"),
-                "hardware": hardware(),
-                "quality": {"real_images": real_summary, "real_seed": 987_654},
-            },
+    manifest_path = out / "MANIFEST.json"  # other bundled models (e.g. the VAE) keep their entries
+    manifest = read_json(manifest_path, "pretrained manifest") if manifest_path.is_file() else {"models": {}}
+    manifest["latentdirs_version"] = __version__
+    manifest["models"].update({
+        "dsprites_generator": {
+            "kind": "generator", "dataset": "dsprites", "stem": "dsprites_generator",
+            "files": {p.name: sha256_file(p) for p in (gen_json.with_suffix(".safetensors"), gen_json)},
+            "command": args.train_command[run_index], "training": run_config,
+            "kimg": provenance.get("kimg"), "steps": provenance.get("batch_idx"), "seed": run_config["seed"],
+            "wall_time_s": provenance.get("wall_time_s"), "hardware": hardware(),
+            "snapshot": best.name, "selection_scores": {
+                f"run{i}/{Path(p).name}": round(v, 4) for v, p, i in sorted(scored, key=lambda t: t[1])},
+            "quality": {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0,
+                        "dataset_shape_proportions": [1 / 3] * 3, "goal": goal, "goal_reached": reached},
+            "note": args.note,
         },
-    }
-    write_json(out / "MANIFEST.json", manifest)
+        "dsprites_factor_classifier": {
+            "kind": "factor_classifier", "dataset": "dsprites", "stem": "dsprites_factor_classifier",
+            "files": {p.name: sha256_file(p) for p in (cls_weights, cls_json)},
+            "command": args.classifier_command, "steps": classifier_info.get("steps"),
+            "seed": classifier_info.get("seed"), "wall_time_s": classifier_info.get("wall_time_s"),
+            "hardware": hardware(),
+            "quality": {"real_images": real_summary, "real_seed": 987_654},
+        },
+    })
+    write_json(manifest_path, manifest)
     print(f"wrote {out / 'MANIFEST.json'}")
 
 
