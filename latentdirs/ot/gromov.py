@@ -22,10 +22,11 @@ Prop. 1-2; the projected mirror-descent step with step size 1/ε): repeat
 
 each inner problem solved by Sinkhorn in the log domain with absorption (Schmitzer, "Stabilized sparse
 scaling algorithms for entropy regularized transport problems", 2019): the dual potentials ``f, g`` carry
-over from one outer step to the next (and from a previous solve, for warm starts); each outer step does one
-exact log-sum-exp row update, builds the stabilised kernel ``exp((f_i + g_j − G_ij)/ε)`` (entries in
-[0, 1], so float32 is safe at small ε) and runs cheap matrix-vector scaling sweeps in it, which are then
-absorbed back into ``f, g``. In practice ``G`` is evaluated from centred costs ``C − mean(C)`` and
+over from one outer step to the next (and from a previous solve, for warm starts); each outer step forms
+``(f_i + g_j − G_ij)/ε`` with one batched matrix product (through the cost factors when they pay), takes one
+exponential after subtracting each row's maximum (the stabilised kernel, entries in [0, 1], so float32 is safe
+at small ε), does the exact row update and runs cheap matrix-vector scaling sweeps in the kernel, which are
+then absorbed back into ``f, g``. In practice ``G`` is evaluated from centred costs ``C − mean(C)`` and
 without its row constant (absorbed exactly by the row update): same plans, and float32 stays precise when
 one cost is nearly constant or much smaller than the other. The inner solve is inexact: sweeps stop once
 the marginal error falls below a tenth of the last plan change ``‖ΔT‖₁`` (never below ``tol``), so early
@@ -290,14 +291,16 @@ class EntropicGromovSolver:
 
         # L ⊗ T up to a row constant (absorbed exactly by the row update); Peyré et al. 2016, Prop. 1, centred
         column = problem.column_constant()
+        linear = _CentredCosts.of(problem, low_rank)
         error = torch.full((batch,), float("inf"), dtype=like.dtype, device=like.device)
         marginal_error, change = error.clone(), error.clone()
         iterations = 0
         for iterations in range(1, self.max_iter + 1):
             scale = max(1.0, self.anneal_from * self.anneal_rate ** (iterations - 1))
-            cost = column - 2.0 * problem.centred_product(plan, low_rank)
+            e_k = e * scale
+            scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k)  # (f + g − L⊗T) / ε
             inner_tol = torch.clamp(self.inner_ratio * change, min=tol)
-            new_plan, f, g, marginal_error = self._sinkhorn(cost, e * scale, a, b, f, g, inner_tol)
+            new_plan, f, g, marginal_error = self._sinkhorn(scaled, e_k, a, b, f, g, inner_tol)
             step = new_plan - plan
             error, change = torch.linalg.matrix_norm(step), step.abs().sum(dim=(-1, -2))  # Frobenius, L1
             plan = new_plan
@@ -319,35 +322,85 @@ class EntropicGromovSolver:
         )
 
     def _sinkhorn(
-        self, cost: Tensor, e: Tensor, a: Tensor, b: Tensor, f: Tensor, g: Tensor, tol: Tensor
+        self, scaled: Tensor, e: Tensor, a: Tensor, b: Tensor, f: Tensor, g: Tensor, tol: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Entropic OT for one linearised cost, warm-started from ``f, g``: plan, f, g, marginal error.
+        """Entropic OT for one linearised cost, warm-started: ``scaled = (f + g − cost)/ε`` (overwritten).
 
-        One exact log-sum-exp row update, then matrix-vector sweeps in the stabilised kernel (entries in
-        [0, 1]) until the marginal error ``‖T1 − a‖₁`` after a column update is below ``tol`` [P]; the
-        scalings are absorbed into ``f, g``.
+        The stabilised kernel ``K = exp(scaled − max_j scaled)`` (entries in [0, 1], one per row equal to 1)
+        and the exact row update ``u = a / K1`` come from a single exponential; matrix-vector sweeps in ``K``
+        follow until the marginal error ``‖T1 − a‖₁`` after a column update is below ``tol`` [P]; the
+        scalings and the row maxima are absorbed into ``f, g``. Returns plan, f, g, marginal error.
         """
-        scaled = (f + g - cost) / e
-        shift = _safe_log(a).unsqueeze(-1) - torch.logsumexp(scaled, dim=-1, keepdim=True)
-        f = f + e * shift
-        kernel = torch.exp(scaled + shift)
+        row_max = scaled.amax(dim=-1, keepdim=True)
+        kernel = scaled.sub_(row_max).exp_()
         kernel_t = kernel.transpose(-1, -2)
         tiny = torch.finfo(kernel.dtype).tiny
         a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
-        u = torch.ones_like(a_col)
+        u = a_col / kernel.sum(dim=-1, keepdim=True)
         row_error = torch.full_like(tol, float("inf"))
         for sweep in range(1, self.inner_iter + 1):
             v = b_col / torch.bmm(kernel_t, u).clamp_min(tiny)
             kernel_v = torch.bmm(kernel, v).clamp_min(tiny)
-            if sweep % self.inner_check == 0 or sweep == self.inner_iter:
+            if sweep == 1 or sweep % self.inner_check == 0 or sweep == self.inner_iter:
                 row_error = (u * kernel_v - a_col).abs().sum(dim=(-1, -2))  # after the column update
                 u = a_col / kernel_v
                 if bool((row_error < tol).all()):
                     break
             else:
                 u = a_col / kernel_v
-        plan = u * kernel * v.transpose(-1, -2)
-        return plan, f + e * torch.log(u), g + e * torch.log(v).transpose(-1, -2), row_error
+        plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
+        return plan, f + e * (torch.log(u) - row_max), g + e * torch.log(v).transpose(-1, -2), row_error
+
+
+@dataclass(frozen=True)
+class _CentredCosts:
+    r"""The centred costs ``A = C_X − μ_X``, ``B = C_Y − μ_Y`` of a problem, each dense or as exact factors
+    ``A = L_A R_Aᵀ`` (the cost's factors with one column for ``−μ``), so that the solver's linearised cost
+
+    .. math:: S = F\mathbf 1^\top + \mathbf 1 G^\top + s\, A T B   \quad(F = f/ε,\ G = (g − c)/ε,\ s = 2/ε)
+
+    is written with one batched matrix product ``[left, F, 1] @ [s·right; 1ᵀ; Gᵀ]``, where ``left @ right = A T B``
+    is formed through whichever factors pay: ``O(nm·r)`` per side with factors, ``O(n²m)`` / ``O(nm²)`` dense.
+    """
+
+    dense_a: Tensor | None
+    left_a: Tensor | None
+    right_a: Tensor | None
+    dense_b: Tensor | None
+    left_b: Tensor | None
+    right_b: Tensor | None
+
+    @classmethod
+    def of(cls, problem: GromovProblem, low_rank: bool) -> _CentredCosts:
+        parts: list[Tensor | None] = []
+        for cost in (problem.cx, problem.cy):
+            mean = cost.dense.mean(dim=(-1, -2))[:, None, None]
+            if low_rank and cost.low_rank_pays():
+                ones = torch.ones_like(cost.left[..., :1])
+                parts += [None, torch.cat([cost.left, -mean * ones], -1), torch.cat([cost.right, ones], -1)]
+            else:
+                parts += [cost.dense - mean, None, None]
+        return cls(*parts)
+
+    def product_factors(self, plan: Tensor) -> tuple[Tensor, Tensor]:
+        """``(left, right)`` with ``left @ right = A T B`` and the smaller inner dimension."""
+        if self.left_a is not None:
+            core = self.right_a.transpose(-1, -2) @ plan  # R_Aᵀ T            [P, r_A, m]
+            if self.left_b is not None:
+                right = (core @ self.left_b) @ self.right_b.transpose(-1, -2)
+            else:
+                right = core @ self.dense_b
+            return self.left_a, right
+        if self.left_b is not None:
+            return self.dense_a @ (plan @ self.left_b), self.right_b.transpose(-1, -2)
+        return self.dense_a @ plan, self.dense_b
+
+    def scaled_cost(self, plan: Tensor, row: Tensor, column: Tensor, weight: Tensor) -> Tensor:
+        """``row 1ᵀ + 1 column + weight · A T B`` ([P, n, 1], [P, 1, m], [P, 1, 1] → [P, n, m]), one product."""
+        left, right = self.product_factors(plan)
+        left = torch.cat([left, row, torch.ones_like(row)], dim=-1)
+        right = torch.cat([right * weight, torch.ones_like(column), column], dim=-2)
+        return left @ right
 
 
 def _safe_log(w: Tensor) -> Tensor:
