@@ -81,10 +81,13 @@ def main() -> None:
         if not snapshots:
             raise SystemExit(f"no snapshots in {Path(run_dir) / 'snapshots'}")
         for path in snapshots if args.select == "best" else snapshots[-1:]:
-            score = probe.measure(load_generator(path).eval(), args.select_samples, seed=1)["mean"]
-            scored.append((score, str(path), index))
-            print(f"{path}: mean IoU {score:.4f} ({args.select_samples} samples)")
-    best_score, best_name, run_index = max(scored)
+            measured = probe.measure(load_generator(path).eval(), args.select_samples, seed=1)
+            score, shapes = measured["mean"], measured["proportions"]["shape"]
+            balanced = all(abs(p - 1 / 3) <= 0.10 for p in shapes)
+            scored.append((balanced, score, str(path), index))
+            print(f"{path}: mean IoU {score:.4f}, shapes {[round(p, 3) for p in shapes]} "
+                  f"({args.select_samples} samples)")
+    _, best_score, best_name, run_index = max(scored)  # shapes within ±10 points first, then IoU
     best, run = Path(best_name), Path(args.run[run_index])
     G = load_generator(best).eval()
     provenance = dict(G.source.get("provenance", {}))
@@ -100,7 +103,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     gen_json = save_generator(G, out / "dsprites_generator", provenance={
         **provenance, "selected_snapshot": best.name, "selection": f"{args.select} of {len(scored)} snapshots of "
-        f"{len(args.run)} run(s) by mean IoU on {args.select_samples} samples (latent seed 1)"})
+        f"{len(args.run)} run(s) on {args.select_samples} samples (latent seed 1): shape proportions within "
+        f"10 points of 1/3 first, then mean IoU"})
     cls_weights, cls_json = save_factor_classifier(out / "dsprites_factor_classifier", classifier, classifier_info)
     run_config = read_json(run / "config.json", "run config")
     manifest_path = out / "MANIFEST.json"  # other bundled models (e.g. the VAE) keep their entries
@@ -114,7 +118,7 @@ def main() -> None:
             "kimg": provenance.get("kimg"), "steps": provenance.get("batch_idx"), "seed": run_config["seed"],
             "wall_time_s": provenance.get("wall_time_s"), "hardware": hardware(),
             "snapshot": best.name, "selection_scores": {
-                f"run{i}/{Path(p).name}": round(v, 4) for v, p, i in sorted(scored, key=lambda t: t[1])},
+                f"run{i}/{Path(p).name}": round(v, 4) for _, v, p, i in sorted(scored, key=lambda t: t[2])},
             "quality": {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0,
                         "dataset_shape_proportions": [1 / 3] * 3, "goal": goal, "goal_reached": reached},
             "note": args.note,
