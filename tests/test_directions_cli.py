@@ -113,7 +113,11 @@ def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
 
 def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
     g0 = generators[0]
+    foreign = tmp_path / "vae_run"  # another tool's run folder is never written into
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"dataset": "dsprites"}')
     cases = [
+        ["discover", "--generator", g0, "--method", "sefa", "-k", "2", "--out", str(foreign), "--device", "cpu"],
         ["edit", "--generator", g0, "--directions", str(tmp_path / "none.safetensors"), "--seed", "1", "-d", "0",
          "-s", "1", "--out", str(tmp_path / "a.png")],
         ["export", str(tmp_path / "none.safetensors"), "--format", "ganspace", "--out", str(tmp_path / "a.npz")],
@@ -125,6 +129,7 @@ def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
     for argv in cases:
         code, text = run(argv, capsys)
         assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
+    assert (foreign / "config.json").read_text() == '{"dataset": "dsprites"}'
 
 
 def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):

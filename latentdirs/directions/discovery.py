@@ -8,6 +8,7 @@ An interrupted run (Ctrl-C) saves a checkpoint before stopping.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
     """Discover directions into the run folder ``out`` (see the module docstring)."""
     out = Path(out)
     checkpoint = out / CHECKPOINT_FILE
+    _check_run_folder(out)
     if config.method in CLOSED_FORM_METHODS:
         if resume:
             raise UserError(f"{config.method} is closed-form and has nothing to resume")
@@ -54,6 +56,21 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
     write_json(out / "metrics.json", {"history": history})
     render_report(out, SpaceRenderer(handle, dset.space), dset, **(report or {}))
     return dset
+
+
+def _check_run_folder(out: Path) -> None:
+    """``out`` must be missing, empty, or a previous discovery run: never overwrite another tool's files."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a folder for the run")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    config = out / "config.json"
+    try:
+        is_discovery = "discovery" in json.loads(config.read_text())
+    except (OSError, ValueError, TypeError):
+        is_discovery = False
+    if not is_discovery:
+        raise UserError(f"--out {out} is not empty and holds no discovery run; choose an empty or new folder")
 
 
 def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
