@@ -51,8 +51,8 @@ def method_row(method: str, opts: argparse.Namespace) -> dict:
     evaluation = out / "evaluation.json"
     timing = out / "timing.json"
     if not evaluation.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        log = out / "log.txt"
+        log = out.with_name(f"{method}.log")  # beside the run: discover wants an empty or own folder
+        log.parent.mkdir(parents=True, exist_ok=True)
         main, *extra = method.split("+")
         discover = ["discover", "--generator", opts.generator, "--method", main, "-k", str(opts.k),
                     "--seed", str(opts.seed), "--device", opts.device, "--out", str(out)]
