@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The main job: set up .venv when needed, then discover latent directions of the bundled dSprites
-# StyleGAN2 generator (pretrained/dsprites_generator) — TopDis next to the Voynov–Babenko
-# reconstructor, a few minutes on one CPU core — export them in every format other tools read,
-# score them against the dataset's ground-truth factors, and say where everything is.
-# Re-running is safe: discovery resumes runs/demo (a finished run is only re-exported and re-scored).
-#   DEMO_FRESH=1  start runs/demo again from scratch     DEMO_STEPS=N    training steps (default 300)
-#   DEMO_OUT=DIR  another run directory                  DEMO_METHOD=M   reconstructor | topdis | gmg |
-#   extra arguments go to `latentdirs discover`                          ganspace | sefa
+# The main job: set up .venv when needed, then discover six latent directions of the bundled dSprites
+# StyleGAN2 (pretrained/dsprites_generator) with the Voynov–Babenko reconstructor (the method that
+# scores best on this generator, see the README table; a few minutes on one CPU core), export them in
+# every format other tools read, score them against the dataset's ground-truth factors, and say where
+# everything is. Re-running is safe: discovery resumes runs/demo (a finished run is re-exported/re-scored).
+#   DEMO_FRESH=1   start runs/demo again from scratch      DEMO_STEPS=N  training steps (default 300)
+#   DEMO_OUT=DIR   another run directory                   extra arguments go to `latentdirs discover`
+#   DEMO_METHOD=M  reconstructor | topdis | gmg (these two next to the reconstructor) | ganspace | sefa
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 set -e
 OUT="${DEMO_OUT:-runs/demo}"
 GENERATOR=pretrained/dsprites_generator.json
-METHOD="${DEMO_METHOD:-topdis}"
+METHOD="${DEMO_METHOD:-reconstructor}"
 # One torch thread: on a small shared CPU two threads oversubscribe and run several times slower
 # (measured: 289 vs 42 images/s per β-VAE step with a second process busy). Override to taste.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
