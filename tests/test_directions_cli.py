@@ -15,13 +15,7 @@ from latentdirs.directions.editing import seed_latent, to_unit_range
 from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.spaces import SpaceRenderer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -12,13 +12,7 @@ from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.trainer import DirectionTrainer, DiscoveryConfig, build_term
 from latentdirs.errors import UserError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions are far faster single-threaded on a shared machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(**overrides):

@@ -14,13 +14,7 @@ from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.spaces import LatentSpace, SpaceRenderer
 from latentdirs.directions.statistics import make_direction_set
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

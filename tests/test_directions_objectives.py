@@ -7,13 +7,7 @@ from directions_support import tiny_generator
 from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.trainer import DirectionTrainer, DiscoveryConfig, build_term
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trainer(method, space="w", parameterization="orthonormal", **overrides):

@@ -16,12 +16,7 @@ from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, gw_value
 FINDER = EntropicGromovSolver(init="product", anneal_from=100, max_iter=60, tol=1e-6)  # finds the permutation
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _isometric_pair(n: int = 48, d: int = 4, big: int = 9, seed: int = 0):

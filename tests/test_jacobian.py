@@ -18,13 +18,7 @@ from latentdirs.losses.jacobian import (
 )
 from latentdirs.losses.registry import LossContext
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class SmallDecoder(nn.Module):

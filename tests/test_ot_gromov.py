@@ -12,14 +12,7 @@ from latentdirs.errors import UserError
 from latentdirs.ot.costs import COST_NAMES, cost_matrix
 from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, gw_value
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small problems: one intra-op thread avoids oversubscription on busy machines."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _points(seed: int, n: int, dx: int = 3, dy: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

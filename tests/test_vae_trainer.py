@@ -15,14 +15,7 @@ from latentdirs.vae.gradients import project_nonconflicting
 from latentdirs.vae.runs import RunDir, load_checkpoint, load_trained
 from latentdirs.vae.trainer import Trainer, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches run fastest on one thread (and a busy machine thrashes with more)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Squares(GroundTruthData):
