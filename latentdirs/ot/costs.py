@@ -2,8 +2,8 @@
 
 A cost turns a point cloud ``x`` of shape ``[..., n, d]`` into a :class:`CostMatrix`: the dense
 ``[..., n, n]`` matrix (differentiable in ``x``) and, when the cost has one, an exact low-rank
-factorization ``C = A Bᵀ`` with ``A, B`` of shape ``[..., n, r]``. The solver uses the factors to apply
-``C`` in ``O(n·r)`` per column instead of ``O(n²)`` (Scetbon, Peyré, Cuturi, "Linear-time
+factorization ``C = A Bᵀ`` with ``A, B`` of shape ``[..., n, r]``. The solver multiplies through the factors,
+``O(n·r)`` per column instead of ``O(n²)`` (Scetbon, Peyré, Cuturi, "Linear-time
 Gromov-Wasserstein distances using low rank couplings and costs", ICML 2022).
 
 Costs (``x̄`` is the batch mean, ``u = x/‖x‖``):
@@ -47,18 +47,6 @@ class CostMatrix:
     def low_rank_pays(self) -> bool:
         """Whether applying the factors is cheaper than the dense matrix (rank below half the size)."""
         return self.left is not None and 2 * self.left.shape[-1] < self.dense.shape[-1]
-
-    def apply(self, m: Tensor, low_rank: bool) -> Tensor:
-        """``C @ m`` for ``m [P, n, k]``: ``O(n²k)`` dense, ``O(nrk)`` through the factors."""
-        if low_rank and self.left is not None and self.right is not None:
-            return self.left @ (self.right.transpose(-1, -2) @ m)
-        return self.dense @ m
-
-    def apply_transposed(self, m: Tensor, low_rank: bool) -> Tensor:
-        """``Cᵀ @ m`` (the costs here are symmetric, but the identity is kept exact)."""
-        if low_rank and self.left is not None and self.right is not None:
-            return self.right @ (self.left.transpose(-1, -2) @ m)
-        return self.dense.transpose(-1, -2) @ m
 
 
 def _check_points(x: Tensor, what: str) -> None:

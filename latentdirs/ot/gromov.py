@@ -139,14 +139,6 @@ class GromovProblem:
             return torch.diag_embed(self.a)
         raise UserError(f"unknown init {init!r}; expected 'product' or 'identity'")
 
-    def centred_product(self, plan: Tensor, low_rank: bool) -> Tensor:
-        r"""``(C_X − μ_X) T (C_Y − μ_Y)`` (μ: the mean entry), the plan-dependent part of ``L ⊗ T``.
-
-        Centring changes ``L ⊗ T`` only by row / column constants (for a plan with marginals a, b) but keeps
-        float32 precise when one cost is nearly constant or much smaller than the other.
-        """
-        return centred_product(self.cx, self.cy, plan, low_rank)
-
     def column_constant(self) -> Tensor:
         r"""``(B^{⊙2} b)_j − 2δ (B b)_j`` with ``B = C_Y − μ_Y``, ``δ = μ_X − μ_Y``: the column part of ``L ⊗ T``
         (its row part is absorbed exactly by the solver's row update), ``[P, 1, m]``."""
@@ -185,12 +177,65 @@ class GromovResult:
         return self.value + self.epsilon * self.kl
 
 
+@dataclass(frozen=True)
+class _CentredCosts:
+    r"""The centred costs ``A = C_X − μ_X``, ``B = C_Y − μ_Y`` of a problem, each dense or as exact factors
+    ``A = L_A R_Aᵀ`` (the cost's factors with one column for ``−μ``), so that the solver's linearised cost
+
+    .. math:: S = F\mathbf 1^\top + \mathbf 1 G^\top + s\, A T B   \quad(F = f/ε,\ G = (g − c)/ε,\ s = 2/ε)
+
+    is written with one batched matrix product ``[left, F, 1] @ [s·right; 1ᵀ; Gᵀ]``, where ``left @ right = A T B``
+    is formed through whichever factors pay: ``O(nm·r)`` per side with factors, ``O(n²m)`` / ``O(nm²)`` dense.
+    """
+
+    dense_a: Tensor | None
+    left_a: Tensor | None
+    right_a: Tensor | None
+    dense_b: Tensor | None
+    left_b: Tensor | None
+    right_b: Tensor | None
+
+    @classmethod
+    def of(cls, cx: CostMatrix, cy: CostMatrix, low_rank: bool) -> _CentredCosts:
+        """Centred costs of batched ``cx``, ``cy``; each side through its factors when ``low_rank`` and they pay."""
+        parts: list[Tensor | None] = []
+        for cost in (cx, cy):
+            mean = cost.dense.mean(dim=(-1, -2))[:, None, None]
+            if low_rank and cost.low_rank_pays():
+                ones = torch.ones_like(cost.left[..., :1])
+                parts += [None, torch.cat([cost.left, -mean * ones], -1), torch.cat([cost.right, ones], -1)]
+            else:
+                parts += [cost.dense - mean, None, None]
+        return cls(*parts)
+
+    def product_factors(self, plan: Tensor) -> tuple[Tensor, Tensor]:
+        """``(left, right)`` with ``left @ right = A T B`` (inner dimension: a factor rank, else ``m``)."""
+        if self.left_a is not None:
+            core = self.right_a.transpose(-1, -2) @ plan  # R_Aᵀ T            [P, r_A, m]
+            if self.left_b is not None:
+                right = (core @ self.left_b) @ self.right_b.transpose(-1, -2)
+            else:
+                right = core @ self.dense_b
+            return self.left_a, right
+        if self.left_b is not None:
+            return self.dense_a @ (plan @ self.left_b), self.right_b.transpose(-1, -2)
+        return self.dense_a @ plan, self.dense_b
+
+    def scaled_cost(self, plan: Tensor, row: Tensor, column: Tensor, weight: Tensor) -> Tensor:
+        """``row 1ᵀ + 1 column + weight · A T B`` ([P, n, 1], [P, 1, m], [P, 1, 1] → [P, n, m]), one product."""
+        left, right = self.product_factors(plan)
+        left = torch.cat([left, row, torch.ones_like(row)], dim=-1)
+        right = torch.cat([right * weight, torch.ones_like(column), column], dim=-2)
+        return left @ right
+
+
 def centred_product(cx: CostMatrix, cy: CostMatrix, plan: Tensor, low_rank: bool) -> Tensor:
-    """``(C_X − μ_X) T (C_Y − μ_Y)`` for batched costs (symmetric ``C_Y``), through the factors if ``low_rank``."""
-    mean_x = cx.dense.mean(dim=(-1, -2))[:, None, None]
-    mean_y = cy.dense.mean(dim=(-1, -2))[:, None, None]
-    t_cy = cy.apply(plan.transpose(-1, -2), low_rank).transpose(-1, -2) - mean_y * plan.sum(-1, keepdim=True)
-    return cx.apply(t_cy, low_rank) - mean_x * t_cy.sum(-2, keepdim=True)
+    r"""``(C_X − μ_X) T (C_Y − μ_Y)`` (μ: the mean entry) for batched costs, through the factors that pay if
+    ``low_rank``: the plan-dependent part of ``L ⊗ T``. Centring changes ``L ⊗ T`` only by row / column
+    constants (for a plan with marginals a, b) but keeps float32 precise when one cost is nearly constant or
+    much smaller than the other."""
+    left, right = _CentredCosts.of(cx, cy, low_rank).product_factors(plan)
+    return left @ right
 
 
 def gw_value(cx: Tensor | CostMatrix, cy: Tensor | CostMatrix, plan: Tensor) -> Tensor:
@@ -291,7 +336,7 @@ class EntropicGromovSolver:
 
         # L ⊗ T up to a row constant (absorbed exactly by the row update); Peyré et al. 2016, Prop. 1, centred
         column = problem.column_constant()
-        linear = _CentredCosts.of(problem, low_rank)
+        linear = _CentredCosts.of(problem.cx, problem.cy, low_rank)
         error = torch.full((batch,), float("inf"), dtype=like.dtype, device=like.device)
         marginal_error, change = error.clone(), error.clone()
         iterations = 0
@@ -350,57 +395,6 @@ class EntropicGromovSolver:
                 u = a_col / kernel_v
         plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
         return plan, f + e * (torch.log(u) - row_max), g + e * torch.log(v).transpose(-1, -2), row_error
-
-
-@dataclass(frozen=True)
-class _CentredCosts:
-    r"""The centred costs ``A = C_X − μ_X``, ``B = C_Y − μ_Y`` of a problem, each dense or as exact factors
-    ``A = L_A R_Aᵀ`` (the cost's factors with one column for ``−μ``), so that the solver's linearised cost
-
-    .. math:: S = F\mathbf 1^\top + \mathbf 1 G^\top + s\, A T B   \quad(F = f/ε,\ G = (g − c)/ε,\ s = 2/ε)
-
-    is written with one batched matrix product ``[left, F, 1] @ [s·right; 1ᵀ; Gᵀ]``, where ``left @ right = A T B``
-    is formed through whichever factors pay: ``O(nm·r)`` per side with factors, ``O(n²m)`` / ``O(nm²)`` dense.
-    """
-
-    dense_a: Tensor | None
-    left_a: Tensor | None
-    right_a: Tensor | None
-    dense_b: Tensor | None
-    left_b: Tensor | None
-    right_b: Tensor | None
-
-    @classmethod
-    def of(cls, problem: GromovProblem, low_rank: bool) -> _CentredCosts:
-        parts: list[Tensor | None] = []
-        for cost in (problem.cx, problem.cy):
-            mean = cost.dense.mean(dim=(-1, -2))[:, None, None]
-            if low_rank and cost.low_rank_pays():
-                ones = torch.ones_like(cost.left[..., :1])
-                parts += [None, torch.cat([cost.left, -mean * ones], -1), torch.cat([cost.right, ones], -1)]
-            else:
-                parts += [cost.dense - mean, None, None]
-        return cls(*parts)
-
-    def product_factors(self, plan: Tensor) -> tuple[Tensor, Tensor]:
-        """``(left, right)`` with ``left @ right = A T B`` and the smaller inner dimension."""
-        if self.left_a is not None:
-            core = self.right_a.transpose(-1, -2) @ plan  # R_Aᵀ T            [P, r_A, m]
-            if self.left_b is not None:
-                right = (core @ self.left_b) @ self.right_b.transpose(-1, -2)
-            else:
-                right = core @ self.dense_b
-            return self.left_a, right
-        if self.left_b is not None:
-            return self.dense_a @ (plan @ self.left_b), self.right_b.transpose(-1, -2)
-        return self.dense_a @ plan, self.dense_b
-
-    def scaled_cost(self, plan: Tensor, row: Tensor, column: Tensor, weight: Tensor) -> Tensor:
-        """``row 1ᵀ + 1 column + weight · A T B`` ([P, n, 1], [P, 1, m], [P, 1, 1] → [P, n, m]), one product."""
-        left, right = self.product_factors(plan)
-        left = torch.cat([left, row, torch.ones_like(row)], dim=-1)
-        right = torch.cat([right * weight, torch.ones_like(column), column], dim=-2)
-        return left @ right
 
 
 def _safe_log(w: Tensor) -> Tensor:
