@@ -27,6 +27,13 @@ from pathlib import Path
 
 METHODS = ("topdis", "topdis+reconstructor", "gmg", "gmg+reconstructor", "reconstructor", "ganspace", "sefa")
 LEARNED = {"topdis", "gmg", "reconstructor"}
+CLOSED_FORM = {"ganspace", "sefa"}
+
+
+def known(method: str) -> bool:
+    """A learned method with optional ``+term`` regularizers, or a closed-form one on its own."""
+    main, *extra = method.split("+")
+    return main in LEARNED or (main in CLOSED_FORM and not extra)
 
 
 def cli() -> str:
@@ -100,8 +107,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="methods run at once (each with one torch thread)")
     opts = parser.parse_args()
     methods = [m.strip() for m in opts.methods.split(",") if m.strip()]
-    unknown = sorted(m for m in methods if m.split("+")[0] not in LEARNED | {"ganspace", "sefa"}
-                     or ("+" in m and m.split("+")[0] not in LEARNED))
+    unknown = sorted(m for m in methods if not known(m))
     if unknown:
         sys.exit(f"error: unknown method(s) {', '.join(unknown)}; expected some of {', '.join(METHODS)}")
     if not Path(opts.generator).exists():
