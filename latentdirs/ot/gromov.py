@@ -36,7 +36,7 @@ criterion) and the marginal error is below ``tol``. Optional ε-annealing (``ann
 multiple of ε, shrink geometrically) avoids the oscillations and poor local minima of the plain iteration at
 very small ε; it is off by default so that the iterates follow POT's.
 
-Cost per outer iteration, for ``P`` problems: ``O(P·(n²m + nm²))`` for dense costs, ``O(P·nm·(r_X + r_Y))``
+Cost per outer iteration, for ``P`` problems: ``O(P·(n²m + nm²))`` for dense costs, ``O(P·nm·min(r_X, r_Y))``
 when the costs come with rank-``r`` factors (squared Euclidean and cosine: ``r = d + 2``) —
 used automatically when ``2r < n`` — plus ``O(P·nm)`` per Sinkhorn sweep. Memory ``O(P·(n² + m² + nm))``.
 
@@ -209,24 +209,37 @@ class _CentredCosts:
         return cls(*parts)
 
     def product_factors(self, plan: Tensor) -> tuple[Tensor, Tensor]:
-        """``(left, right)`` with ``left @ right = A T B`` (inner dimension: a factor rank, else ``m``)."""
-        if self.left_a is not None:
+        """``(left, right)`` with ``left @ right = A T B``, the plan multiplied through the cheaper side.
+
+        With factors on both sides the plan meets the factor of smaller rank ``r`` (``O(nm·r)``, the two small
+        products ``O((n + m)·r_A·r_B)``); inner dimension of the result: a factor rank, else ``m``.
+        """
+        factored_a, factored_b = self.left_a is not None, self.left_b is not None
+        if factored_a and (not factored_b or self.left_a.shape[-1] <= self.left_b.shape[-1]):
             core = self.right_a.transpose(-1, -2) @ plan  # R_Aᵀ T            [P, r_A, m]
-            if self.left_b is not None:
+            if factored_b:
                 right = (core @ self.left_b) @ self.right_b.transpose(-1, -2)
             else:
                 right = core @ self.dense_b
             return self.left_a, right
-        if self.left_b is not None:
-            return self.dense_a @ (plan @ self.left_b), self.right_b.transpose(-1, -2)
+        if factored_b:
+            core = plan @ self.left_b  # T L_B                                 [P, n, r_B]
+            if factored_a:
+                left = self.left_a @ (self.right_a.transpose(-1, -2) @ core)
+            else:
+                left = self.dense_a @ core
+            return left, self.right_b.transpose(-1, -2)
         return self.dense_a @ plan, self.dense_b
 
-    def scaled_cost(self, plan: Tensor, row: Tensor, column: Tensor, weight: Tensor) -> Tensor:
-        """``row 1ᵀ + 1 column + weight · A T B`` ([P, n, 1], [P, 1, m], [P, 1, 1] → [P, n, m]), one product."""
+    def scaled_cost(
+        self, plan: Tensor, row: Tensor, column: Tensor, weight: Tensor, out: Tensor | None = None
+    ) -> Tensor:
+        """``row 1ᵀ + 1 column + weight · A T B`` ([P, n, 1], [P, 1, m], [P, 1, 1] → [P, n, m]), one product,
+        written into ``out`` when given (a buffer of the result's shape: no large allocation per step)."""
         left, right = self.product_factors(plan)
         left = torch.cat([left, row, torch.ones_like(row)], dim=-1)
         right = torch.cat([right * weight, torch.ones_like(column), column], dim=-2)
-        return left @ right
+        return torch.bmm(left, right, out=out)
 
 
 def centred_product(cx: CostMatrix, cy: CostMatrix, plan: Tensor, low_rank: bool) -> Tensor:
@@ -326,7 +339,7 @@ class EntropicGromovSolver:
         a, b = problem.a, problem.b
         e = eps[:, None, None]
         if warm_start is not None:
-            plan = warm_start.plan.to(like)
+            plan = warm_start.plan.to(like, copy=True)  # overwritten by the solver's buffers
             if plan.shape != (batch, n, m):
                 raise UserError(f"warm_start plan has shape {tuple(plan.shape)}, expected {(batch, n, m)}")
             f, g = warm_start.f.to(like)[:, :, None], warm_start.g.to(like)[:, None, :]
@@ -340,15 +353,16 @@ class EntropicGromovSolver:
         error = torch.full((batch,), float("inf"), dtype=like.dtype, device=like.device)
         marginal_error, change = error.clone(), error.clone()
         iterations = 0
+        spare = torch.empty_like(plan)  # two [P, n, m] buffers alternate: the plan and the next kernel
         for iterations in range(1, self.max_iter + 1):
             scale = max(1.0, self.anneal_from * self.anneal_rate ** (iterations - 1))
             e_k = e * scale
-            scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k)  # (f + g − L⊗T) / ε
+            scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)  # (f+g−L⊗T)/ε
             inner_tol = torch.clamp(self.inner_ratio * change, min=tol)
             new_plan, f, g, marginal_error = self._sinkhorn(scaled, e_k, a, b, f, g, inner_tol)
-            step = new_plan - plan
-            error, change = torch.linalg.matrix_norm(step), step.abs().sum(dim=(-1, -2))  # Frobenius, L1
-            plan = new_plan
+            step = plan.sub_(new_plan)  # the old plan's buffer becomes the step, then the next spare
+            error, change = torch.linalg.matrix_norm(step), step.abs_().sum(dim=(-1, -2))  # Frobenius, L1
+            plan, spare = new_plan, step
             if scale == 1.0 and bool(((error < tol) & (marginal_error < tol)).all()):
                 break
         value = gw_value(problem.cx, problem.cy, plan)
