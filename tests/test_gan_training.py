@@ -11,7 +11,7 @@ from latentdirs.errors import UserError
 from latentdirs.gan import load_generator
 from latentdirs.gan.training import GANTrainConfig, train_gan
 from latentdirs.gan.training.ema import ema_beta
-from latentdirs.gan.training.loop import CHECKPOINT, lazy_adam
+from latentdirs.gan.training.loop import CHECKPOINT, build_state, lazy_adam
 from latentdirs.io import torch_load
 
 TINY = dict(dataset="dsprites", resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8,
@@ -79,6 +79,24 @@ def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):
         train_gan(GANTrainConfig(**other, kimg=0.008), tmp_path / "r", resume=True, progress=False)
     with pytest.raises(UserError, match="multiple"):
         GANTrainConfig(batch=6)
+
+
+def test_init_from_copies_the_networks_and_refuses_another_architecture(tmp_path):
+    train_gan(GANTrainConfig(**TINY, kimg=0.004), tmp_path / "src", progress=False)
+    source = torch_load(tmp_path / "src" / CHECKPOINT, "checkpoint")
+    tuned = GANTrainConfig(**{**TINY, "g_lr": 0.0005, "seed": 4}, kimg=0.004, init_from=str(tmp_path / "src"))
+    train_gan(tuned, tmp_path / "ft", progress=False)
+    tuned_ckpt = torch_load(tmp_path / "ft" / CHECKPOINT, "checkpoint")
+    fresh = build_state(tuned, 1, torch.device("cpu"))
+    assert tuned_ckpt["cur_nimg"] == TINY["batch"]  # one step of a new run: counters start fresh
+    assert tuned_ckpt["opt_G"]["param_groups"][0]["lr"] == pytest.approx(0.0005 * 2 / 3)  # lazy PL, interval 2
+    for name in ("G", "D", "G_ema"):
+        def distance(weights, name=name):
+            return max(float((weights[k] - source[name][k]).abs().max()) for k in source[name])
+        assert distance(tuned_ckpt[name]) < 0.1 * distance(getattr(fresh, name).state_dict())
+    other = GANTrainConfig(**{**TINY, "channel_max": 16}, kimg=0.004, init_from=str(tmp_path / "src"))
+    with pytest.raises(UserError, match="init-from.*generator"):
+        train_gan(other, tmp_path / "bad", progress=False)
 
 
 def test_cli_trains_and_resumes(tmp_path, capsys):

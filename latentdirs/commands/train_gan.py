@@ -49,6 +49,8 @@ _RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "em
 @click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
 @click.option("--max-minutes", type=float, default=None,
               help="Stop (checkpoint, snapshot) after this much wall time; continue later with --resume.")
+@click.option("--init-from", default=None, type=click.Path(exists=True),
+              help="Warm start (fine-tune): G, D and G_ema from this run directory or checkpoint; fresh optimizers.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(out: str, threads: int | None, max_minutes: float | None, resume: bool, quiet: bool,
@@ -69,6 +71,8 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
       latentdirs train-gan --out runs/g --resume --kimg 100          # continue / extend
       latentdirs train-gan --out runs/g_small --channel-base 1024 --batch 16 --style-mixing 0 \\
           --threads 1 --max-minutes 40
+      latentdirs train-gan --out runs/g_ft --init-from runs/g_small --channel-base 1024 --batch 16 \\
+          --style-mixing 0 --g-lr 0.0006 --d-lr 0.00025 --kimg 30    # fine-tune at lower rates
       latentdirs train-gan --dataset threedots --out runs/g3 --pl-weight 2 --device cuda
     """
     import torch

@@ -50,6 +50,8 @@ class GANTrainConfig:
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     seed: int = 0
+    #: warm start: a train-gan checkpoint (or run directory) whose G, D and G_ema initialize this run
+    init_from: str | None = None
     # run controls
     kimg: float = 100.0
     snapshot_kimg: float = 10.0

@@ -111,6 +111,25 @@ def restore_checkpoint(s: TrainState, ckpt: dict[str, Any], device: torch.device
     s.wall_time_s, s.history = float(ckpt["wall_time_s"]), list(ckpt["history"])
 
 
+def warm_start(s: TrainState, cfg: GANTrainConfig, img_channels: int) -> None:
+    """Copy G, D and G_ema from the checkpoint ``cfg.init_from`` (a file or a run directory) into a fresh run.
+
+    Optimizer moments, counters and random states start fresh, so a warm start can change the learning
+    rates, R1 weight, batch or seed (fine-tuning); the network architecture must be the same.
+    """
+    path = Path(cfg.init_from)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    ckpt = torch_load(path, "GAN training checkpoint (--init-from)")
+    source = GANTrainConfig.from_dict(ckpt["config"])
+    for kind in ("generator", "discriminator"):
+        ours, theirs = (getattr(c, f"{kind}_kwargs")(img_channels) for c in (cfg, source))
+        if ours != theirs:
+            raise UserError(f"--init-from {cfg.init_from}: its {kind} ({theirs}) differs from this run's ({ours})")
+    for name in ("G", "D", "G_ema"):
+        getattr(s, name).load_state_dict(ckpt[name], strict=True)
+
+
 def real_batch(dataset: GroundTruthData, n: int, rs: np.random.RandomState, resolution: int,
                device: torch.device) -> torch.Tensor:
     """``n`` dataset images in [-1, 1], area-downsampled to ``resolution`` when smaller than the dataset's."""
@@ -219,6 +238,8 @@ class GANTrainer:
         self.state = build_state(cfg, channels, self.device)
         if ckpt is not None:
             restore_checkpoint(self.state, ckpt, self.device)
+        elif cfg.init_from:
+            warm_start(self.state, cfg, channels)
         self.probe: QualityProbe | None = load_quality_probe(cfg.classifier, self.dataset, self.device)
         grid_gen = torch_generator(cfg.seed + GRID_SEED_OFFSET, self.device)
         self.grid_z = torch.randn([64, cfg.z_dim], generator=grid_gen, device=self.device)
