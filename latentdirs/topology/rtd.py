@@ -162,12 +162,17 @@ def _readout(job: _Filtration, a: torch.Tensor, b: torch.Tensor, variant: str) -
 def _bar_sum(pairs: PersistencePairs, births_from: torch.Tensor, deaths_from: torch.Tensor, p: float) -> torch.Tensor:
     if len(pairs) == 0:
         return births_from.new_zeros(())
-    device = births_from.device
-    birth_edges = torch.as_tensor(pairs.birth_edges, device=device)
-    death_edges = torch.as_tensor(pairs.death_edges, device=device)
-    births = births_from[birth_edges[:, 0], birth_edges[:, 1]]
-    deaths = deaths_from[death_edges[:, 0], death_edges[:, 1]]
+    births = _entries(births_from, pairs.birth_edges)
+    deaths = _entries(deaths_from, pairs.death_edges)
     return ((deaths - births).abs() ** p).sum()
+
+
+def _entries(matrix: torch.Tensor, edges: np.ndarray) -> torch.Tensor:
+    """``matrix[i, j]`` for the rows ``(i, j)`` of ``edges``, read with ``index_select`` on the flattened matrix:
+    its backward (``index_add``) sums repeated edges in a fixed order, so gradients are bit-reproducible on
+    several CPU threads (advanced indexing's backward is not)."""
+    flat_index = torch.as_tensor(edges[:, 0] * matrix.shape[1] + edges[:, 1], device=matrix.device)
+    return matrix.reshape(-1).index_select(0, flat_index)
 
 
 def _longest(pairs: PersistencePairs, card: int | None) -> PersistencePairs:
@@ -266,7 +271,7 @@ def _sparse_distances(points: torch.Tensor, pairs: np.ndarray, scale: float) -> 
     values = []
     for start in range(0, max(len(index), 1), chunk):
         i, j = index[start:start + chunk, 0], index[start:start + chunk, 1]
-        squared = (flat[i] - flat[j]).pow(2).sum(1)
+        squared = (flat.index_select(0, i) - flat.index_select(0, j)).pow(2).sum(1)  # reproducible backward
         values.append(torch.where(squared > 0, squared.clamp_min(torch.finfo(flat.dtype).tiny).sqrt(), 0.0))
     values = torch.cat(values) / scale
     matrix = flat.new_zeros(flat.shape[0], flat.shape[0])
