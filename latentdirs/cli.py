@@ -19,14 +19,21 @@ from .errors import UserError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="latentdirs")
-def cli() -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads for any command (default: torch's; 1 is often fastest on a busy machine).")
+def cli(threads: int | None) -> None:
     """latentdirs: disentangled representations — regularized VAEs and GAN latent directions.
 
     \b
     Examples:
       latentdirs train-vae --dataset dsprites --objective beta-vae --beta 4 --steps 2000 --out runs/bvae
+      latentdirs --threads 1 discover --generator pretrained/dsprites_generator.json --out runs/dirs
       latentdirs losses
     """
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _add_commands(group: click.Group) -> None:

@@ -60,6 +60,22 @@ def test_help_has_examples(capsys):
     assert code == 0 and "Examples:" in out and "--resume" in out and "--reg" in out
 
 
+def test_global_threads_option(capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        main(["--threads", "1", "losses"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert "beta-vae" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--threads", "0", "losses"])
+    assert "--threads" in capsys.readouterr().err
+
+
 def test_train_then_resume_and_extend(tmp_path, bars, capsys):
     out_dir = tmp_path / "run"
     code, out, _ = run_cli(["--out", str(out_dir), "--beta", "4", *TINY], capsys)
