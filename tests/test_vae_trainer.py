@@ -12,6 +12,7 @@ from latentdirs.errors import UserError
 from latentdirs.losses import REGULARIZER, LossContext, LossTerm, Param, register
 from latentdirs.vae.config import TrainConfig
 from latentdirs.vae.gradients import project_nonconflicting
+from latentdirs.vae.pictures import traversal_grid
 from latentdirs.vae.runs import RunDir, load_checkpoint, load_trained
 from latentdirs.vae.trainer import Trainer, train
 
@@ -172,6 +173,16 @@ def test_run_directory_explains_itself_and_loads_back(tmp_path):
     assert set(result.pictures) == {run.reconstructions, run.traversals}
     summary = json.loads(run.summary.read_text())
     assert summary["steps"] == 2 and len(summary["kl_per_latent"]) == 4
+    kl, rows = summary["kl_per_latent"], summary["traversal_rows"]
+    assert sorted(rows) == [0, 1, 2, 3] and all(kl[i] >= kl[j] for i, j in zip(rows[:-1], rows[1:], strict=True))
+    assert f"d = {rows}" in run.readme.read_text()
+    # the picture's row r is latent rows[r]: the same as that latent's row of the grid in natural order
+    image = Squares().sample_observations(1, np.random.RandomState(0))[0]
+    natural = np.asarray(Image.open(traversal_grid(trainer.model, image, tmp_path / "natural.png")))
+    ordered = np.asarray(Image.open(traversal_grid(trainer.model, image, tmp_path / "ordered.png", [2, 0])))
+    height = 66 * 2
+    np.testing.assert_array_equal(ordered[4:4 + height - 4], natural[2 * height + 4:3 * height])
+    np.testing.assert_array_equal(ordered[height + 4:2 * height], natural[4:height])
     loaded = load_trained(run.path, dataset=Squares())
     assert not loaded.model.training
     images = Squares().sample_observations(5, np.random.RandomState(0))

@@ -23,13 +23,16 @@ def reconstruction_grid(model: VAE, images: np.ndarray, path: Path) -> Path:
 
 
 @torch.no_grad()
-def traversal_grid(model: VAE, image: np.ndarray, path: Path, offsets: np.ndarray = TRAVERSAL_OFFSETS) -> Path:
-    """Row d decodes μ + t·e_d for t in ``offsets`` (μ = the posterior mean of ``image`` [C, H, W])."""
+def traversal_grid(model: VAE, image: np.ndarray, path: Path, rows: list[int] | None = None,
+                   offsets: np.ndarray = TRAVERSAL_OFFSETS) -> Path:
+    """Row r decodes μ + t·e_d, d = ``rows[r]`` (default: every latent in order), for t in ``offsets``
+    (μ = the posterior mean of ``image`` [C, H, W])."""
     device = next(model.parameters()).device
     mu = model.encoder(torch.from_numpy(image[None]).to(device))[0][0]
     dims, steps = mu.shape[0], len(offsets)
+    rows = list(range(dims)) if rows is None else rows
     shifts = torch.as_tensor(offsets, dtype=mu.dtype, device=device)
-    codes = mu.repeat(dims, steps, 1)  # [row d, column k, latent]
-    codes[torch.arange(dims), :, torch.arange(dims)] += shifts
-    decoded = torch.sigmoid(model.decode(codes.reshape(dims * steps, dims))).cpu().numpy()
+    codes = mu.repeat(len(rows), steps, 1)  # [row r, column k, latent]
+    codes[torch.arange(len(rows)), :, torch.as_tensor(rows, device=device)] += shifts
+    decoded = torch.sigmoid(model.decode(codes.reshape(len(rows) * steps, dims))).cpu().numpy()
     return save_image_grid(path, decoded, nrow=steps, scale=2)

@@ -45,9 +45,11 @@ def write_readme(run: RunDir, config: TrainConfig, step: int, summary: dict[str,
         "  summary.json         final losses, per-latent KL, time, machine",
     ]
     if config.decoder:
+        order = summary["traversal_rows"] if summary is not None else "the latents by decreasing KL"
         lines += [
             "  reconstructions.png  inputs (top row) and reconstructions from the posterior mean (bottom row)",
-            "  traversals.png       row d decodes z = mu + t e_d for t = -2 ... 2 (mu: one input's posterior mean)",
+            "  traversals.png       row r decodes z = mu + t e_d for t = -2 ... 2 (mu: one input's posterior mean),",
+            f"                       d = {order}: latents by decreasing KL (traversal_rows in summary.json)",
         ]
     where = run.path
     lines += [

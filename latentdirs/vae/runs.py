@@ -9,7 +9,8 @@ A run directory holds::
     model.safetensors    final weights (+ config.json: all that :func:`load_trained` needs)
     summary.json         final losses, per-latent KL, timing, machine
     reconstructions.png  inputs (top) and reconstructions (bottom)
-    traversals.png       one row per latent: z_d = μ_d + t, t ∈ −2…2, other latents at μ
+    traversals.png       one row per latent, largest KL first (summary.json traversal_rows):
+                         z_d = μ_d + t, t ∈ −2…2, other latents at μ
 """
 
 from __future__ import annotations

@@ -205,11 +205,11 @@ class Trainer:
         self.model.eval()
         rs = np.random.RandomState(stream_seed(self.config.seed, _EVALUATION))
         images = np.ascontiguousarray(self.dataset.sample_observations(256, rs), dtype=np.float32)
+        summary = self.summary(images)
         pictures = []
         if self.model.decoder is not None:
             pictures.append(reconstruction_grid(self.model, images[:8], self.run.reconstructions))
-            pictures.append(traversal_grid(self.model, images[0], self.run.traversals))
-        summary = self.summary(images)
+            pictures.append(traversal_grid(self.model, images[0], self.run.traversals, summary["traversal_rows"]))
         write_json(self.run.summary, summary)
         write_readme(self.run, self.config, self.step, summary)
         return TrainResult(run=self.run, steps=self.step, summary=summary, pictures=pictures)
@@ -223,6 +223,7 @@ class Trainer:
             "final": self.last_logged,
             "kl_per_latent": [round(v, 5) for v in kl_per_latent],
             "active_latents": sum(v > ACTIVE_KL for v in kl_per_latent),
+            "traversal_rows": sorted(range(len(kl_per_latent)), key=lambda d: -kl_per_latent[d]),  # most KL first
             "train_seconds": round(self.elapsed, 2),
             "device": str(self.device),
             "machine": machine_info(self.device),
