@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from latentdirs.losses.jacobian import jacobian_l1
 from latentdirs.vae.models import VAE, reparameterize
+from latentdirs.vae.runs import place_model
 
 
 def naive_jacobian_l1(picture: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torch.Tensor:
@@ -52,7 +53,7 @@ def main() -> None:
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    model = VAE.build(args.latent_dim, 1).to(device)
+    model = place_model(VAE.build(args.latent_dim, 1), device)  # as the trainer places it (channels-last on CPU)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = (torch.rand(args.batch_size, 1, 64, 64, device=device) > 0.8).float()
     noise = torch.Generator(device=device).manual_seed(0)

@@ -144,13 +144,13 @@ def _vae_context(step=10, with_decoder=True):
 def test_terms_regularize_the_chosen_map_only(name):
     ctx, encoder, decoder = _vae_context()
     out = registry.build(f"{name}:where=decoder,weight=2")(ctx)
-    assert float(out["loss"]) == pytest.approx(2 * float(out[name]))
+    assert out["loss"].item() == pytest.approx(2 * out[name].item())
     out["loss"].backward()
     assert encoder.weight.grad is None and decoder[0].weight.grad is not None
     ctx, encoder, decoder = _vae_context()
     out = registry.build(f"{name}:where=encoder,cost=scaled_sqeuclidean")(ctx)
     expected = map_distortion(ctx.x.flatten(1), ctx.mu.detach(), "scaled_sqeuclidean")
-    assert float(out["dst"]) == pytest.approx(float(expected), rel=1e-5)
+    assert out["dst"].item() == pytest.approx(float(expected), rel=1e-5)
     out["loss"].backward()
     assert encoder.weight.grad is not None and decoder[0].weight.grad is None
 
@@ -187,7 +187,7 @@ def test_wae_mmd_matches_the_u_statistic():
     assert abs(float(same)) < 0.01 < float(shifted)
     term = registry.build("wae-mmd:beta=3")
     out = term(LossContext(recon=torch.tensor(2.0), z=z, generator=torch.Generator().manual_seed(1)))
-    assert float(out["loss"]) == pytest.approx(2.0 + 3 * float(out["mmd"]))
+    assert out["loss"].item() == pytest.approx(2.0 + 3 * out["mmd"].item())
 
 
 @pytest.mark.parametrize("args", [

@@ -49,7 +49,7 @@ from .models import reparameterize
 from .pictures import reconstruction_grid, traversal_grid
 from .readme import write_readme
 from .reconstruction import RECONSTRUCTIONS
-from .runs import RunDir, build_model, load_checkpoint, load_dataset, save_checkpoint
+from .runs import RunDir, build_model, load_checkpoint, load_dataset, place_model, save_checkpoint
 
 CONTEXT_FIELDS = frozenset({
     "x", "mu", "logvar", "z", "x_logits", "recon", "reconstruction", "model", "encode", "decode",
@@ -95,7 +95,7 @@ class Trainer:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         seed_everything(config.seed)
-        self.model = build_model(config, self.dataset).to(self.device)
+        self.model = place_model(build_model(config, self.dataset), self.device)
         self.terms: list[LossTerm] = [term.to(self.device) for term in config.build_terms()]
         check_needs(self.terms, context_fields(config.decoder), "vae")
         self.labels = _term_labels(self.terms)
