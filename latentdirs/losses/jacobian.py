@@ -47,7 +47,9 @@ def jacobian_columns_exact(fn: Decoder, z: Tensor, columns: Tensor) -> Tensor:
     basis = torch.zeros(len(columns), z.shape[1], dtype=z.dtype, device=z.device)
     basis[torch.arange(len(columns), device=z.device), columns] = 1.0
     tangents = basis[:, None, :].expand(-1, z.shape[0], -1)
-    return vmap(lambda tangent: jvp(fn, (z,), (tangent,))[1])(tangents)
+    with warnings.catch_warnings():  # torch's own jvp decompositions still call the deprecated torch.jit.script
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning)
+        return vmap(lambda tangent: jvp(fn, (z,), (tangent,))[1])(tangents)
 
 
 def jacobian_columns_finite_difference(fn: Decoder, z: Tensor, columns: Tensor, step: float = 1e-3) -> Tensor:
