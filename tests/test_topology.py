@@ -4,6 +4,8 @@ boundary-matrix reduction, finite differences) and their defining properties."""
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 from math import comb
 
 import numpy as np
@@ -17,6 +19,7 @@ from latentdirs.topology import (
     h1_pairs,
     h1_pairs_many,
     pairwise_distances,
+    persistence,
     r_cross_barcode,
     r_cross_matrix,
     rtd,
@@ -125,6 +128,12 @@ def test_concurrent_equals_sequential_and_oracle_pairing():
     alone = h1_pairs_many(matrices, workers=1)
     for a, b in zip(together, alone, strict=True):
         np.testing.assert_array_equal(a.bars, b.bars)
+        np.testing.assert_array_equal(a.birth_edges, b.birth_edges)
+        np.testing.assert_array_equal(a.death_edges, b.death_edges)
+    if sys.platform.startswith("linux"):  # the four ran in worker processes, not in this one
+        pool = persistence._POOLS[4]
+        workers = {pool.submit(os.getpid).result() for _ in range(8)}
+        assert workers and os.getpid() not in workers
     # on a tiny tie-heavy matrix the reported edges are those of a plain reduction in Ripser's order
     rs = np.random.RandomState(3)
     for _ in range(20):

@@ -228,7 +228,8 @@ def rtd_from_distances(
         quantile: each matrix is divided by its own quantile (constant); ``None``: no normalization.
         mode: ``"symmetric"`` ½[RTD(A→B) + RTD(B→A)], ``"forward"`` RTD(A→B), ``"backward"`` RTD(B→A).
         filtration: ``"minmax"`` (min- plus max-mode, TopDis/RTD-AE) or ``"min"`` (min-mode only, RTD paper).
-        workers: threads for the concurrent PH computations (default: one per computation, ≤ CPUs).
+        workers: processes for the concurrent PH computations (default: one per computation, ≤ CPUs;
+            1: in this process).
         n_threads: giotto-ph's own threads inside each computation.
 
     Only the upper triangle is used (the matrices must be symmetric; the diagonal is ignored). PH
