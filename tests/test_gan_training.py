@@ -70,23 +70,6 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
     assert (tmp_path / "a" / "samples" / "fakes000000.png").is_file()
 
 
-def test_instance_noise_schedule_changes_training_and_resumes_bit_identically(tmp_path):
-    noisy = {**TINY, "d_noise": 0.2, "d_noise_kimg": 0.012}
-    cfg = GANTrainConfig(**noisy, kimg=0.016)
-    assert [cfg.noise_sigma(n) for n in (0, 6, 12, 16)] == pytest.approx([0.2, 0.1, 0.0, 0.0])
-    assert GANTrainConfig(**{**noisy, "d_noise_kimg": 0.0}).noise_sigma(10**6) == 0.2
-    with pytest.raises(UserError, match="d-noise"):
-        GANTrainConfig(**{**noisy, "d_noise": -1.0})
-    train_gan(cfg, tmp_path / "a", progress=False)
-    train_gan(GANTrainConfig(**noisy, kimg=0.008), tmp_path / "b", progress=False)
-    train_gan(GANTrainConfig(**noisy, kimg=0.016), tmp_path / "b", resume=True, progress=False)
-    train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "plain", progress=False)
-    a, b, plain = (torch_load(tmp_path / name / CHECKPOINT) for name in ("a", "b", "plain"))
-    for key in ("G", "D", "gen", "cur_nimg"):
-        assert _equal(a[key], b[key]), key
-    assert not _equal(a["D"], plain["D"])  # the noise reached the discriminator
-
-
 def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):
     train_gan(GANTrainConfig(**TINY, kimg=0.004), tmp_path / "r", progress=False)
     with pytest.raises(UserError, match="--resume"):

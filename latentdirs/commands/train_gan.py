@@ -36,10 +36,6 @@ _RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "em
 @click.option("--r1-interval", type=int, default=None, help="Lazy R1 every N D steps  [16]")
 @click.option("--pl-weight", type=float, default=None, help="Path-length regularization weight, 0 = off  [0]")
 @click.option("--style-mixing", type=float, default=None, help="Style-mixing probability  [0.9]")
-@click.option("--d-noise", type=float, default=None,
-              help="Instance noise σ on D's inputs (real and fake), against D separating exact pixel values  [0]")
-@click.option("--d-noise-kimg", type=float, default=None,
-              help="Anneal --d-noise linearly to 0 over N kimg; 0 = constant  [0]")
 @click.option("--ema", type=float, default=None, help="G_ema half-life in kimg  [batch·10/32]")
 @click.option("--mbstd-group", type=int, default=None, help="Minibatch-std group size  [4]")
 @click.option("--seed", type=int, default=None, help="[0]")

@@ -47,9 +47,6 @@ class GANTrainConfig:
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
     style_mixing_prob: float = 0.9
-    #: instance noise σ on the discriminator's inputs, annealed linearly to 0 over d_noise_kimg (0: constant)
-    d_noise: float = 0.0
-    d_noise_kimg: float = 0.0
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     seed: int = 0
@@ -76,8 +73,6 @@ class GANTrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         if self.r1_interval < 1 or self.pl_interval < 1:
             raise UserError("regularization intervals must be ≥ 1")
-        if self.d_noise < 0 or self.d_noise_kimg < 0:
-            raise UserError(f"--d-noise and --d-noise-kimg must be >= 0, got {self.d_noise}, {self.d_noise_kimg}")
         if not 0.0 <= self.style_mixing_prob <= 1.0:
             raise UserError(f"--style-mixing must be in [0, 1], got {self.style_mixing_prob}")
 
@@ -86,12 +81,6 @@ class GANTrainConfig:
     def gamma(self) -> float:
         """R1 weight γ: as given, else StyleGAN2-ADA's heuristic ``0.0002 · R² / batch``."""
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution**2 / self.batch
-
-    def noise_sigma(self, cur_nimg: int) -> float:
-        """Instance-noise σ after ``cur_nimg`` real images: ``d_noise · max(0, 1 − kimg / d_noise_kimg)``."""
-        if self.d_noise_kimg <= 0:
-            return self.d_noise
-        return self.d_noise * max(0.0, 1.0 - cur_nimg / (1000.0 * self.d_noise_kimg))
 
     @property
     def ema_half_life_kimg(self) -> float:

@@ -39,14 +39,7 @@ from ..discriminator import Discriminator
 from ..generator import Generator
 from .config import GANTrainConfig
 from .ema import ema_beta, update_ema
-from .loss import (
-    discriminator_loss,
-    generator_loss,
-    instance_noise,
-    path_length_penalty,
-    r1_penalty,
-    run_generator,
-)
+from .loss import discriminator_loss, generator_loss, path_length_penalty, r1_penalty, run_generator
 from .quality import QualityProbe, load_quality_probe
 from .snapshot import export_snapshot
 
@@ -156,8 +149,7 @@ def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor) -> dict[str, f
     s.opt_G.zero_grad(set_to_none=True)
     z = torch.randn([batch, G.z_dim], generator=gen, device=real.device)
     fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, gen)
-    sigma = cfg.noise_sigma(s.cur_nimg)
-    loss_G, _ = generator_loss(D, instance_noise(fake, sigma, gen), None)
+    loss_G, _ = generator_loss(D, fake, None)
     loss_G.backward()
     _finite_step(s.opt_G, G)
     stats["loss_G"] = loss_G.item()
@@ -176,8 +168,7 @@ def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor) -> dict[str, f
     z = torch.randn([batch, G.z_dim], generator=gen, device=real.device)
     with torch.no_grad():
         fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, gen)
-    real = instance_noise(real, sigma, gen)
-    loss_D, fake_logits, real_logits = discriminator_loss(D, instance_noise(fake, sigma, gen), real, None, None)
+    loss_D, fake_logits, real_logits = discriminator_loss(D, fake, real, None, None)
     loss_D.backward()
     _finite_step(s.opt_D, D)
     stats.update(loss_D=loss_D.item(), score_real=real_logits.mean().item(), score_fake=fake_logits.mean().item())

@@ -60,16 +60,6 @@ def discriminator_loss(D: torch.nn.Module, fake: torch.Tensor, real: torch.Tenso
     return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean(), fake_logits, real_logits
 
 
-def instance_noise(images: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """``images + σ·N(0, I)``: instance noise (Sønderby et al., "Amortised MAP inference for image
-    super-resolution", ICLR 2017; Arjovsky & Bottou, ICLR 2017) on everything the discriminator sees, so
-    real and generated distributions overlap and D cannot separate them by exact pixel values (dSprites'
-    are all −1 or 1). ``σ = 0``: the images unchanged."""
-    if sigma <= 0:
-        return images
-    return images + sigma * torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-
-
 def r1_penalty(D: torch.nn.Module, real: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     """Per-sample ``‖∇ₓ D(x)‖²`` ``[N]`` (differentiable, for the regularization step)."""
     real = real.detach().requires_grad_(True)
