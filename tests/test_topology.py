@@ -146,6 +146,21 @@ def test_concurrent_equals_sequential_and_oracle_pairing():
         assert sorted(map(tuple, h1_pairs(m).bars)) == expected
 
 
+def _bars_in_a_pool_worker(seed: int) -> int:
+    x = np.random.default_rng(seed).random((30, 5))
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    return sum(len(p) for p in h1_pairs_many([d, d, d], workers=2))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only")
+def test_concurrent_ph_inside_a_daemonic_worker():
+    # multiprocessing.Pool workers are daemonic and may not fork children: PH then runs in the worker itself
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(_bars_in_a_pool_worker, [0]) == [_bars_in_a_pool_worker(0)]
+
+
 def test_r_cross_matrix_layout():
     a = np.array([[0.0, 1.0], [1.0, 0.0]])
     b = np.array([[0.0, 3.0], [3.0, 0.0]])

@@ -121,8 +121,8 @@ def _pool(workers: int) -> ProcessPoolExecutor | None:
     workers are: spawned or forkserver workers would re-run the caller's ``__main__`` script, and the
     children only ever run giotto-ph on arrays they receive (never torch, never CUDA).
     """
-    if not sys.platform.startswith("linux"):
-        return None
+    if not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        return None  # daemonic processes (e.g. multiprocessing.Pool workers) may not have children
     with _POOLS_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
@@ -159,7 +159,7 @@ def submit_h1_pairs(matrices: Sequence[np.ndarray], workers: int | None = None, 
     if pool is not None:
         try:
             return [pool.submit(_h1_pairs_checked, a, n_threads) for a in arrays]
-        except BrokenProcessPool:  # a worker died (e.g. killed); drop the pool and compute here
+        except (BrokenProcessPool, OSError):  # a worker died (e.g. killed) or none could start: compute here
             with _POOLS_LOCK:
                 _POOLS.pop(workers, None)
     return [_done(_h1_pairs_checked(a, n_threads)) for a in arrays]
