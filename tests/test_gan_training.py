@@ -12,7 +12,7 @@ from latentdirs.gan import load_generator
 from latentdirs.gan.training import GANTrainConfig, train_gan
 from latentdirs.gan.training.ema import ema_beta
 from latentdirs.gan.training.loop import CHECKPOINT, build_state, lazy_adam
-from latentdirs.io import torch_load
+from latentdirs.io import torch_load, torch_save
 
 TINY = dict(dataset="dsprites", resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8,
             batch=4, r1_interval=2, pl_weight=1.0, pl_interval=2, style_mixing_prob=0.5, classifier="none",
@@ -97,6 +97,10 @@ def test_init_from_copies_the_networks_and_refuses_another_architecture(tmp_path
     other = GANTrainConfig(**{**TINY, "channel_max": 16}, kimg=0.004, init_from=str(tmp_path / "src"))
     with pytest.raises(UserError, match="init-from.*generator"):
         train_gan(other, tmp_path / "bad", progress=False)
+    torch_save(tmp_path / "vae.pt", {"format": "latentdirs-vae-checkpoint", "model": {}})
+    wrong = GANTrainConfig(**TINY, kimg=0.004, init_from=str(tmp_path / "vae.pt"))
+    with pytest.raises(UserError, match="not a train-gan checkpoint"):
+        train_gan(wrong, tmp_path / "bad2", progress=False)
 
 
 def test_cli_trains_and_resumes(tmp_path, capsys):

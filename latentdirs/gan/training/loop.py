@@ -44,6 +44,7 @@ from .quality import QualityProbe, load_quality_probe
 from .snapshot import export_snapshot
 
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "latentdirs.gan_training/1"
 GRID_SEED_OFFSET = 1_000_003
 
 
@@ -91,12 +92,20 @@ def build_state(cfg: GANTrainConfig, img_channels: int, device: torch.device) ->
 
 def state_to_checkpoint(cfg: GANTrainConfig, s: TrainState) -> dict[str, Any]:
     return {
-        "format": "latentdirs.gan_training/1", "config": cfg.to_dict(),
+        "format": CHECKPOINT_FORMAT, "config": cfg.to_dict(),
         "G": s.G.state_dict(), "D": s.D.state_dict(), "G_ema": s.G_ema.state_dict(),
         "opt_G": s.opt_G.state_dict(), "opt_D": s.opt_D.state_dict(),
         "gen": s.gen.get_state(), "data_rs": random_state_to_tensor_dict(s.data_rs), "pl_mean": s.pl_mean.cpu(),
         "cur_nimg": s.cur_nimg, "batch_idx": s.batch_idx, "wall_time_s": s.wall_time_s, "history": s.history,
     }
+
+
+def load_training_checkpoint(path: Path, what: str) -> dict[str, Any]:
+    """A checkpoint written by :func:`state_to_checkpoint`; one UserError line for any other file."""
+    ckpt = torch_load(path, what)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{what} {path} is not a train-gan checkpoint (expected format {CHECKPOINT_FORMAT})")
+    return ckpt
 
 
 def restore_checkpoint(s: TrainState, ckpt: dict[str, Any], device: torch.device) -> None:
@@ -120,7 +129,7 @@ def warm_start(s: TrainState, cfg: GANTrainConfig, img_channels: int) -> None:
     path = Path(cfg.init_from)
     if path.is_dir():
         path = path / CHECKPOINT
-    ckpt = torch_load(path, "GAN training checkpoint (--init-from)")
+    ckpt = load_training_checkpoint(path, "--init-from checkpoint")
     source = GANTrainConfig.from_dict(ckpt["config"])
     for kind in ("generator", "discriminator"):
         ours, theirs = (getattr(c, f"{kind}_kwargs")(img_channels) for c in (cfg, source))
@@ -220,7 +229,7 @@ class GANTrainer:
         self.device = resolve_device(cfg.device)
         ckpt = None
         if resume:
-            ckpt = torch_load(self.out / CHECKPOINT, "GAN training checkpoint")
+            ckpt = load_training_checkpoint(self.out / CHECKPOINT, "GAN training checkpoint")
             saved = GANTrainConfig.from_dict(ckpt["config"])
             if saved.trajectory_dict() != cfg.trajectory_dict():
                 diff = sorted(k for k, v in cfg.trajectory_dict().items() if saved.trajectory_dict().get(k) != v)
