@@ -9,7 +9,7 @@ from torch import nn
 
 from latentdirs.cli import cli
 from latentdirs.errors import UserError
-from latentdirs.losses import registry
+from latentdirs.losses import jacobian, registry
 from latentdirs.losses.jacobian import (
     hessian_penalty,
     jacobian_columns_exact,
@@ -67,6 +67,19 @@ def test_exact_columns_and_l1_equal_autograd_jacobian_with_gradients():
     grads = torch.autograd.grad(ours, list(decoder.parameters()))
     reference_grads = torch.autograd.grad(reference, list(decoder.parameters()))
     for mine, theirs in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(mine, theirs)
+
+
+@pytest.mark.parametrize("method", ["exact", "finite_difference"])
+def test_cpu_chunks_give_the_one_call_value_and_gradients(method, monkeypatch):
+    decoder, z, picture = _setup(smooth=True)
+    z = torch.randn(15, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    whole = jacobian_l1(picture, z, method)  # 15·4 (or 15·5) rows ≤ 80: one call
+    monkeypatch.setattr(jacobian, "CPU_ROWS_PER_CALL", 12)  # 3 (or 2) samples per call: 5 (or 8) chunks
+    chunked = jacobian_l1(picture, z, method)
+    torch.testing.assert_close(chunked, whole)
+    for mine, theirs in zip(torch.autograd.grad(chunked, list(decoder.parameters())),
+                            torch.autograd.grad(whole, list(decoder.parameters())), strict=True):
         torch.testing.assert_close(mine, theirs)
 
 
