@@ -70,13 +70,19 @@ def test_exact_columns_and_l1_equal_autograd_jacobian_with_gradients():
         torch.testing.assert_close(mine, theirs)
 
 
-@pytest.mark.parametrize("method", ["exact", "finite_difference"])
+@pytest.mark.parametrize("method", ["exact", "finite_difference", "hessian"])
 def test_cpu_chunks_give_the_one_call_value_and_gradients(method, monkeypatch):
     decoder, z, picture = _setup(smooth=True)
     z = torch.randn(15, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    whole = jacobian_l1(picture, z, method)  # 15·4 (or 15·5) rows ≤ 80: one call
+
+    def penalty():
+        if method == "hessian":  # k=2: 5 rows per sample, the same random directions in both calls
+            return hessian_penalty(picture, z, generator=torch.Generator().manual_seed(2), reduction="mean")
+        return jacobian_l1(picture, z, method)
+
+    whole = penalty()  # 15·4 (or 15·5) rows ≤ 80: one call
     monkeypatch.setattr(jacobian, "CPU_ROWS_PER_CALL", 12)  # 3 (or 2) samples per call: 5 (or 8) chunks
-    chunked = jacobian_l1(picture, z, method)
+    chunked = penalty()
     torch.testing.assert_close(chunked, whole)
     for mine, theirs in zip(torch.autograd.grad(chunked, list(decoder.parameters())),
                             torch.autograd.grad(whole, list(decoder.parameters())), strict=True):

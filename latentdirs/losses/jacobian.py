@@ -43,7 +43,8 @@ Decoder = Callable[[Tensor], Tensor]
 
 #: decoder rows per call on the CPU: oneDNN's convolutions get slower per row on big batches (the dlib
 #: decoder, fwd+bwd, one thread: 704 rows 1830 ms vs 11 × 90 ms for 64), so the k·B tangent rows (or
-#: (k+1)·B for finite differences) are decoded in chunks of samples; exact JL1 at B=64, k=10: 1806 → 1352 ms
+#: (k+1)·B for finite differences, (2k+1)·B for the Hessian penalty) are decoded in chunks of samples;
+#: exact JL1 at B=64, k=10: 1806 → 1352 ms
 CPU_ROWS_PER_CALL = 80
 
 
@@ -83,9 +84,8 @@ def jacobian_l1(
         raise UserError(f"jacobian_l1: unknown method {method!r}; expected exact or finite_difference")
     exact = method == "exact"
     rows_per_sample = len(columns) + (0 if exact else 1)
-    chunk = max(1, CPU_ROWS_PER_CALL // rows_per_sample) if z.device.type == "cpu" else z.shape[0]
     total = z.new_zeros(())
-    for part in z.split(chunk):
+    for part in z.split(_samples_per_call(z, rows_per_sample)):
         if exact:
             jac = jacobian_columns_exact(fn, part, columns)
         else:
@@ -102,14 +102,22 @@ def hessian_penalty(
     if k < 2:
         raise UserError(f"hessian_penalty: k must be at least 2 (a variance), got {k}")
     signs = torch.randint(0, 2, (k, *z.shape), generator=generator, device=z.device).to(z.dtype) * 2 - 1
-    directions = step * signs
-    batch = z.shape[0]
-    inputs = torch.cat([z.unsqueeze(0), z + directions, z - directions]).reshape((2 * k + 1) * batch, -1)
-    out = fn(inputs)
-    out = out.reshape(2 * k + 1, batch, *out.shape[1:])
-    second = (out[1 : k + 1] - 2 * out[:1] + out[k + 1 :]) / step**2
-    variance = second.var(dim=0, unbiased=True)
+    chunk = _samples_per_call(z, 2 * k + 1)
+    variances = []
+    for part, directions in zip(z.split(chunk), (step * signs).split(chunk, dim=1), strict=True):
+        batch = part.shape[0]
+        inputs = torch.cat([part.unsqueeze(0), part + directions, part - directions]).reshape((2 * k + 1) * batch, -1)
+        out = fn(inputs)
+        out = out.reshape(2 * k + 1, batch, *out.shape[1:])
+        second = (out[1 : k + 1] - 2 * out[:1] + out[k + 1 :]) / step**2
+        variances.append(second.var(dim=0, unbiased=True))
+    variance = torch.cat(variances)
     return variance.max() if reduction == "max" else variance.mean()
+
+
+def _samples_per_call(z: Tensor, rows_per_sample: int) -> int:
+    """Samples of ``z`` per decoder call: all of them on an accelerator, about ``CPU_ROWS_PER_CALL`` rows on the CPU."""
+    return max(1, CPU_ROWS_PER_CALL // rows_per_sample) if z.device.type == "cpu" else z.shape[0]
 
 
 class _DecoderPenalty(LossTerm):
