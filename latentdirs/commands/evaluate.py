@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from ..io import write_json
 from ..metrics import ALL_METRICS, DEFAULT_EVALUATE_METRICS, evaluate_representation, parse_metrics
 from ..metrics.report import format_table, json_ready, to_json
 from ..metrics.suite import evaluation_stages
+from ..progress import progress_bar
 
 
 @click.command("evaluate")
@@ -51,7 +51,7 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
     trained = load_trained(run_dir, device=device)
     estimator = "hist_gbt" if fast else "gbt"
     started = time.perf_counter()
-    with tqdm(total=len(evaluation_stages(metrics)), desc="evaluate", unit="stage", leave=False) as bar:
+    with progress_bar(total=len(evaluation_stages(metrics)), desc="evaluate", unit="stage", leave=False) as bar:
 
         def advance(stage: str) -> None:
             if bar.n or stage != evaluation_stages(metrics)[0]:

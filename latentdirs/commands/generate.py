@@ -7,11 +7,11 @@ import math
 import click
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..errors import UserError
 from ..gan import load_generator
 from ..io import save_image_grid
+from ..progress import progress_bar
 from ..seeding import resolve_device, torch_generator
 
 
@@ -80,7 +80,7 @@ def command(generator_path: str, seeds: str, psi: float, trunc_cutoff: int | Non
     noise = torch_generator(seed, dev)
     images = []
     with torch.no_grad():
-        for start in tqdm(range(0, len(seed_list), batch_size), desc="generate", unit="batch", leave=False):
+        for start in progress_bar(range(0, len(seed_list), batch_size), desc="generate", unit="batch", leave=False):
             chunk = seed_list[start:start + batch_size]
             z = generator.z_from_seeds(chunk)
             labels = None if c is None else c.repeat(len(chunk), 1)

@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from ..errors import UserError
 from ..io import write_json
+from ..progress import progress_bar
 from .dirfile import DirectionSet, save_directions
 from .generator import GeneratorHandle
 from .report import render_report
@@ -77,8 +76,8 @@ def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
     config = trainer.config
     if trainer.step > config.steps:
         raise UserError(f"the checkpoint is at step {trainer.step}, beyond --steps {config.steps}")
-    bar = tqdm(total=config.steps, initial=trainer.step, desc=f"discover {config.method}", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=config.steps, initial=trainer.step, desc=f"discover {config.method}",
+                       disable=not progress)
     try:
         while trainer.step < config.steps:
             logs = trainer.train_step()

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from ..seeding import torch_generator
 from .dirfile import DirectionSet
 from .editing import direction_vector, traverse
@@ -51,7 +51,7 @@ def reconstructor_accuracy(handle: GeneratorHandle, dset: DirectionSet, *, steps
         shift_min=shift_min, shift_max=shift_max, seed=seed, truncation_psi=handle.truncation_psi,
         class_index=handle.class_index)
     trainer = DirectionTrainer(handle, config, initial_directions=dset.directions)
-    for _ in tqdm(range(steps), desc="RCA: training a fresh reconstructor", disable=not progress):
+    for _ in progress_bar(range(steps), desc="RCA: training a fresh reconstructor", disable=not progress):
         trainer.train_step()
     term = trainer.terms[0]
     correct = torch.zeros(dset.num_directions)
@@ -102,7 +102,7 @@ def lpips_scores(handle: GeneratorHandle, dset: DirectionSet, *, samples: int = 
     path, effect, smoothness = [], [], []
     steps = len(strengths) - 1
     with torch.no_grad():
-        for k in tqdm(range(dset.num_directions), desc="LPIPS along directions", disable=not progress):
+        for k in progress_bar(range(dset.num_directions), desc="LPIPS along directions", disable=not progress):
             frames = traverse(renderer, batch, direction_vector(dset, k), strengths)
             distances = traversal_distances(embedding, frames).double().cpu()
             step_distances, ends = distances[:, :-1], distances[:, -1]

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
+from ..progress import progress_bar
 from ..seeding import resolve_device, torch_generator
 from .model import FactorClassifier
 
@@ -54,7 +54,7 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
     correct = np.zeros(len(names))
     seen = 0
     start = time.time()
-    bar = tqdm(range(steps), desc="factor classifier", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(range(steps), desc="factor classifier", disable=not progress)
     for step in bar:
         factors, images = dataset.sample(batch_size, rs)
         x = torch.from_numpy(images).to(dev)

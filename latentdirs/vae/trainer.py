@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
 from ..io import atomic_path, write_json
 from ..losses.registry import LossContext, LossTerm, check_needs
+from ..progress import progress_bar
 from ..seeding import (
     capture_rng_state,
     random_state_from_tensor_dict,
@@ -176,8 +176,8 @@ class Trainer:
 
     def _loop(self, log: MetricsLog) -> None:
         config = self.config
-        bar = tqdm(total=config.steps, initial=self.step, desc="train-vae", disable=not self.progress,
-                   dynamic_ncols=True, unit="step")
+        bar = progress_bar(total=config.steps, initial=self.step, desc="train-vae", disable=not self.progress,
+                           unit="step")
         started = time.perf_counter()
         with bar:
             while self.step < config.steps:

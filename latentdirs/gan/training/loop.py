@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ...data import get_dataset
 from ...data.base import GroundTruthData
 from ...errors import UserError
 from ...io import save_image_grid, torch_load, torch_save, write_json
+from ...progress import progress_bar
 from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
 from ..discriminator import Discriminator
 from ..generator import Generator
@@ -290,8 +290,8 @@ class GANTrainer:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         last_quality = ""
-        bar = tqdm(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True, desc="train-gan",
-                   disable=not self.progress, dynamic_ncols=True)
+        bar = progress_bar(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True, desc="train-gan",
+                           disable=not self.progress)
         stopped_early = False
         while s.cur_nimg < total:
             tick_start = time.time()

@@ -1,0 +1,62 @@
+"""Progress bars that suit where they are shown.
+
+On a terminal (or in a notebook) this is plain ``tqdm``. When the bar's stream is a file or a pipe (a job
+under ``nohup``, a CI log, ``2> train.log``), tqdm's carriage-return redraws would pile up into one
+endless line, so the bar writes a whole line instead, at most once every ``LINE_INTERVAL_S`` seconds, plus
+its final state when it closes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from tqdm import tqdm as terminal_tqdm
+from tqdm.auto import tqdm as auto_tqdm
+from tqdm.notebook import tqdm as notebook_tqdm
+
+LINE_INTERVAL_S = 30.0
+
+
+class LineStream:
+    """A file-like target for tqdm that turns its redraws into rate-limited lines on ``stream``."""
+
+    def __init__(self, stream: TextIO, interval_s: float = LINE_INTERVAL_S) -> None:
+        self.stream = stream
+        self.interval_s = interval_s
+        self._pending = ""
+        self._last_emit = -float("inf")
+
+    def write(self, text: str) -> int:
+        status = text.replace("\r", "").strip()
+        if status:
+            self._pending = status
+            if time.monotonic() - self._last_emit >= self.interval_s:
+                self._emit()
+        elif "\n" in text:  # tqdm closing a bar that stays: its final state must not be lost
+            self._emit()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def _emit(self) -> None:
+        if self._pending:
+            self.stream.write(self._pending + "\n")
+            self.stream.flush()
+            self._pending = ""
+            self._last_emit = time.monotonic()
+
+
+def progress_bar(iterable: Any = None, *, file: TextIO | None = None, **kwargs: Any) -> terminal_tqdm:
+    """``tqdm(iterable, **kwargs)`` writing to ``file`` (default stderr): resizing with the terminal on one,
+    in line mode off one."""
+    stream = file if file is not None else sys.stderr
+    if file is None and issubclass(auto_tqdm, notebook_tqdm):  # in a notebook: its widget bar
+        return auto_tqdm(iterable, **kwargs)
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        return terminal_tqdm(iterable, file=stream, **{"dynamic_ncols": True, **kwargs})
+    kwargs.update(dynamic_ncols=False, ncols=120, ascii=True)
+    return terminal_tqdm(iterable, file=LineStream(stream), **kwargs)

@@ -1,0 +1,42 @@
+"""Progress bars off a terminal write whole, rate-limited lines instead of carriage-return redraws."""
+
+from __future__ import annotations
+
+import io
+
+from latentdirs.progress import LineStream, progress_bar
+
+
+def _run_bar(stream: io.StringIO, steps: int = 200, **kwargs: object) -> None:
+    bar = progress_bar(total=steps, desc="demo", file=stream, **kwargs)
+    for i in range(steps):
+        bar.update(1)
+        bar.set_postfix_str(f"loss {i}")  # refreshes immediately, as our loops do
+    bar.close()
+
+
+def test_file_stream_gets_first_and_final_line_only() -> None:
+    out = io.StringIO()
+    _run_bar(out)
+    text = out.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    lines = text.splitlines()
+    assert len(lines) == 2, lines  # the bar's start, then (within 30 s) nothing until it closes
+    assert lines[0].startswith("demo:   0%") and "200/200" in lines[1] and "loss 199" in lines[1]
+
+
+def test_transient_bar_leaves_no_blank_lines() -> None:
+    out = io.StringIO()
+    _run_bar(out, leave=False)
+    assert all(line.strip() for line in out.getvalue().splitlines())
+
+
+def test_line_stream_rate_limit() -> None:
+    every, never = io.StringIO(), io.StringIO()
+    for stream, interval in ((every, 0.0), (never, 1e9)):
+        lines = LineStream(stream, interval_s=interval)
+        for i in range(5):
+            lines.write(f"\rstep {i}   ")
+        lines.write("\n")
+    assert every.getvalue().splitlines() == [f"step {i}" for i in range(5)]
+    assert never.getvalue().splitlines() == ["step 0", "step 4"]  # first at once, last on close
