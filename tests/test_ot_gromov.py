@@ -10,7 +10,7 @@ import torch
 
 from latentdirs.errors import UserError
 from latentdirs.ot.costs import COST_NAMES, cost_matrix
-from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, gw_value
+from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, _Overrelaxation, gw_value
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -204,3 +204,51 @@ def test_float32_precise_when_one_cost_is_tiny():
         results.append(EntropicGromovSolver(tol=1e-6).solve(problem, problem.relative_epsilon(0.1)))
     assert bool(results[0].converged.all() & results[1].converged.all())
     assert float((results[1].plan.double() - results[0].plan).abs().max()) < 1e-3 * float(results[0].plan.max())
+
+
+def test_overrelaxation_parameter_follows_young():
+    relaxation = _Overrelaxation(sweeps_per_check=2, window=4)
+    for k in range(5):  # plain sweeps; the error shrinks by 0.81 per check after a transient: θ = 0.9 per sweep
+        assert relaxation.omega == 1.0
+        relaxation.observe(10.0 if k == 0 else 0.81**k)
+    omega = 2 / (1 + np.sqrt(1 - 0.9))
+    assert relaxation.omega == pytest.approx(omega)
+    rho = omega - 1  # relaxed at the optimum, the rate is ω* − 1: Young's relation gives back θ = 0.9
+    for k in range(1, 5):
+        relaxation.observe(0.5 * rho ** (2 * k))
+    assert relaxation.omega == pytest.approx(omega)
+    for _ in range(4):  # a window without progress: plain sweeps again
+        relaxation.observe(1.0)
+    assert relaxation.omega == 1.0
+    old, plain = torch.tensor([2.0]), torch.tensor([8.0])
+    assert float(relaxation.apply(old.clone(), plain.clone())) == 8.0
+    relaxation.omega = 1.5
+    assert float(relaxation.apply(old.clone(), plain.clone())) == pytest.approx(2.0 ** (1 - 1.5) * 8.0**1.5)
+
+
+def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
+    """A sharp kernel (ε ≪ cost scale) needs many plain sweeps: the relaxed inner solve engages ω > 1 and
+    still lands on POT's log-domain Sinkhorn plan."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(40, 1, generator=g, dtype=torch.float64), torch.rand(50, 1, generator=g, dtype=torch.float64)
+    cost = (x - y.T).square()
+    a = torch.rand(40, generator=g, dtype=torch.float64) + 0.5
+    b = torch.rand(50, generator=g, dtype=torch.float64) + 0.5
+    a, b, eps = a / a.sum(), b / b.sum(), 2e-3
+    omegas = []
+    observe = _Overrelaxation.observe
+
+    def recording(self, error):
+        observe(self, error)
+        omegas.append(self.omega)
+
+    monkeypatch.setattr(_Overrelaxation, "observe", recording)
+    solver = EntropicGromovSolver(inner_iter=100_000)
+    zeros_f, zeros_g = torch.zeros(1, 40, 1, dtype=torch.float64), torch.zeros(1, 1, 50, dtype=torch.float64)
+    plan, _, _, error = solver._sinkhorn(
+        (-cost / eps)[None].clone(), torch.tensor(eps).reshape(1, 1, 1), a[None], b[None], zeros_f, zeros_g,
+        torch.tensor([1e-11], dtype=torch.float64))
+    reference = ot.sinkhorn(a.numpy(), b.numpy(), cost.numpy(), eps, method="sinkhorn_log", numItermax=1_000_000,
+                            stopThr=1e-14)
+    assert max(omegas) > 1.5 and float(error[0]) < 1e-11
+    np.testing.assert_allclose(plan[0].numpy(), reference, atol=1e-9 * reference.max())
