@@ -107,9 +107,13 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     out = tmp_path / "cli"
     args = ["train-gan", "--out", str(out), "--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--map-layers", "1",
             "--channel-base", "64", "--channel-max", "8", "--batch", "4", "--kimg", "0.004", "--classifier", "none",
-            "--device", "cpu", "--quiet"]
+            "--d-channel-base", "128", "--device", "cpu", "--quiet"]
     main(args)
-    assert json.loads((out / "config.json").read_text())["batch"] == 4
+    config = json.loads((out / "config.json").read_text())
+    assert config["batch"] == 4 and config["d_channel_base"] == 128
+    networks = torch_load(out / CHECKPOINT)  # at 16 px: D min(128 // 16, 8) = 8 channels, G min(64 // 16, 8) = 4
+    assert networks["D"]["b16.fromrgb.weight"].shape[0] == 8
+    assert networks["G"]["synthesis.b16.conv1.weight"].shape[0] == 4
     main(["train-gan", "--out", str(out), "--resume", "--kimg", "0.008", "--quiet"])
     assert '"finished": true' in capsys.readouterr().out
     assert torch_load(out / CHECKPOINT)["cur_nimg"] == 8

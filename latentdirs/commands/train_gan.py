@@ -28,6 +28,8 @@ _RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "em
 @click.option("--map-layers", type=int, default=None, help="Mapping network layers  [2]")
 @click.option("--channel-base", type=int, default=None, help="Channels = min(base // res, max)  [2048]")
 @click.option("--channel-max", type=int, default=None, help="[64]")
+@click.option("--d-channel-base", type=int, default=None, help="Discriminator's channel base  [--channel-base]")
+@click.option("--d-channel-max", type=int, default=None, help="Discriminator's channel max  [--channel-max]")
 @click.option("--arch", type=click.Choice(["orig", "skip", "resnet"]), default=None, help="Generator  [skip]")
 @click.option("--d-arch", type=click.Choice(["orig", "skip", "resnet"]), default=None, help="Discriminator  [resnet]")
 @click.option("--g-lr", type=float, default=None, help="Adam lr of G  [0.0025]")
