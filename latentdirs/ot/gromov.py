@@ -400,12 +400,12 @@ class EntropicGromovSolver:
         tiny = torch.finfo(kernel.dtype).tiny
         a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
         u = a_col / kernel.sum(dim=-1, keepdim=True)
-        v = b_col
+        v = torch.ones_like(b_col)
         error = torch.full_like(tol, float("inf"))
         relaxation = _Overrelaxation(self.inner_check)
         for sweep in range(1, self.inner_iter + 1):
             column_sums = torch.bmm(kernel_t, u).clamp_min(tiny)
-            v = relaxation.apply(v, b_col / column_sums, first=sweep == 1)
+            v = relaxation.apply(v, b_col / column_sums)
             kernel_v = torch.bmm(kernel, v).clamp_min(tiny)
             if sweep == 1 or sweep % self.inner_check == 0 or sweep == self.inner_iter:
                 error = (u * kernel_v - a_col).abs().sum(dim=(-1, -2))  # the columns are exact unless relaxed
@@ -441,9 +441,9 @@ class _Overrelaxation:
         self.omega = 1.0
         self.errors: list[float] = []
 
-    def apply(self, old: Tensor, plain: Tensor, first: bool = False) -> Tensor:
+    def apply(self, old: Tensor, plain: Tensor) -> Tensor:
         """The new scaling from the previous one and the plain Sinkhorn update (``old`` may be overwritten)."""
-        if self.omega == 1.0 or first:
+        if self.omega == 1.0:
             return plain
         return old.mul_(plain.div_(old).pow_(self.omega))
 
