@@ -217,8 +217,11 @@ def test_overrelaxation_parameter_follows_young():
     for k in range(1, 5):
         relaxation.observe(0.5 * rho ** (2 * k))
     assert relaxation.omega == pytest.approx(omega)
-    for _ in range(4):  # a window without progress: plain sweeps again
+    for _ in range(4):  # a relaxed window without progress: plain sweeps for the rest of the solve
         relaxation.observe(1.0)
+    assert relaxation.omega == 1.0
+    for k in range(1, 9):
+        relaxation.observe(0.9**k)
     assert relaxation.omega == 1.0
     old, plain = torch.tensor([2.0]), torch.tensor([8.0])
     assert float(relaxation.apply(old.clone(), plain.clone())) == 8.0

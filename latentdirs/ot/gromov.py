@@ -35,7 +35,9 @@ steps are cheap and late ones exact.
 The loop stops when, in every problem of the batch, the plan moved less than ``tol`` (Frobenius norm, POT's
 criterion) and the marginal error is below ``tol``. Optional ε-annealing (``anneal_from``: start at that
 multiple of ε, shrink geometrically) avoids the oscillations and poor local minima of the plain iteration at
-very small ε; it is off by default so that the iterates follow POT's.
+very small ε; it is off by default so that the iterates follow POT's. At such ε (``ε0 ≲ 0.01``) the problem has
+many local minima and which one the iteration reaches depends on the inexact inner solves: plain and
+over-relaxed sweeps (or POT) can end in different ones, with values a few percent apart either way.
 
 Cost per outer iteration, for ``P`` problems: ``O(P·(n²m + nm²))`` for dense costs, ``O(P·nm·min(r_X, r_Y))``
 when the costs come with rank-``r`` factors (squared Euclidean and cosine: ``r = d + 2``) —
@@ -430,8 +432,9 @@ class _Overrelaxation:
     Sinkhorn algorithm", Optim. Lett. 2022). ``θ`` is estimated at no cost from the marginal errors: over a
     window of ``window`` checks at a fixed ω (its first check, a transient, left out) the observed rate ``ρ``
     per sweep gives, by Young's relation ``ρ + ω − 1 = ω √(θ ρ)``, ``θ = (ρ + ω − 1)² / (ρ ω²)`` (``θ = ρ`` at
-    ω = 1); ω is then set to ``ω*`` (at most ``max_omega``), window after window. A window without progress
-    sends ω back to 1. Inner solves shorter than one window (the common, warm-started case) stay plain.
+    ω = 1); ω is then set to ``ω*`` (at most ``max_omega``), window after window. A relaxed window without
+    progress (a stagnating or diverging solve) sends ω back to 1 for the rest of the solve. Inner solves
+    shorter than one window (the common, warm-started case) stay plain.
     """
 
     def __init__(self, sweeps_per_check: int, window: int = 8, max_omega: float = 1.9) -> None:
@@ -440,6 +443,7 @@ class _Overrelaxation:
         self.max_omega = max_omega
         self.omega = 1.0
         self.errors: list[float] = []
+        self.gave_up = False
 
     def apply(self, old: Tensor, plain: Tensor) -> Tensor:
         """The new scaling from the previous one and the plain Sinkhorn update (``old`` may be overwritten)."""
@@ -454,7 +458,9 @@ class _Overrelaxation:
             return
         first, sweeps = self.errors[1], self.sweeps_per_check * (len(self.errors) - 2)
         rho = (error / first) ** (1.0 / sweeps) if first > 0 else 0.0
-        if rho < 1.0:
+        if not rho < 1.0 and self.omega != 1.0:
+            self.gave_up = True
+        if rho < 1.0 and not self.gave_up:
             theta = min((rho + self.omega - 1.0) ** 2 / (rho * self.omega**2), 1.0) if rho > 0 else 0.0
             self.omega = min(2.0 / (1.0 + math.sqrt(1.0 - theta)), self.max_omega)
         else:
