@@ -2,6 +2,7 @@
 
 import functools
 import itertools
+from pathlib import Path
 
 import numpy as np
 import ot
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from latentdirs.errors import UserError
-from latentdirs.ot.costs import COST_NAMES, cost_matrix
+from latentdirs.ot.costs import COST_NAMES, CostMatrix, cost_matrix
 from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, _Overrelaxation, gw_value
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -255,3 +256,17 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
                             stopThr=1e-14)
     assert max(omegas) > 1.5 and float(error[0]) < 1e-11
     np.testing.assert_allclose(plan[0].numpy(), reference, atol=1e-9 * reference.max())
+
+
+def test_relaxation_survives_a_kernel_at_float32_limits():
+    """A GMG problem met in training (cosine costs of latents, mean 0.97, and of nearly equal decoded images,
+    mean 7e-6; float32, ε = 3.6e-7): the kernel has underflowed columns and the scalings reach 1e±36, where a
+    relaxed update overflowed into NaN plans. The solver must fall back to plain sweeps and stay finite."""
+    data = np.load(Path(__file__).parent / "data" / "gmg_underflow_problem.npz")
+    tensor = {k: torch.from_numpy(data[k])[None] for k in data.files}
+    problem = GromovProblem.create(CostMatrix(tensor["cx"], tensor["cx_left"], tensor["cx_right"]),
+                                   CostMatrix(tensor["cy"]))
+    solver = EntropicGromovSolver(max_iter=100, tol=1e-5, inner_iter=50, init="identity")
+    result = solver.solve(problem, tensor["epsilon"][0])
+    assert bool(torch.isfinite(result.plan).all()) and bool(torch.isfinite(result.value).all())
+    torch.testing.assert_close(result.plan.sum(-1), problem.a, atol=1e-4, rtol=0)

@@ -416,7 +416,12 @@ class EntropicGromovSolver:
                 if bool((error < tol).all()):
                     u = a_col / kernel_v
                     break
-                relaxation.observe(float(error.max()))
+                worst = float(error.max())
+                if relaxation.omega != 1.0 and not math.isfinite(worst):  # scalings at float limits: plain again
+                    relaxation.give_up()
+                    u, v = a_col / kernel.sum(dim=-1, keepdim=True), torch.ones_like(b_col)
+                    continue
+                relaxation.observe(worst)
             u = relaxation.apply(u, a_col / kernel_v)
         plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
         return plan, f + e * (torch.log(u) - row_max), g + e * torch.log(v).transpose(-1, -2), error
@@ -433,8 +438,9 @@ class _Overrelaxation:
     window of ``window`` checks at a fixed ω (its first check, a transient, left out) the observed rate ``ρ``
     per sweep gives, by Young's relation ``ρ + ω − 1 = ω √(θ ρ)``, ``θ = (ρ + ω − 1)² / (ρ ω²)`` (``θ = ρ`` at
     ω = 1); ω is then set to ``ω*`` (at most ``max_omega``), window after window. A relaxed window without
-    progress (a stagnating or diverging solve) sends ω back to 1 for the rest of the solve. Inner solves
-    shorter than one window (the common, warm-started case) stay plain.
+    progress (a stagnating or diverging solve), or scalings that leave the floating-point range (a kernel
+    with underflowed columns), send ω back to 1 for the rest of the solve (restarting its scalings in the
+    second case). Inner solves shorter than one window (the common, warm-started case) stay plain.
     """
 
     def __init__(self, sweeps_per_check: int, window: int = 8, max_omega: float = 1.9) -> None:
@@ -451,6 +457,10 @@ class _Overrelaxation:
             return plain
         return old.mul_(plain.div_(old).pow_(self.omega))
 
+    def give_up(self) -> None:
+        """Plain sweeps for the rest of the solve."""
+        self.omega, self.gave_up = 1.0, True
+
     def observe(self, error: float) -> None:
         """Record the (worst) marginal error of a check; at the end of a window, choose the next ω."""
         self.errors.append(error)
@@ -459,7 +469,7 @@ class _Overrelaxation:
         first, sweeps = self.errors[1], self.sweeps_per_check * (len(self.errors) - 2)
         rho = (error / first) ** (1.0 / sweeps) if first > 0 else 0.0
         if not rho < 1.0 and self.omega != 1.0:
-            self.gave_up = True
+            self.give_up()
         if rho < 1.0 and not self.gave_up:
             theta = min((rho + self.omega - 1.0) ** 2 / (rho * self.omega**2), 1.0) if rho > 0 else 0.0
             self.omega = min(2.0 / (1.0 + math.sqrt(1.0 - theta)), self.max_omega)
