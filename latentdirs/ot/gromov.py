@@ -452,10 +452,12 @@ class _Overrelaxation:
         self.gave_up = False
 
     def apply(self, old: Tensor, plain: Tensor) -> Tensor:
-        """The new scaling from the previous one and the plain Sinkhorn update (``old`` may be overwritten)."""
+        """The new scaling from the previous one and the plain Sinkhorn update (``old`` may be overwritten),
+        kept in ``[tiny, 1/tiny]`` like the plain scalings, so that no 0, inf or NaN can enter the potentials."""
         if self.omega == 1.0:
             return plain
-        return old.mul_(plain.div_(old).pow_(self.omega))
+        tiny = torch.finfo(old.dtype).tiny
+        return old.mul_(plain.div_(old).pow_(self.omega)).clamp_(tiny, 1.0 / tiny)
 
     def give_up(self) -> None:
         """Plain sweeps for the rest of the solve."""
