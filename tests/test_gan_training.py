@@ -121,3 +121,13 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
         main(["train-gan", "--out", str(out), "--resume", "--batch", "8", "--quiet"])
     assert exc.value.code == 2
     assert "batch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, message", [({"channel_base": 8}, "--channel-base must be ≥ the resolution 16"),
+                                          ({"d_channel_base": -5}, "--d-channel-base must be"),
+                                          ({"d_channel_max": -1}, "--d-channel-max"),
+                                          ({"mbstd_group": 0}, "--mbstd-group must be ≥ 1"),
+                                          ({"mapping_layers": 0}, "--map-layers must be ≥ 1")])
+def test_network_sizes_are_checked(bad, message):
+    with pytest.raises(UserError, match=message):
+        GANTrainConfig(**{**TINY, **bad})

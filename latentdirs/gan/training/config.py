@@ -63,6 +63,10 @@ class GANTrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
+        for name, flag in (("z_dim", "z-dim"), ("w_dim", "w-dim"), ("mapping_layers", "map-layers"),
+                           ("channel_max", "channel-max"), ("mbstd_group", "mbstd-group")):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{flag} must be ≥ 1, got {getattr(self, name)}")
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise UserError(f"--resolution must be a power of two ≥ 8, got {self.resolution}")
         if self.batch < 1 or self.batch % min(self.mbstd_group, self.batch):
@@ -75,6 +79,12 @@ class GANTrainConfig:
             raise UserError("regularization intervals must be ≥ 1")
         if not 0.0 <= self.style_mixing_prob <= 1.0:
             raise UserError(f"--style-mixing must be in [0, 1], got {self.style_mixing_prob}")
+        for name, value in (("channel_base", self.channel_base), ("d_channel_base", self.d_channel_base or None)):
+            if value is not None and value < self.resolution:
+                raise UserError(f"--{name.replace('_', '-')} must be ≥ the resolution {self.resolution} (channels = "
+                                f"min(base // res, max) at each resolution res), got {value}")
+        if self.d_channel_max < 0:
+            raise UserError(f"--d-channel-max must be ≥ 1 (0: --channel-max), got {self.d_channel_max}")
 
     # -- derived values ------------------------------------------------------------------------
     @property
