@@ -39,23 +39,15 @@ def make_points(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        out = fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
-def timed_reference(fn: Callable[[], object], repeats: int, budget_s: float = 5.0) -> tuple[float, object]:
-    """Median time of ``repeats`` runs of a reference, or of the runs so far once they took ``budget_s``."""
+def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None],
+          budget_s: float = float("inf")) -> tuple[float, object]:
+    """Median time of ``repeats`` runs of ``fn``, or of the runs so far once they add up to ``budget_s``."""
     times, out = [], None
     while len(times) < repeats and sum(times) < budget_s:
+        sync()
         start = time.perf_counter()
         out = fn()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times), out
 
@@ -86,9 +78,9 @@ def main() -> None:
         cx, cy = cost_matrix(x, "scaled_sqeuclidean"), cost_matrix(y, "scaled_sqeuclidean")
         eps = float(GromovProblem.create(cx, cy).relative_epsilon(args.eps0)[0])
         c1, c2 = cx.dense[0].numpy(), cy.dense[0].numpy()
-        pot_time, (pot_plan, pot_log) = timed_reference(
+        pot_time, (pot_plan, pot_log) = timed(
             lambda c1=c1, c2=c2, e=eps: ot.gromov.entropic_gromov_wasserstein(c1, c2, epsilon=2 * e, log=True),
-            args.repeats)
+            args.repeats, lambda: None, budget_s=5.0)
         pot_value = float(pot_log["gw_dist"])
         print(f"{n:>5} {'POT (numpy64)':<14} {pot_time:>9.3f} {1.0:>9.1f} {'-':>9} {'-':>9} {'-':>6} -")
         start = time.perf_counter()

@@ -465,18 +465,18 @@ class _Overrelaxation:
 
     def observe(self, error: float) -> None:
         """Record the (worst) marginal error of a check; at the end of a window, choose the next ω."""
+        if self.gave_up:
+            return
         self.errors.append(error)
         if len(self.errors) <= self.window:
             return
         first, sweeps = self.errors[1], self.sweeps_per_check * (len(self.errors) - 2)
         rho = (error / first) ** (1.0 / sweeps) if first > 0 else 0.0
-        if not rho < 1.0 and self.omega != 1.0:
-            self.give_up()
-        if rho < 1.0 and not self.gave_up:
+        if rho < 1.0:
             theta = min((rho + self.omega - 1.0) ** 2 / (rho * self.omega**2), 1.0) if rho > 0 else 0.0
             self.omega = min(2.0 / (1.0 + math.sqrt(1.0 - theta)), self.max_omega)
-        else:
-            self.omega = 1.0
+        elif self.omega != 1.0:  # a relaxed window without progress
+            self.give_up()
         self.errors = [error]
 
 
