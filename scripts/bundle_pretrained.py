@@ -85,8 +85,9 @@ def main() -> None:
             score, shapes = measured["mean"], measured["proportions"]["shape"]
             balanced = all(abs(p - 1 / 3) <= 0.10 for p in shapes)
             scored.append((balanced, score, str(path), index))
-            print(f"{path}: mean IoU {score:.4f}, shapes {[round(p, 3) for p in shapes]} "
-                  f"({args.select_samples} samples)")
+            coverage = measured["coverage"]
+            print(f"{path}: mean IoU {score:.4f}, shapes {[round(p, 3) for p in shapes]}, worst coverage TV "
+                  f"{coverage['worst_tv']:.2f} ({coverage['worst_factor']}) ({args.select_samples} samples)")
     _, best_score, best_name, run_index = max(scored)  # shapes within ±10 points first, then IoU
     best, run = Path(best_name), Path(args.run[run_index])
     G = load_generator(best).eval()
@@ -98,7 +99,8 @@ def main() -> None:
     shapes = quality["proportions"]["shape"]
     goal = {"mean_iou_at_least": 0.75, "shape_within_points": 10}
     reached = quality["mean"] >= 0.75 and all(abs(p - 1 / 3) <= 0.10 for p in shapes)
-    print("generator:", quality["mean"], shapes, "goal reached" if reached else "goal NOT reached")
+    print("generator:", quality["mean"], shapes, "goal reached" if reached else "goal NOT reached",
+          "coverage TV to real images:", quality["coverage"]["tv_to_real"])
 
     out.mkdir(parents=True, exist_ok=True)
     gen_json = save_generator(G, out / "dsprites_generator", provenance={

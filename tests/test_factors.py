@@ -8,6 +8,7 @@ from latentdirs.data.base import GroundTruthData
 from latentdirs.errors import UserError
 from latentdirs.factors import (
     binary_iou,
+    coverage_gaps,
     factor_probabilities,
     factor_proportions,
     is_binary_dataset,
@@ -15,6 +16,7 @@ from latentdirs.factors import (
     predict_factors,
     rerender_quality,
     save_factor_classifier,
+    total_variation,
     train_factor_classifier,
 )
 
@@ -70,6 +72,36 @@ def test_proportions_and_binary_detection():
     props = factor_proportions(np.array([[0, 1], [0, 0], [1, 1], [0, 1]]), (2, 3), ("s", "t"))
     assert props == {"s": [0.75, 0.25], "t": [0.25, 0.75, 0.0]}
     assert is_binary_dataset(Blocks()) and not is_binary_dataset(Grey())
+
+
+def test_total_variation_and_coverage_gaps():
+    assert total_variation([0.5, 0.5, 0.0], [0.0, 0.5, 0.5]) == pytest.approx(0.5)
+    assert total_variation([1.0, 0.0], [0.0, 1.0]) == 1.0 and total_variation([0.2, 0.8], [0.2, 0.8]) == 0.0
+    gaps = coverage_gaps({"s": [1.0, 0.0], "c": [1.0], "x": [0.2, 0.3, 0.5]},
+                         {"s": [0.5, 0.5], "c": [1.0], "x": [0.5, 0.3, 0.2]})
+    assert gaps == {"s": 0.5, "x": 0.3}                       # single-valued factors are left out
+    with pytest.raises(UserError, match="same values"):
+        total_variation([0.5, 0.5], [1.0])
+    with pytest.raises(UserError, match="differ"):
+        coverage_gaps({"s": [1.0, 0.0]}, {"t": [1.0, 0.0]})
+
+
+def test_quality_probe_coverage_sees_a_generator_stuck_at_one_position(trained):
+    """Every shape at one place re-renders well (high IoU) but the position TV to real images shows it."""
+    from latentdirs.gan.training import QualityProbe
+
+    model, _ = trained
+    data = Blocks()
+    probe = QualityProbe(model, data)
+    factors = data.sample_factors(300, np.random.RandomState(11))
+    real = probe.score_images(torch.from_numpy(data.observations_from_factors(factors)))
+    factors[:, 2] = 0                                          # x always 0 (of 3 equally likely)
+    stuck = probe.score_images(torch.from_numpy(data.observations_from_factors(factors)))
+    assert real["mean"] > 0.9 and stuck["mean"] > 0.9
+    assert set(real["coverage"]["tv_to_real"]) == {"shape", "x", "y"}
+    assert max(real["coverage"]["tv_to_real"].values()) < 0.15   # noise level √(k/πn) ≈ 0.06 for k=3, n=300
+    assert stuck["coverage"]["worst_factor"] == "x" and stuck["coverage"]["worst_tv"] == pytest.approx(2 / 3, abs=0.1)
+    assert stuck["coverage"]["tv_to_real"]["y"] < 0.15
 
 
 def test_classifier_learns_and_rerender_scores_real_images(trained):

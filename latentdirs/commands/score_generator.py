@@ -32,7 +32,8 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
     """Score samples by re-rendering their predicted factors (mean IoU for dSprites).
 
     Each sample's factors are read by the factor classifier, rendered again by the dataset and
-    compared with the sample; the proportions of predicted factor values (e.g. shapes) are listed too.
+    compared with the sample; the proportions of predicted factor values (e.g. shapes) are listed too,
+    with their total variation distance to those predicted on as many real images (coverage per factor).
 
     \b
     Examples:

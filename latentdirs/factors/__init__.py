@@ -7,12 +7,20 @@ ground-truth reader for the evaluation of latent directions (:func:`factor_proba
 
 from .model import FactorClassifier
 from .predict import factor_probabilities, predict_factors
-from .quality import RerenderQuality, binary_iou, factor_proportions, is_binary_dataset, rerender_quality
+from .quality import (
+    RerenderQuality,
+    binary_iou,
+    coverage_gaps,
+    factor_proportions,
+    is_binary_dataset,
+    rerender_quality,
+    total_variation,
+)
 from .store import classifier_paths, load_factor_classifier, save_factor_classifier
 from .train import build_factor_classifier, train_factor_classifier
 
 __all__ = [
     "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_paths",
-    "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
-    "predict_factors", "rerender_quality", "save_factor_classifier", "train_factor_classifier",
+    "coverage_gaps", "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
+    "predict_factors", "rerender_quality", "save_factor_classifier", "total_variation", "train_factor_classifier",
 ]

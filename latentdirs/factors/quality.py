@@ -9,7 +9,13 @@ Because the comparison is between images, classification mistakes that render th
 
 Applied to generated samples this is an FID-free quality signal: a sample that looks like a
 dataset image is re-rendered almost exactly. The proportions of predicted values of a factor
-(e.g. ``shape``) tell whether the generator covers the dataset's values evenly.
+(e.g. ``shape``) tell whether the generator covers the dataset's values evenly; their total
+variation distance to the proportions predicted on real images, ``TV(p, q) = ½ Σ_k |p_k − q_k|``
+per factor (:func:`coverage_gaps`), condenses that into one number per factor, 0 for the same
+distribution and 1 for disjoint ones. A generator that draws every shape in the same place scores a
+good IoU but a position TV near 1. Between two independent samples of ``n`` images the TV of a
+factor with ``k`` equally likely values is about ``√(k / (π n))`` (≈ 0.1 for dSprites' 32
+positions at ``n = 1024``, ≈ 0.2 at ``n = 256``), the level below which a gap is noise.
 """
 
 from __future__ import annotations
@@ -70,6 +76,22 @@ def factor_proportions(factors: np.ndarray, sizes: tuple[int, ...], names: tuple
         counts = np.bincount(factors[:, column], minlength=size).astype(np.float64)
         out[name] = (counts / max(counts.sum(), 1.0)).tolist()
     return out
+
+
+def total_variation(p: np.ndarray | list[float], q: np.ndarray | list[float]) -> float:
+    """Total variation distance ``½ Σ_k |p_k − q_k|`` of two discrete distributions over the same values."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise UserError(f"total_variation needs distributions over the same values, got {p.size} and {q.size}")
+    return float(0.5 * np.abs(p - q).sum())
+
+
+def coverage_gaps(proportions: dict[str, list[float]], reference: dict[str, list[float]]) -> dict[str, float]:
+    """Per factor, the total variation distance between ``proportions`` and ``reference`` (e.g. the
+    proportions predicted on real images); factors with a single value are left out."""
+    if set(proportions) != set(reference):
+        raise UserError(f"coverage_gaps: factors {sorted(proportions)} differ from the reference's {sorted(reference)}")
+    return {name: round(total_variation(p, reference[name]), 4) for name, p in proportions.items() if len(p) > 1}
 
 
 def rerender_quality(classifier: FactorClassifier, dataset: GroundTruthData, images: np.ndarray | torch.Tensor,

@@ -3,24 +3,28 @@
 Samples ``G(z)`` for fixed latents (constant noise), maps them to [0, 1], resizes them to the
 dataset's resolution when needed, and scores them with :func:`latentdirs.factors.rerender_quality`
 (mean IoU between each sample and the re-render of its predicted factors for dSprites) plus the
-proportions of the predicted values of each factor (e.g. how often each shape appears).
+proportions of the predicted values of each factor (e.g. how often each shape appears) and, per
+factor, their total variation distance to the proportions the classifier predicts on as many real
+images (``coverage``: a generator stuck at one position shows a position TV near 1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from ...data.base import GroundTruthData
 from ...errors import UserError
-from ...factors import FactorClassifier, load_factor_classifier, rerender_quality
+from ...factors import FactorClassifier, coverage_gaps, load_factor_classifier, rerender_quality
 from ...pretrained import bundled_factor_classifier
 from ...seeding import torch_generator
 
 QUALITY_SEED_OFFSET = 2_000_003
+REAL_IMAGES_SEED = 4_000_037
 
 
 @torch.no_grad()
@@ -42,13 +46,26 @@ class QualityProbe:
 
     classifier: FactorClassifier
     dataset: GroundTruthData
+    _real_proportions: dict[int, dict[str, list[float]]] = field(default_factory=dict, repr=False)
+
+    def real_proportions(self, n: int) -> dict[str, list[float]]:
+        """Proportions of the factor values predicted on ``n`` real images (fixed seed; cached)."""
+        if n not in self._real_proportions:
+            images = self.dataset.sample_observations(n, np.random.RandomState(REAL_IMAGES_SEED))
+            self._real_proportions[n] = rerender_quality(self.classifier, self.dataset, images).proportions
+        return self._real_proportions[n]
 
     def score_images(self, images: torch.Tensor) -> dict[str, Any]:
-        """Re-render quality summary of images in [0, 1] (resized to the dataset's resolution)."""
+        """Re-render quality summary of images in [0, 1] (resized to the dataset's resolution), with the
+        coverage gaps to as many real images (``{"tv_to_real": {factor: TV}, "worst_factor", "worst_tv"}``)."""
         size = self.dataset.observation_shape[-1]
         if images.shape[-1] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-        return rerender_quality(self.classifier, self.dataset, images.numpy()).summary()
+        summary = rerender_quality(self.classifier, self.dataset, images.numpy()).summary()
+        gaps = coverage_gaps(summary["proportions"], self.real_proportions(len(images)))
+        worst = max(gaps, key=gaps.get) if gaps else None
+        summary["coverage"] = {"tv_to_real": gaps, "worst_factor": worst, "worst_tv": gaps.get(worst, 0.0)}
+        return summary
 
     def measure(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0) -> dict[str, Any]:
         """Score ``n`` samples of ``G`` (latents from ``seed`` offset by a constant; deterministic)."""
