@@ -70,6 +70,17 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
     assert (tmp_path / "a" / "samples" / "fakes000000.png").is_file()
 
 
+def test_quality_record_has_iou_and_coverage(tmp_path):
+    """With the bundled dSprites classifier the quality record holds the IoU and each factor's coverage TV."""
+    config = GANTrainConfig(**{**TINY, "classifier": "auto", "quality_samples": 16}, kimg=0.004)
+    train_gan(config, tmp_path / "q", progress=False)
+    quality = json.loads((tmp_path / "q" / "metrics.json").read_text())[-1]["quality"]
+    assert quality["metric"] == "iou" and quality["num_images"] == 16 and 0 <= quality["mean"] <= 1
+    coverage = quality["coverage"]
+    assert set(coverage["tv_to_real"]) == {"shape", "scale", "orientation", "posX", "posY"}
+    assert 0 <= coverage["worst_tv"] <= 1 and coverage["worst_tv"] == coverage["tv_to_real"][coverage["worst_factor"]]
+
+
 def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):
     train_gan(GANTrainConfig(**TINY, kimg=0.004), tmp_path / "r", progress=False)
     with pytest.raises(UserError, match="--resume"):

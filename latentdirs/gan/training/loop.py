@@ -317,7 +317,9 @@ class GANTrainer:
                 quality = self.measure_quality()
                 if quality is not None:
                     record["quality"] = quality
-                    last_quality = f" {quality['metric']} {quality['mean']:.3f}"
+                    coverage = quality["coverage"]
+                    last_quality = (f" {quality['metric']} {quality['mean']:.3f} worst TV {coverage['worst_tv']:.2f} "
+                                    f"({coverage['worst_factor']})")
                 s.history.append(record)
                 write_json(self.out / "metrics.json", s.history)
             if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
