@@ -1,5 +1,7 @@
 """The bundled models: files match MANIFEST.json, they load, and the quality measure is sound on real images."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -52,7 +54,13 @@ def test_score_generator_cli(capsys):
     main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
           "--num", "16", "--device", "cpu"])
     out = capsys.readouterr().out
-    assert '"metric": "iou"' in out and '"num_images": 16' in out
+    assert "16 samples (seed 0" in out and "mean IOU " in out and "shape proportions: " in out
+    assert "coverage, TV to real images" in out and "posY " in out
+    main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
+          "--num", "16", "--device", "cpu", "--json"])
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["metric"] == "iou" and scores["num_images"] == 16 and len(scores["proportions"]["shape"]) == 3
+    assert set(scores["coverage"]["tv_to_real"]) == {"shape", "scale", "orientation", "posX", "posY"}
 
 
 def test_bundled_vae_loads_encodes_and_matches_its_recorded_mig():

@@ -27,18 +27,21 @@ from ..seeding import resolve_device
 @click.option("--trunc", "psi", type=float, default=1.0, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json-out", default=None, type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print every score as JSON instead of the summary.")
 def command(generator_path: str, dataset: str, dataset_path: str | None, classifier: str, num: int, seed: int,
-            psi: float, device: str, json_out: str | None) -> None:
+            psi: float, device: str, json_out: str | None, as_json: bool) -> None:
     """Score samples by re-rendering their predicted factors (mean IoU for dSprites).
 
     Each sample's factors are read by the factor classifier, rendered again by the dataset and
-    compared with the sample; the proportions of predicted factor values (e.g. shapes) are listed too,
-    with their total variation distance to those predicted on as many real images (coverage per factor).
+    compared with the sample. Coverage: per factor, the total variation distance between the
+    proportions of its predicted values and those predicted on as many real images (0 = the same
+    spread, 1 = disjoint). Prints a summary; --json prints every proportion too.
 
     \b
     Examples:
       latentdirs score-generator --generator pretrained/dsprites_generator.json
       latentdirs score-generator --generator runs/g/snapshots/network-snapshot-000020.json --num 256
+      latentdirs score-generator --generator g.pkl --dataset threedots --json-out scores.json
     """
     if num < 1:
         raise UserError(f"--num must be ≥ 1, got {num}")
@@ -57,4 +60,20 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
     scores.update(generator=str(generator_path), seed=seed, truncation_psi=psi)
     if json_out:
         write_json(json_out, scores)
-    click.echo(json.dumps(scores, indent=2))
+    click.echo(json.dumps(scores, indent=2) if as_json else _summary(scores))
+
+
+def _summary(scores: dict) -> str:
+    """A few lines: the mean score, the spread of each factor with few values, the coverage of every factor."""
+    better = "higher" if scores["metric"] == "iou" else "lower"
+    lines = [f"{scores['generator']}: {scores['num_images']} samples (seed {scores['seed']}, "
+             f"truncation psi {scores['truncation_psi']:g})",
+             f"mean {scores['metric'].upper()} {scores['mean']:.4f} ({better} is better)"]
+    for name, proportions in scores["proportions"].items():
+        if 1 < len(proportions) <= 8:
+            lines.append(f"{name} proportions: " + " / ".join(f"{100 * p:.1f}" for p in proportions) + " %")
+    coverage = scores["coverage"]["tv_to_real"]
+    if coverage:
+        lines.append("coverage, TV to real images (0 = same spread, 1 = disjoint): "
+                     + ", ".join(f"{name} {tv:.2f}" for name, tv in coverage.items()))
+    return "\n".join(lines)
