@@ -1,8 +1,9 @@
 """The ``latentdirs`` command line: a click group; each command lives in ``latentdirs/commands/``.
 
 A module there defines ``command`` (a click command); it is added here by discovery, so commands
-are added without touching this file. A :class:`~latentdirs.errors.UserError` raised anywhere
-becomes one ``error: …`` line and exit status 2.
+are added without touching this file. A :class:`~latentdirs.errors.UserError` raised anywhere, or
+a file-system ``OSError`` (permission denied, disk full, …), becomes one ``error: …`` line and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="latentdirs", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a file-system failure no command turned into a UserError: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -22,17 +22,25 @@ from .errors import UserError
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``. A file-system failure
+    (folder not writable, disk full, ``path`` is a folder) becomes a :class:`UserError` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except (FileExistsError, NotADirectoryError) as exc:  # some folder of the path is a file
+        raise UserError(f"cannot write {path}: a file stands where one of its folders should be") from exc
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc} (expected a writable folder)") from exc
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
 
 

@@ -19,6 +19,40 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
+def test_unwritable_destinations_are_one_clear_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match="a file stands where one of its folders should be"):
+        io.write_text(tmp_path / "afile" / "b.txt", "y")
+    with pytest.raises(UserError, match="a file stands where"):
+        io.write_text(tmp_path / "afile" / "sub" / "b.txt", "y")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "keep").write_text("k")
+    with pytest.raises(UserError, match=r"cannot write .*folder"):  # the destination is a folder
+        io.write_text(tmp_path / "folder", "y")
+    assert (tmp_path / "folder" / "keep").read_text() == "k" and (tmp_path / "afile").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"]  # no temporary file left
+
+
+def test_cli_turns_file_system_errors_into_one_line(tmp_path, capsys, monkeypatch):
+    from latentdirs.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main(["train-vae", "--steps", "1", "--out", str(tmp_path / "afile" / "run")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write") and "Traceback" not in err
+
+    def denied(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", "/data/weights.pt")
+
+    monkeypatch.setattr("latentdirs.commands.losses.describe_all", denied)  # any OSError a command lets through
+    with pytest.raises(SystemExit) as exc:
+        main(["losses"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "error: /data/weights.pt: Permission denied\n"
+
+
 def test_torch_roundtrip_and_corrupt(tmp_path):
     path = tmp_path / "ck.pt"
     io.torch_save(path, {"w": torch.arange(3)})
