@@ -62,7 +62,8 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     Non-saturating logistic loss, lazy R1 (every 16 D steps), optional path-length regularization and
     style mixing, G_ema, Adam (lr 0.0025, betas 0 / 0.99, lazy-regularization corrections) as in
     StyleGAN2-ADA. The progress bar shows kimg, the losses and the FID-free quality signal (mean IoU of
-    samples against the re-render of their predicted factors). The run directory gets config.json,
+    samples against the re-render of their predicted factors, and the factor whose predicted values are
+    spread least like real images', with its total variation distance). The run directory gets config.json,
     checkpoint.pt, metrics.json, samples/fakesNNNNNN.png and snapshots/network-snapshot-NNNNNN.{json,
     safetensors} (load them with latentdirs.load_generator). --resume continues bit for bit; only
     --kimg, the intervals, --classifier and --device may change.
