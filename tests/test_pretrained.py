@@ -54,7 +54,7 @@ def test_score_generator_cli(capsys):
     main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
           "--num", "16", "--device", "cpu"])
     out = capsys.readouterr().out
-    assert "16 samples (seed 0" in out and "mean IOU " in out and "shape proportions: " in out
+    assert "16 samples (seed 0" in out and "mean IoU " in out and "shape proportions: " in out
     assert "coverage, TV to real images" in out and "posY " in out
     main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
           "--num", "16", "--device", "cpu", "--json"])

@@ -65,10 +65,10 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
 
 def _summary(scores: dict) -> str:
     """A few lines: the mean score, the spread of each factor with few values, the coverage of every factor."""
-    better = "higher" if scores["metric"] == "iou" else "lower"
+    metric, better = ("IoU", "higher") if scores["metric"] == "iou" else ("absolute pixel error", "lower")
     lines = [f"{scores['generator']}: {scores['num_images']} samples (seed {scores['seed']}, "
              f"truncation psi {scores['truncation_psi']:g})",
-             f"mean {scores['metric'].upper()} {scores['mean']:.4f} ({better} is better)"]
+             f"mean {metric} {scores['mean']:.4f} ({better} is better)"]
     for name, proportions in scores["proportions"].items():
         if 1 < len(proportions) <= 8:
             lines.append(f"{name} proportions: " + " / ".join(f"{100 * p:.1f}" for p in proportions) + " %")

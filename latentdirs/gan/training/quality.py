@@ -46,7 +46,7 @@ class QualityProbe:
 
     classifier: FactorClassifier
     dataset: GroundTruthData
-    _real_proportions: dict[int, dict[str, list[float]]] = field(default_factory=dict, repr=False)
+    _real_proportions: dict[int, dict[str, list[float]]] = field(default_factory=dict, init=False, repr=False)
 
     def real_proportions(self, n: int) -> dict[str, list[float]]:
         """Proportions of the factor values predicted on ``n`` real images (fixed seed; cached)."""
