@@ -173,7 +173,8 @@ def test_edit_from_latent_files(tmp_path, generators, capsys):
     assert not np.array_equal(_png(tmp_path / "o2.png"), expected)
     np.save(tmp_path / "bad.npy", np.zeros((1, 5), np.float32))
     for argv in (["--latent", str(tmp_path / "bad.npy"), "-s", "1"], ["--seed", "1", "-s", "1", "-d", "9"],
-                 ["--seed", "1", "--latent", str(tmp_path / "w.npy"), "-s", "1"], ["--seed", "1"]):
+                 ["--seed", "1", "--latent", str(tmp_path / "w.npy"), "-s", "1"], ["--seed", "1"],
+                 ["--seed", "1", "-s", "nan"], ["--seed", "1", "--traverse", "-inf:2:3"]):
         full = ["edit", "--generator", g0, "--directions", dfile, "-d", "0", "--out", str(tmp_path / "x.png"), *argv]
         code, text = run(full, capsys)
         assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)

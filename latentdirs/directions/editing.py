@@ -8,6 +8,8 @@ Strength 0 adds an exact zero, so the original image is reproduced bit for bit.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -27,6 +29,8 @@ def parse_traverse(text: str) -> list[float]:
             raise ValueError
     except (ValueError, IndexError):
         raise UserError(f"bad traversal {text!r}; expected START:STOP:COUNT, e.g. -3:3:7") from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise UserError(f"bad traversal {text!r}: START and STOP must be finite numbers")
     if count < 1 or count > 1000:
         raise UserError(f"traversal count must be between 1 and 1000, got {count}")
     return [float(v) for v in np.linspace(start, stop, count)] if count > 1 else [start]
@@ -115,6 +119,8 @@ def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: 
         raise UserError("give exactly one of --seed and --latent")
     if (strength is None) == (traverse is None):
         raise UserError("give exactly one of --strength and --traverse")
+    if strength is not None and not math.isfinite(strength):
+        raise UserError(f"--strength must be a finite number, got {strength}")
     strengths = [float(strength)] if strength is not None else parse_traverse(traverse)
     dset = load_directions(directions_path)
     psi = truncation_psi if truncation_psi is not None else float(dset.generator.get("truncation_psi", 1.0))
