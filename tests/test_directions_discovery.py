@@ -125,3 +125,8 @@ def test_bad_settings_are_user_errors(tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(UserError, match="checkpoint"):
         DirectionTrainer(_handle(), _config()).load_checkpoint(__file__)
+    for bad, message in [({"lr": float("nan")}, "lr must be a finite number"), ({"lr": -1.0}, "lr must be > 0"),
+                         ({"truncation_psi": float("inf")}, "truncation_psi must be a finite"),
+                         ({"steps": 0}, "steps must be ≥ 1"), ({"checkpoint_every": 0}, "checkpoint_every")]:
+        with pytest.raises(UserError, match=message):  # a NaN lr reached torch.optim.Adam: a traceback
+            _config(**bad)

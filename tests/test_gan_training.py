@@ -142,3 +142,15 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
 def test_network_sizes_are_checked(bad, message):
     with pytest.raises(UserError, match=message):
         GANTrainConfig(**{**TINY, **bad})
+
+
+@pytest.mark.parametrize("bad, message", [({"g_lr": float("nan")}, "--g-lr must be a finite number > 0"),
+                                          ({"d_lr": 0.0}, "--d-lr must be a finite number > 0"),
+                                          ({"r1_gamma": float("nan")}, "--gamma must be a finite number ≥ 0"),
+                                          ({"ema_kimg": -1.0}, "--ema must be"),
+                                          ({"pl_weight": float("inf")}, "--pl-weight must be"),
+                                          ({"kimg": float("nan")}, "--kimg must be a finite number > 0")])
+def test_rates_and_lengths_are_checked(bad, message):  # NaN passed the old `<= 0` checks and crashed later
+    with pytest.raises(UserError, match=message):
+        GANTrainConfig(**{**TINY, **bad})
+    GANTrainConfig(**{**TINY, "r1_gamma": 0.0, "ema_kimg": 0.0})  # zero weights stay allowed

@@ -161,7 +161,7 @@ def test_warns_once_with_training_batchnorm_and_bf16():
     ctx = LossContext(z=torch.randn(3, 4).bfloat16(), decode=plain, step=0)
     with pytest.warns(UserWarning, match="bf16"):
         registry.build("jacobian_l1:method=finite_difference")(ctx)
-    with pytest.raises(UserError, match="k must be"):
+    with pytest.raises(UserError, match="k=1 must be ≥ 2"):
         registry.build("hessian_penalty:k=1")
 
 

@@ -21,6 +21,23 @@ class _Toy(LossTerm):
 registry.register(_Toy)
 
 
+def test_bounds_and_non_finite_numbers_are_refused():
+    weight, delay, lr = Param(1.0, minimum=0), Param(0, minimum=0), Param(1e-3, above=0)
+    assert weight.cast("weight", "0", "t") == 0.0 and delay.cast("delay", 3, "t") == 3
+    assert lr.cast("lr", "2e-4", "t") == pytest.approx(2e-4)
+    for param, value, message in [(weight, "-1", "must be ≥ 0"), (lr, "0", "must be > 0"),
+                                  (delay, -2, "must be ≥ 0"), (weight, "nan", "must be a finite number"),
+                                  (weight, "inf", "must be a finite number"), (delay, "inf", "not a valid int"),
+                                  (lr, float("-inf"), "must be a finite number")]:
+        with pytest.raises(UserError, match=message):
+            param.cast("x", value, "t")
+    # every registered term refuses a negative weight and NaN, as one error line (no silent NaN training)
+    for spec in ("topdis:gamma=nan", "topdis:gamma=-1", "beta-vae:beta=-1", "gmg:tol=0", "jacobian_l1:fd_step=0",
+                 "topdis:card=inf", "dir-topdis:C=0.5", "dir-gmg:points=2", "reconstructor:lr=0"):
+        with pytest.raises(UserError, match="must be|not a valid"):
+            registry.build(spec)
+
+
 def test_parse_spec():
     assert registry.parse_spec("topdis") == ("topdis", {})
     assert registry.parse_spec("topdis:gamma=5, delay=1000") == ("topdis", {"gamma": "5", "delay": "1000"})

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
 from ..losses.registry import OBJECTIVE, LossContext, LossTerm, Param, register
 from .reconstructor import Reconstructor
 
@@ -62,11 +63,11 @@ class ReconstructorTerm(LossTerm):
     domains = frozenset({DOMAIN})
     needs = frozenset({"images", "shifted_images", "direction_index", "shift"})
     params = {
-        "weight": Param(1.0, "weight of the whole term"),
-        "shift_weight": Param(0.25, "weight of the L1 shift-regression loss"),
-        "lr": Param(1e-4, "Adam learning rate of the reconstructor"),
-        "width": Param(32, "channels of the first convolution"),
-        "size": Param(64, "images are area-downsampled to at most this size"),
+        "weight": Param(1.0, "weight of the whole term", minimum=0),
+        "shift_weight": Param(0.25, "weight of the L1 shift-regression loss", minimum=0),
+        "lr": Param(1e-4, "Adam learning rate of the reconstructor", above=0),
+        "width": Param(32, "channels of the first convolution", minimum=1),
+        "size": Param(64, "images are area-downsampled to at most this size", minimum=8),
     }
 
     def bind(self, setup: DirectionSetup) -> None:
@@ -118,24 +119,27 @@ class DirectionTopDis(LossTerm):
     domains = frozenset({DOMAIN})
     needs = frozenset({"directions", "base", "images", "render", "generator"})
     params = {
-        "weight": Param(1.0, "weight γ of the term"),
+        "weight": Param(1.0, "weight γ of the term", minimum=0),
         "shift": Param("quantile", "quantile: TopDis quantile shift; fixed: ±epsilon along the unit direction",
                        choices=("quantile", "fixed")),
-        "C": Param(0.125, "quantile shift"),
-        "epsilon": Param(1.0, "shift for shift=fixed"),
+        "C": Param(0.125, "quantile shift, in (0, 0.5)", above=0),
+        "epsilon": Param(1.0, "shift for shift=fixed", above=0),
         "features": Param("downsample", "space the image batches are compared in",
                           choices=("pixels", "downsample", "lpips")),
-        "size": Param(32, "side of the downsampled images (features=downsample)"),
-        "card": Param(50, "longest bars kept per barcode"),
-        "p": Param(1.0, "exponent of the bar lengths"),
+        "size": Param(32, "side of the downsampled images (features=downsample)", minimum=1),
+        "card": Param(50, "longest bars kept per barcode", minimum=1),
+        "p": Param(1.0, "exponent of the bar lengths", above=0),
         "variant": Param("exact", "RTD readout", choices=("exact", "official")),
-        "quantile": Param(0.9, "distance normalization quantile"),
+        "quantile": Param(0.9, "distance normalization quantile, in (0, 1]", above=0),
     }
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
         from .features import ImageFeatures
 
+        if not self.hp["C"] < 0.5 or not self.hp["quantile"] <= 1:
+            raise UserError(f"dir-topdis: C={self.hp['C']} must be in (0, 0.5) and quantile={self.hp['quantile']} "
+                            "in (0, 1]")
         self.features = ImageFeatures(self.hp["features"], self.hp["size"])
 
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
@@ -185,26 +189,22 @@ class DirectionGMG(LossTerm):
     domains = frozenset({DOMAIN})
     needs = frozenset({"directions", "base", "images", "render", "generator", "shift_sampler"})
     params = {
-        "weight": Param(1.0, "weight λ of the term"),
+        "weight": Param(1.0, "weight λ of the term", minimum=0),
         "gap": Param("gmg", "gmg: Gromov-Monge gap; distortion: DST alone", choices=("gmg", "distortion")),
         "cost": Param("cosine", "cost on both sides", choices=("cosine", "scaled_sqeuclidean", "sqeuclidean")),
-        "eps0": Param(0.1, "relative entropic regularization ε = eps0 · mean(C_X) · mean(C_Y)"),
-        "anchors": Param(4, "base codes per step (one GW problem each)"),
-        "points": Param(8, "coefficient vectors per anchor"),
+        "eps0": Param(0.1, "relative entropic regularization ε = eps0 · mean(C_X) · mean(C_Y)", above=0),
+        "anchors": Param(4, "base codes per step (one GW problem each)", minimum=1),
+        "points": Param(8, "coefficient vectors per anchor", minimum=3),
         "coefficients": Param("onehot", "how shift coefficients are drawn", choices=("onehot", "gaussian")),
-        "sigma": Param(1.0, "std of gaussian coefficients"),
+        "sigma": Param(1.0, "std of gaussian coefficients", above=0),
         "features": Param("downsample", "space the images are compared in", choices=("pixels", "downsample", "lpips")),
-        "size": Param(32, "side of the downsampled images (features=downsample)"),
+        "size": Param(32, "side of the downsampled images (features=downsample)", minimum=1),
     }
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
         from .features import ImageFeatures
 
-        if self.hp["anchors"] < 1 or self.hp["points"] < 3:
-            from ..errors import UserError
-
-            raise UserError("dir-gmg needs anchors >= 1 and points >= 3")
         self.features = ImageFeatures(self.hp["features"], self.hp["size"])
 
     def coefficients(self, ctx: LossContext, count: int, num_directions: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ run resumed from a checkpoint continues bit for bit like an uninterrupted one (s
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ class DiscoveryConfig:
     pca_samples: int = 20000
     sefa_torgb: bool = True
     checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "shift_min", "shift_max", "truncation_psi"):
+            if not math.isfinite(getattr(self, name)):
+                raise UserError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise UserError(f"lr must be > 0, got {self.lr}")
+        for name in ("steps", "stats_samples", "pca_samples", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be ≥ 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

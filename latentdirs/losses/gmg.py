@@ -27,7 +27,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import UserError
 from ..ot.costs import COST_NAMES
 from ..ot.gmg import gromov_monge_gap, map_distortion
 from ..ot.gromov import EntropicGromovSolver
@@ -75,9 +74,9 @@ def _solver(iterations: int, tol: float, init: str) -> EntropicGromovSolver:
 
 
 _COMMON = {
-    "weight": Param(1.0, "weight λ of the term"),
-    "delay": Param(0, "steps before the term is switched on"),
-    "ramp_steps": Param(0, "steps over which λ ramps linearly from 0 after the delay (0: no ramp)"),
+    "weight": Param(1.0, "weight λ of the term", minimum=0),
+    "delay": Param(0, "steps before the term is switched on", minimum=0),
+    "ramp_steps": Param(0, "steps over which λ ramps linearly from 0 after the delay (0: no ramp)", minimum=0),
     "where": Param("decoder", "the map regularized: encoder (x→μ or z) or decoder (z→sigmoid(decode(z)))",
                    ("encoder", "decoder")),
     "code": Param("auto", "codes used: mu, z (sampled), auto = mu for the encoder, z for the decoder",
@@ -147,14 +146,12 @@ class GromovMongeGap(MapRegularizer):
     kind = "gmg"
     params = {
         **_COMMON,
-        "eps0": Param(0.05, "entropic regularization relative to mean(C_X)·mean(C_Y)"),
-        "iterations": Param(100, "maximum outer GW iterations per step"),
-        "tol": Param(1e-5, "GW stopping tolerance (plan change and marginal error)"),
+        "eps0": Param(0.05, "entropic regularization relative to mean(C_X)·mean(C_Y)", above=0),
+        "iterations": Param(100, "maximum outer GW iterations per step", minimum=1),
+        "tol": Param(1e-5, "GW stopping tolerance (plan change and marginal error)", above=0),
         "init": Param("identity", "initial GW coupling", ("identity", "product")),
     }
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
-        if not self.hp["eps0"] > 0:
-            raise UserError(f"gmg: eps0 must be positive, got {self.hp['eps0']}")
         self.gw_solver = _solver(self.hp["iterations"], self.hp["tol"], self.hp["init"])

@@ -156,8 +156,8 @@ class _DecoderPenalty(LossTerm):
 
 
 _RAMP = {
-    "delay": Param(0, "steps before the term is switched on"),
-    "ramp_steps": Param(0, "steps over which γ ramps linearly from 0 after the delay (paper: 100000)"),
+    "delay": Param(0, "steps before the term is switched on", minimum=0),
+    "ramp_steps": Param(0, "steps over which γ ramps linearly from 0 after the delay (paper: 100000)", minimum=0),
 }
 
 
@@ -172,17 +172,12 @@ class JacobianL1(_DecoderPenalty):
 
     name = "jacobian_l1"
     params = {
-        "gamma": Param(0.1, "weight γ (paper, threeDots: 0.1)"),
+        "gamma": Param(0.1, "weight γ (paper, threeDots: 0.1)", minimum=0),
         **_RAMP,
         "method": Param("exact", "exact (JVP) or finite_difference (paper)", ("exact", "finite_difference")),
-        "fd_step": Param(1e-3, "finite-difference step h"),
-        "subset": Param(0, "random latents per step (0: all); unbiased, scaled by d/k"),
+        "fd_step": Param(1e-3, "finite-difference step h", above=0),
+        "subset": Param(0, "random latents per step (0: all); unbiased, scaled by d/k", minimum=0),
     }
-
-    def __init__(self, **hparams: Any) -> None:
-        super().__init__(**hparams)
-        if self.hp["subset"] < 0 or not self.hp["fd_step"] > 0:
-            raise UserError("jacobian_l1: subset must be >= 0 and fd_step > 0")
 
     def forward(self, ctx: LossContext) -> dict[str, Tensor]:
         gamma = self.weight(ctx)
@@ -209,17 +204,12 @@ class HessianPenalty(_DecoderPenalty):
 
     name = "hessian_penalty"
     params = {
-        "gamma": Param(1.0, "weight γ"),
+        "gamma": Param(1.0, "weight γ", minimum=0),
         **_RAMP,
-        "k": Param(2, "Rademacher directions per step (≥ 2)"),
-        "step": Param(0.1, "finite-difference step h"),
+        "k": Param(2, "Rademacher directions per step (≥ 2)", minimum=2),
+        "step": Param(0.1, "finite-difference step h", above=0),
         "reduction": Param("max", "reduction over batch and pixels", ("max", "mean")),
     }
-
-    def __init__(self, **hparams: Any) -> None:
-        super().__init__(**hparams)
-        if self.hp["k"] < 2 or not self.hp["step"] > 0:
-            raise UserError("hessian_penalty: k must be >= 2 and step > 0")
 
     def forward(self, ctx: LossContext) -> dict[str, Tensor]:
         gamma = self.weight(ctx)

@@ -42,7 +42,7 @@ class WAEMMD(LossTerm):
     role = OBJECTIVE
     domains = frozenset({"vae"})
     needs = frozenset({"recon", "z", "generator"})
-    params = {"beta": Param(10.0, "weight β (λ in the paper) of the MMD term")}
+    params = {"beta": Param(10.0, "weight β (λ in the paper) of the MMD term", minimum=0)}
 
     def forward(self, ctx: LossContext) -> dict[str, Tensor]:
         z = ctx.z

@@ -13,6 +13,7 @@ FactorVAE discriminator).
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,11 +28,14 @@ REGULARIZER = "regularizer"
 
 @dataclass(frozen=True)
 class Param:
-    """One hyper-parameter: default value, type (bool/int/float/str) and optional choices."""
+    """One hyper-parameter: default value, type (bool/int/float/str), optional choices, and for numbers an
+    optional lower bound: ``minimum`` (value ≥ minimum) or ``above`` (value > above). Floats must be finite."""
 
     default: Any
     help: str = ""
     choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    above: float | None = None
 
     @property
     def type(self) -> type:
@@ -57,10 +61,16 @@ class Param:
                 value = float(value)
             else:
                 value = str(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{owner}: parameter {name}={value!r} is not a valid {kind.__name__}") from None
+        if kind is float and not math.isfinite(value):
+            raise UserError(f"{owner}: parameter {name}={value!r} must be a finite number")
         if self.choices is not None and value not in self.choices:
             raise UserError(f"{owner}: parameter {name}={value!r} must be one of {list(self.choices)}")
+        if self.minimum is not None and value < self.minimum:
+            raise UserError(f"{owner}: parameter {name}={value!r} must be ≥ {self.minimum}")
+        if self.above is not None and value <= self.above:
+            raise UserError(f"{owner}: parameter {name}={value!r} must be > {self.above}")
         return value
 
 

@@ -52,12 +52,12 @@ class TopDis(LossTerm):
     domains = frozenset({"vae"})
     needs = frozenset({"z", "x_logits", "decode", "model", "generator", "reconstruction", "step"})
     params = {
-        "gamma": Param(5.0, "weight γ of the RTD term"),
-        "delay": Param(0, "training steps before the term is switched on"),
+        "gamma": Param(5.0, "weight γ of the RTD term", minimum=0),
+        "delay": Param(0, "training steps before the term is switched on", minimum=0),
         "shift": Param(0.125, "C: shift in the quantile space of the batch, in (0, 1)"),
         "sampler": Param("decoder_norm", "how the latent coordinate is picked", SAMPLERS),
-        "card": Param(50, "longest bars kept per persistence computation"),
-        "p": Param(1.0, "exponent of the bar lengths"),
+        "card": Param(50, "longest bars kept per persistence computation", minimum=1),
+        "p": Param(1.0, "exponent of the bar lengths", above=0),
         "variant": Param("exact", "RTD readout: exact, or official (the released code)", VARIANTS),
         "quantile": Param(0.9, "each cloud's distances are divided by this quantile; 0: no normalization"),
         "orthogonalize": Param(False, "return the term as loss_orthogonal (gradient orthogonalization)"),
@@ -69,8 +69,6 @@ class TopDis(LossTerm):
         hp = self.hp
         if not 0.0 < hp["shift"] < 0.5:
             raise UserError(f"topdis: shift={hp['shift']} must be in (0, 0.5)")
-        if hp["card"] < 1 or hp["p"] <= 0 or hp["delay"] < 0 or hp["gamma"] < 0:
-            raise UserError("topdis: card must be >= 1, p > 0, delay >= 0 and gamma >= 0")
         if not 0.0 <= hp["quantile"] <= 1.0:
             raise UserError(f"topdis: quantile={hp['quantile']} must be in (0, 1], or 0 for no normalization")
         if hp["batch"] == "second":

@@ -77,7 +77,7 @@ class BetaVAE(_VAEObjective):
     """
 
     name = "beta-vae"
-    params = {"beta": Param(1.0, "weight of the KL term")}
+    params = {"beta": Param(1.0, "weight of the KL term", minimum=0)}
 
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         kl = gaussian_kl(ctx.mu, ctx.logvar)
@@ -96,9 +96,9 @@ class AnnealedVAE(_VAEObjective):
     name = "annealed-vae"
     needs = _VAEObjective.needs | {"step"}
     params = {
-        "gamma": Param(1000.0, "weight of the capacity penalty"),
-        "c_max": Param(25.0, "final KL capacity C_max (nats)"),
-        "iteration_threshold": Param(100000, "steps T over which the capacity grows linearly to C_max"),
+        "gamma": Param(1000.0, "weight of the capacity penalty", minimum=0),
+        "c_max": Param(25.0, "final KL capacity C_max (nats)", minimum=0),
+        "iteration_threshold": Param(100000, "steps T over which the capacity grows linearly to C_max", minimum=1),
     }
 
     def capacity(self, step: int) -> float:
@@ -124,7 +124,7 @@ class BetaTCVAE(_VAEObjective):
 
     name = "beta-tcvae"
     needs = _VAEObjective.needs | {"z", "dataset_size"}
-    params = {"beta": Param(6.0, "weight β of the total correlation (the loss adds (β − 1)·TC)")}
+    params = {"beta": Param(6.0, "weight β of the total correlation (the loss adds (β − 1)·TC)", minimum=0)}
 
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         kl = gaussian_kl(ctx.mu, ctx.logvar)
@@ -164,9 +164,9 @@ class FactorVAE(_VAEObjective):
     name = "factor-vae"
     needs = _VAEObjective.needs | {"z", "generator"}
     params = {
-        "gamma": Param(10.0, "weight of the total correlation"),
-        "latent_dim": Param(10, "latent size (input of the discriminator); the trainer sets it"),
-        "disc_lr": Param(1e-4, "learning rate of the discriminator's Adam"),
+        "gamma": Param(10.0, "weight of the total correlation", minimum=0),
+        "latent_dim": Param(10, "latent size (input of the discriminator); the trainer sets it", minimum=1),
+        "disc_lr": Param(1e-4, "learning rate of the discriminator's Adam", above=0),
     }
 
     def __init__(self, **hparams: Any) -> None:
@@ -216,8 +216,8 @@ class DIPVAEI(_VAEObjective):
 
     name = "dip-vae-i"
     params = {
-        "lambda_od": Param(10.0, "weight of the off-diagonal covariance penalty"),
-        "lambda_d": Param(100.0, "weight of the diagonal penalty"),
+        "lambda_od": Param(10.0, "weight of the off-diagonal covariance penalty", minimum=0),
+        "lambda_d": Param(100.0, "weight of the diagonal penalty", minimum=0),
     }
 
     def covariance(self, ctx: LossContext) -> torch.Tensor:
@@ -241,8 +241,8 @@ class DIPVAEII(DIPVAEI):
 
     name = "dip-vae-ii"
     params = {
-        "lambda_od": Param(10.0, "weight of the off-diagonal covariance penalty"),
-        "lambda_d": Param(10.0, "weight of the diagonal penalty"),
+        "lambda_od": Param(10.0, "weight of the off-diagonal covariance penalty", minimum=0),
+        "lambda_d": Param(10.0, "weight of the diagonal penalty", minimum=0),
     }
 
     def covariance(self, ctx: LossContext) -> torch.Tensor:

@@ -9,6 +9,7 @@ minibatch-std group 4. The network size is the caller's choice (``channel_base``
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +73,13 @@ class GANTrainConfig:
         if self.batch < 1 or self.batch % min(self.mbstd_group, self.batch):
             raise UserError(f"--batch must be a positive multiple of the minibatch-std group "
                             f"({self.mbstd_group}), got {self.batch}")
-        for name in ("kimg", "snapshot_kimg", "sample_kimg", "quality_kimg"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+        for name, flag, strict in (("kimg", "kimg", True), ("snapshot_kimg", "snapshot-kimg", True),
+                                   ("sample_kimg", "sample-kimg", True), ("quality_kimg", "quality-kimg", True),
+                                   ("g_lr", "g-lr", True), ("d_lr", "d-lr", True), ("r1_gamma", "gamma", False),
+                                   ("pl_weight", "pl-weight", False), ("ema_kimg", "ema", False)):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and (value > 0 or (value == 0 and not strict))):
+                raise UserError(f"--{flag} must be a finite number {'>' if strict else '≥'} 0, got {value}")
         if self.r1_interval < 1 or self.pl_interval < 1:
             raise UserError("regularization intervals must be ≥ 1")
         if not 0.0 <= self.style_mixing_prob <= 1.0:
