@@ -125,6 +125,13 @@ def test_bad_foreign_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(UserError, match="junk.npz"):
         import_directions("ganspace", tmp_path / "junk.npz")
+    (tmp_path / "noise.npz").write_bytes(bytes(range(256)) * 4)  # numpy's own message would advise unpickling
+    with pytest.raises(UserError, match=r"noise.npz is not a readable SeFa .npz file \(no .npy array") as exc:
+        import_directions("sefa", tmp_path / "noise.npz")
+    assert "pickle" not in str(exc.value)
+    for fmt in ("ganspace", "sefa"):  # a single .npy array gave a TypeError traceback
+        with pytest.raises(UserError, match="b.npy is a single .npy array, not a .* .npz archive"):
+            import_directions(fmt, tmp_path / "b.npy")
     np.savez(tmp_path / "nan.npz", boundaries=np.full((2, 3), np.nan, np.float32))
     with pytest.raises(UserError, match="finite"):
         import_directions("sefa", tmp_path / "nan.npz")

@@ -21,6 +21,7 @@ Formats store unit directions, so a free-norm (``linear``) direction set round-t
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +65,15 @@ def _savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
 def _load_npz(path: str | os.PathLike, what: str, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     path = require_file(path, f"{what} file")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array, not an archive of named arrays
+            raise UserError(f"{path} is a single .npy array, not a {what} .npz archive (expected arrays "
+                            f"{', '.join(required)})")
+        with loaded as data:
             arrays = {key: data[key] for key in data.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path} is not a readable {what} .npz file ({str(exc)[:160]})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "no .npy array or .npz archive" if "pickle" in str(exc) else str(exc)[:160]  # never advise unpickling
+        raise UserError(f"{path} is not a readable {what} .npz file ({reason})") from None
     missing = [key for key in required if key not in arrays]
     if missing:
         raise UserError(f"{path} is not a {what} file: it lacks {', '.join(missing)} (has {', '.join(arrays)})")
