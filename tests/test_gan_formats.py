@@ -155,6 +155,11 @@ def test_parse_seeds():
     for bad in ("", "a", "3-1", "1-", "-2"):
         with pytest.raises(UserError):
             parse_seeds(bad)
+    assert len(parse_seeds("0-4095")) == 4096 and parse_seeds("4294967295") == [2**32 - 1]
+    with pytest.raises(UserError, match="at most 4096"):  # counted before any list is built
+        parse_seeds("0-4294967295")
+    with pytest.raises(UserError, match=r"\[0, 2\^32\)"):
+        parse_seeds("4294967296")
 
 
 def test_generate_grid_uses_official_z(tmp_path, capsys):

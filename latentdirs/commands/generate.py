@@ -14,10 +14,13 @@ from ..io import save_image_grid
 from ..progress import progress_bar
 from ..seeding import resolve_device, torch_generator
 
+MAX_SEEDS = 4096  # one grid: beyond this the PNG is unusable (and a typo such as 0-100000 would run for hours)
+
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-7"`` → 0…7, ``"1,5,9"`` → [1, 5, 9]; ranges and lists combine (``"0-2,10"``)."""
-    seeds: list[int] = []
+    """``"0-7"`` → 0…7, ``"1,5,9"`` → [1, 5, 9]; ranges and lists combine (``"0-2,10"``); at most
+    :data:`MAX_SEEDS` seeds."""
+    ranges: list[range] = []
     for part in text.split(","):
         part = part.strip()
         try:
@@ -26,14 +29,17 @@ def parse_seeds(text: str) -> list[int]:
                 start, stop = int(lo), int(hi)
                 if stop < start:
                     raise ValueError
-                seeds.extend(range(start, stop + 1))
+                ranges.append(range(start, stop + 1))
             else:
-                seeds.append(int(part))
+                ranges.append(range(int(part), int(part) + 1))
         except ValueError:
             raise UserError(f"bad seed list {text!r}: expected ranges and numbers like 0-7 or 1,5,9") from None
-    if any(s < 0 or s >= 2**32 for s in seeds):
+    if any(r.start < 0 or r.stop > 2**32 for r in ranges):
         raise UserError(f"seeds must be in [0, 2^32), got {text!r}")
-    return seeds
+    count = sum(len(r) for r in ranges)
+    if count > MAX_SEEDS:
+        raise UserError(f"{count} seeds in {text!r}: one grid holds at most {MAX_SEEDS}; render in parts")
+    return [seed for r in ranges for seed in r]
 
 
 @click.command("generate")
@@ -63,8 +69,10 @@ def command(generator_path: str, seeds: str, psi: float, trunc_cutoff: int | Non
       latentdirs generate --generator generators/ffhq256.json --seeds 1,5,9 --noise-mode none
     """
     seed_list = parse_seeds(seeds)
-    if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    if batch_size < 1 or (nrow is not None and nrow < 1):
+        raise UserError("--batch-size and --nrow must be at least 1")
+    if not math.isfinite(psi):
+        raise UserError(f"--trunc must be a finite number, got {psi}")
     dev = resolve_device(device)
     generator = load_generator(generator_path, device=dev)
     c = None
