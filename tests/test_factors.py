@@ -151,6 +151,41 @@ def test_save_load_round_trip_and_errors(trained, tmp_path):
         predict_factors(model, np.zeros((2, 1, 8, 8), np.float32))
 
 
+class _CrashingBlocks(Blocks):
+    """Blocks that count their batches and fail on call number ``crash_at`` (a killed run; 0: never)."""
+
+    def __init__(self, crash_at: int = 0) -> None:
+        self.calls, self.crash_at = 0, crash_at
+
+    def sample(self, n, random_state):
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise KeyboardInterrupt
+        return super().sample(n, random_state)
+
+
+def test_classifier_training_resumes_bit_for_bit(tmp_path):
+    settings = dict(steps=9, seed=3, device="cpu", batch_size=8, width=4, hidden=8, progress=False)
+    straight, info = train_factor_classifier(Blocks(), **settings)
+    checkpoint = tmp_path / "clf.ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):  # dies in step 8 (index 7): the checkpoint holds steps 0-5
+        train_factor_classifier(_CrashingBlocks(crash_at=8), checkpoint=checkpoint, checkpoint_every=3, **settings)
+    assert checkpoint.is_file()
+    with pytest.raises(UserError, match="pass --resume"):  # never silently overwritten
+        train_factor_classifier(Blocks(), checkpoint=checkpoint, checkpoint_every=3, **settings)
+    with pytest.raises(UserError, match="other settings"):
+        train_factor_classifier(Blocks(), checkpoint=checkpoint, checkpoint_every=3, resume=True,
+                                **{**settings, "seed": 4})
+    counting = _CrashingBlocks()
+    resumed, resumed_info = train_factor_classifier(counting, checkpoint=checkpoint, checkpoint_every=3, resume=True,
+                                                    **settings)
+    assert counting.calls == 3  # steps 6-8 only: it continued, it did not start over
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert resumed_info["train_accuracy_last_10pct"] == info["train_accuracy_last_10pct"]
+    assert not checkpoint.exists()  # removed once training finished
+
+
 def test_train_factor_classifier_cli(tmp_path, capsys):
     from latentdirs.cli import main
 

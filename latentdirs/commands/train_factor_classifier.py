@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from ..data import get_dataset
-from ..factors import rerender_quality, save_factor_classifier, train_factor_classifier
+from ..errors import UserError
+from ..factors import classifier_paths, rerender_quality, save_factor_classifier, train_factor_classifier
 
 
 @click.command("train-factor-classifier")
@@ -25,8 +26,12 @@ from ..factors import rerender_quality, save_factor_classifier, train_factor_cla
 @click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output stem: writes OUT.safetensors and OUT.json.")
+@click.option("--checkpoint-every", type=int, default=500, show_default=True,
+              help="Save the training state to OUT.ckpt.pt every N steps (removed when training ends).")
+@click.option("--resume", is_flag=True, help="Continue from OUT.ckpt.pt (same settings), bit for bit.")
 def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int, lr: float, width: int, noise: float,
-            eval_samples: int, seed: int, device: str, threads: int | None, out: str) -> None:
+            eval_samples: int, seed: int, device: str, threads: int | None, out: str, checkpoint_every: int,
+            resume: bool) -> None:
     """Train a CNN that reads every factor of a dataset's images, and measure it on fresh images.
 
     The held-out score is the re-render quality of real images: predicted factors are rendered
@@ -37,12 +42,17 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
     Examples:
       latentdirs train-factor-classifier --dataset dsprites --steps 4000 --out pretrained/dsprites_factor_classifier
       latentdirs train-factor-classifier --dataset threedots --steps 2000 --out runs/threedots_classifier
+      latentdirs train-factor-classifier --dataset threedots --steps 2000 --out runs/threedots_classifier --resume
     """
     if threads is not None:
         torch.set_num_threads(max(1, threads))
     data = get_dataset(dataset, dataset_path)
+    checkpoint = classifier_paths(out)[0].with_suffix(".ckpt.pt")
+    if resume and not checkpoint.exists():
+        raise UserError(f"nothing to resume: {checkpoint} does not exist")
     model, info = train_factor_classifier(data, steps=steps, seed=seed, device=device, batch_size=batch_size, lr=lr,
-                                          width=width, noise=noise)
+                                          width=width, noise=noise, checkpoint=checkpoint,
+                                          checkpoint_every=checkpoint_every, resume=resume)
     factors, images = data.sample(eval_samples, np.random.RandomState(seed + 10_007))
     quality = rerender_quality(model, data, images)
     accuracy = (quality.factors == factors).mean(axis=0)

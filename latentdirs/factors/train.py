@@ -5,12 +5,18 @@ classifier never sees the same finite training set twice. Loss: the sum over fac
 cross-entropy of each head. Adam with a cosine learning-rate decay to zero. Light augmentation
 (additive Gaussian pixel noise with a per-image σ uniform in [0, ``noise``]) makes it tolerant of the
 slightly grey, soft-edged images a generator produces.
+
+With a ``checkpoint`` path the whole training state (weights, optimizer, schedule, both random
+streams, step, accuracy tallies) is written there atomically every ``checkpoint_every`` steps; a
+later call with ``resume=True`` and the same settings continues bit for bit. The checkpoint is
+removed once training finishes.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +24,9 @@ from torch.nn import functional as F
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
+from ..io import torch_load, torch_save
 from ..progress import progress_bar
-from ..seeding import resolve_device, torch_generator
+from ..seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
 from .model import FactorClassifier
 
 
@@ -34,14 +41,18 @@ def build_factor_classifier(dataset: GroundTruthData, width: int = 32, hidden: i
 
 def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: int = 0, device: str = "auto",
                             batch_size: int = 64, lr: float = 2e-3, width: int = 32, hidden: int = 256,
-                            noise: float = 0.05, progress: bool = True) -> tuple[FactorClassifier, dict]:
+                            noise: float = 0.05, progress: bool = True, checkpoint: str | Path | None = None,
+                            checkpoint_every: int = 500, resume: bool = False) -> tuple[FactorClassifier, dict]:
     """Train a classifier for every factor of ``dataset``; returns ``(classifier in eval mode, info)``.
 
     ``info`` holds the training settings, the wall time and the final per-factor training accuracy
-    (over the last 10 % of steps).
+    (over the last 10 % of steps). ``checkpoint``/``checkpoint_every``/``resume``: see the module doc.
     """
-    if steps < 1 or batch_size < 2:
-        raise UserError(f"need steps ≥ 1 and batch_size ≥ 2, got steps={steps}, batch_size={batch_size}")
+    if steps < 1 or batch_size < 2 or checkpoint_every < 1:
+        raise UserError(f"need steps ≥ 1, batch_size ≥ 2 and checkpoint_every ≥ 1, got steps={steps}, "
+                        f"batch_size={batch_size}, checkpoint_every={checkpoint_every}")
+    settings = {"dataset": dataset.name, "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr,
+                "width": width, "hidden": hidden, "noise": noise}
     dev = resolve_device(device)
     model = build_factor_classifier(dataset, width, hidden, seed).to(dev).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -52,9 +63,28 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
     columns = [model.factor_names.index(name) for name in names]
     tail_start = int(steps * 0.9)
     correct = np.zeros(len(names))
-    seen = 0
-    start = time.time()
-    bar = progress_bar(range(steps), desc="factor classifier", disable=not progress)
+    seen, first_step, elapsed = 0, 0, 0.0
+    if checkpoint is not None and Path(checkpoint).exists():
+        if not resume:
+            raise UserError(f"{checkpoint} holds an unfinished training run; pass --resume to continue it "
+                            "(or delete the file to start again)")
+        state = torch_load(checkpoint, "factor-classifier checkpoint")
+        saved = state.get("settings") or {}
+        changed = [f"{key} {saved.get(key)!r} → {value!r}" for key, value in settings.items()
+                   if saved.get(key) != value]
+        if changed:
+            raise UserError(f"{checkpoint} was written with other settings ({'; '.join(changed)}); resume with the "
+                            "same ones")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        rs = random_state_from_tensor_dict(state["data_rs"])
+        gen.set_state(state["gen"])
+        correct, seen = state["correct"].numpy().astype(np.float64), int(state["seen"])
+        first_step, elapsed = int(state["step"]), float(state["wall_time_s"])
+    start = time.time() - elapsed
+    bar = progress_bar(range(first_step, steps), total=steps, initial=first_step, desc="factor classifier",
+                       disable=not progress)
     for step in bar:
         factors, images = dataset.sample(batch_size, rs)
         x = torch.from_numpy(images).to(dev)
@@ -75,7 +105,15 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
             seen += batch_size
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            torch_save(checkpoint, {
+                "settings": settings, "step": step + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "data_rs": random_state_to_tensor_dict(rs), "gen": gen.get_state(),
+                "correct": torch.from_numpy(correct), "seen": seen, "wall_time_s": time.time() - start})
     model.eval()
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     info = {
         "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr, "noise": noise,
         "wall_time_s": round(time.time() - start, 1), "device": str(dev),
