@@ -3,7 +3,8 @@
 A module there defines ``command`` (a click command); it is added here by discovery, so commands
 are added without touching this file. A :class:`~latentdirs.errors.UserError` raised anywhere, or
 a file-system ``OSError`` (permission denied, disk full, …), becomes one ``error: …`` line and exit
-status 2.
+status 2; a training run stopped by Ctrl-C (:class:`~latentdirs.interrupt.Interrupted`, its checkpoint
+saved) one ``interrupted: …`` line and exit status 130.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 
 from . import __version__, commands
 from .errors import UserError
+from .interrupt import Interrupted
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(2)
+    except Interrupted as exc:
+        click.echo(f"interrupted: {exc}", err=True)
+        sys.exit(130)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

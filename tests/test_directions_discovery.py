@@ -1,6 +1,7 @@
 """Discovery: each method yields K directions, gradients reach the matrix, resume is bit identical."""
 
 import json
+import signal
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from latentdirs.directions.discovery import run_discovery
 from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.trainer import DirectionTrainer, DiscoveryConfig, build_term
 from latentdirs.errors import UserError
+from latentdirs.interrupt import Interrupted
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -113,6 +115,26 @@ def test_run_folder_resume_matches_uninterrupted_run(tmp_path):
     a = (tmp_path / "a" / "directions.safetensors").read_bytes()
     b = (tmp_path / "b" / "directions.safetensors").read_bytes()
     assert a == b
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_resume_matches(tmp_path, monkeypatch):
+    handle = _handle()
+    run_discovery(handle, _config(steps=6), tmp_path / "a", progress=False, report={"samples": 1, "steps": 2})
+    step = DirectionTrainer.train_step
+
+    def step_with_ctrl_c(self):
+        if self.step == 3:  # Ctrl-C during the 4th step: it finishes, the run stops at step 4
+            signal.raise_signal(signal.SIGINT)
+        return step(self)
+
+    monkeypatch.setattr(DirectionTrainer, "train_step", step_with_ctrl_c)
+    with pytest.raises(Interrupted, match="stopped at step 4 of 6"):
+        run_discovery(handle, _config(steps=6), tmp_path / "b", progress=False, report={"samples": 1, "steps": 2})
+    monkeypatch.setattr(DirectionTrainer, "train_step", step)
+    run_discovery(handle, _config(steps=6), tmp_path / "b", resume=True, progress=False,
+                  report={"samples": 1, "steps": 2})
+    a = (tmp_path / "a" / "directions.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "directions.safetensors").read_bytes()
 
 
 def test_bad_settings_are_user_errors(tmp_path):

@@ -1,5 +1,7 @@
 """Factor classifier and the re-render quality measure, on a tiny procedural dataset."""
 
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,8 @@ from latentdirs.factors import (
     total_variation,
     train_factor_classifier,
 )
+from latentdirs.interrupt import Interrupted
+from latentdirs.io import torch_load
 
 
 class Blocks(GroundTruthData):
@@ -152,15 +156,18 @@ def test_save_load_round_trip_and_errors(trained, tmp_path):
 
 
 class _CrashingBlocks(Blocks):
-    """Blocks that count their batches and fail on call number ``crash_at`` (a killed run; 0: never)."""
+    """Blocks that count their batches, fail on call number ``crash_at`` (a killed run; 0: never) and receive
+    a Ctrl-C during call number ``sigint_at``."""
 
-    def __init__(self, crash_at: int = 0) -> None:
-        self.calls, self.crash_at = 0, crash_at
+    def __init__(self, crash_at: int = 0, sigint_at: int = 0) -> None:
+        self.calls, self.crash_at, self.sigint_at = 0, crash_at, sigint_at
 
     def sample(self, n, random_state):
         self.calls += 1
         if self.calls == self.crash_at:
             raise KeyboardInterrupt
+        if self.calls == self.sigint_at:
+            signal.raise_signal(signal.SIGINT)
         return super().sample(n, random_state)
 
 
@@ -184,6 +191,17 @@ def test_classifier_training_resumes_bit_for_bit(tmp_path):
         assert torch.equal(a, b), name
     assert resumed_info["train_accuracy_last_10pct"] == info["train_accuracy_last_10pct"]
     assert not checkpoint.exists()  # removed once training finished
+
+    # Ctrl-C in step 5 (index 4): the step finishes, the state is saved at step 5, the run stops; resuming gives
+    # the same classifier as the uninterrupted run
+    with pytest.raises(Interrupted, match="stopped at step 5 of 9"):
+        train_factor_classifier(_CrashingBlocks(sigint_at=5), checkpoint=checkpoint, checkpoint_every=3, **settings)
+    assert torch_load(checkpoint)["step"] == 5
+    counting = _CrashingBlocks()
+    resumed, _ = train_factor_classifier(counting, checkpoint=checkpoint, resume=True, checkpoint_every=3, **settings)
+    assert counting.calls == 4
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(),
+                                                  strict=True))
 
 
 def test_train_factor_classifier_cli(tmp_path, capsys):

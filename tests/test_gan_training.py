@@ -1,6 +1,7 @@
 """StyleGAN2 trainer on a tiny config: it trains, resumes bit for bit, and its snapshots load."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from latentdirs.gan import load_generator
 from latentdirs.gan.training import GANTrainConfig, train_gan
 from latentdirs.gan.training.ema import ema_beta
 from latentdirs.gan.training.loop import CHECKPOINT, build_state, lazy_adam
+from latentdirs.interrupt import Interrupted
 from latentdirs.io import torch_load, torch_save
 
 TINY = dict(dataset="dsprites", resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8,
@@ -79,6 +81,31 @@ def test_quality_record_has_iou_and_coverage(tmp_path):
     coverage = quality["coverage"]
     assert set(coverage["tv_to_real"]) == {"shape", "scale", "orientation", "posX", "posY"}
     assert 0 <= coverage["worst_tv"] <= 1 and coverage["worst_tv"] == coverage["tv_to_real"][coverage["worst_factor"]]
+
+
+def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, monkeypatch):
+    from latentdirs.gan.training import loop
+
+    train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "a", progress=False)
+    calls = []
+
+    def real_batch_with_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # Ctrl-C during the third step (images 8-12; the first call draws the reals grid)
+            signal.raise_signal(signal.SIGINT)
+        return real_batch(*args, **kwargs)
+
+    real_batch = loop.real_batch
+    monkeypatch.setattr(loop, "real_batch", real_batch_with_ctrl_c)
+    with pytest.raises(Interrupted, match="stopped at kimg 0.012 of 0.016"):
+        train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "b", progress=False)
+    assert torch_load(tmp_path / "b" / CHECKPOINT)["cur_nimg"] == 12  # saved after the step, not periodically
+    monkeypatch.setattr(loop, "real_batch", real_batch)
+    resumed = train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "b", resume=True, progress=False)
+    assert resumed["finished"] and resumed["batch_idx"] == 4
+    a, b = torch_load(tmp_path / "a" / CHECKPOINT), torch_load(tmp_path / "b" / CHECKPOINT)
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "gen", "data_rs", "pl_mean"):
+        assert _equal(a[key], b[key]), key
 
 
 def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):

@@ -52,6 +52,18 @@ def test_cli_turns_file_system_errors_into_one_line(tmp_path, capsys, monkeypatc
     assert exc.value.code == 2
     assert capsys.readouterr().err == "error: /data/weights.pt: Permission denied\n"
 
+    def stopped(*_args, **_kwargs):
+        from latentdirs.interrupt import Interrupted
+
+        raise Interrupted("stopped at step 3 of 9; checkpoint saved in r/ck.pt; continue with --resume")
+
+    monkeypatch.setattr("latentdirs.commands.losses.describe_all", stopped)  # a run stopped by Ctrl-C
+    with pytest.raises(SystemExit) as exc:
+        main(["losses"])
+    assert exc.value.code == 130
+    assert capsys.readouterr().err == ("interrupted: stopped at step 3 of 9; checkpoint saved in r/ck.pt; "
+                                       "continue with --resume\n")
+
 
 def test_torch_roundtrip_and_corrupt(tmp_path):
     path = tmp_path / "ck.pt"

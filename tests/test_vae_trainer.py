@@ -1,6 +1,7 @@
 """The VAE trainer on a tiny dataset: learning, bit-identical resume, loss_orthogonal, decoder-free, outputs."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from PIL import Image
 
 from latentdirs.data.base import GroundTruthData
 from latentdirs.errors import UserError
+from latentdirs.interrupt import Interrupted
 from latentdirs.losses import REGULARIZER, LossContext, LossTerm, Param, register
 from latentdirs.vae.config import TrainConfig
 from latentdirs.vae.gradients import project_nonconflicting
@@ -40,6 +42,7 @@ class Crash(Exception):
 
 
 CRASH_AT_STEP: list[int] = []
+SIGINT_AT_STEP: list[int] = []  # a Ctrl-C arrives during these steps
 
 
 @register
@@ -55,6 +58,8 @@ class Probe(LossTerm):
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         if ctx.step in CRASH_AT_STEP:
             raise Crash
+        if ctx.step in SIGINT_AT_STEP:
+            signal.raise_signal(signal.SIGINT)
         noise = torch.randn(ctx.z.shape, generator=ctx.generator, device=ctx.z.device)
         shifted = torch.sigmoid(ctx.decode(ctx.z + noise)).mean()
         mu2, _ = ctx.encode(ctx.next_batch())
@@ -104,6 +109,26 @@ def test_resume_after_a_crash_is_bit_identical(tmp_path):
     state_a, state_b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     assert all(torch.equal(state_a[k]["exp_avg_sq"], state_b[k]["exp_avg_sq"]) for k in state_a)
     assert (tmp_path / "straight" / "log.csv").read_text() == crashed.log.read_text()
+
+
+def test_ctrl_c_finishes_the_step_saves_and_resumes_bit_identically(tmp_path):
+    cfg = config(regularizers=["test-probe"])
+    straight = Trainer(cfg, RunDir(tmp_path / "straight"), dataset=Squares(), progress=False, echo=lambda _: None)
+    straight.train()
+    stopped = RunDir(tmp_path / "stopped")
+    handler = signal.getsignal(signal.SIGINT)
+    SIGINT_AT_STEP.append(2)  # Ctrl-C during the 3rd step: it finishes, then a checkpoint at step 3 (not periodic)
+    try:
+        with pytest.raises(Interrupted, match="stopped at step 3 of 4; checkpoint saved"):
+            train(cfg, stopped, dataset=Squares(), progress=False, echo=lambda _: None)
+    finally:
+        SIGINT_AT_STEP.clear()
+    assert signal.getsignal(signal.SIGINT) is handler  # the usual Ctrl-C behaviour is back
+    assert load_checkpoint(stopped.checkpoint)["step"] == 3
+    resumed = Trainer(cfg, stopped, dataset=Squares(), progress=False, echo=lambda _: None)
+    resumed.train(resume=True)
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_half_then_resume_to_full_is_bit_identical(tmp_path):

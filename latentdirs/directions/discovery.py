@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..interrupt import Interrupted, StopRequest
 from ..io import write_json
 from ..progress import progress_bar
 from .dirfile import DirectionSet, save_directions
@@ -78,18 +79,16 @@ def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
         raise UserError(f"the checkpoint is at step {trainer.step}, beyond --steps {config.steps}")
     bar = progress_bar(total=config.steps, initial=trainer.step, desc=f"discover {config.method}",
                        disable=not progress)
-    try:
+    with bar, StopRequest() as stop:
         while trainer.step < config.steps:
             logs = trainer.train_step()
             bar.update(1)
             bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
                             refresh=False)
-            if config.checkpoint_every and trainer.step % config.checkpoint_every == 0:
+            if config.checkpoint_every and trainer.step % config.checkpoint_every == 0 or stop.requested:
                 trainer.save_checkpoint(checkpoint)
-    except KeyboardInterrupt:
-        trainer.save_checkpoint(checkpoint)
-        bar.close()
-        raise
-    bar.close()
+            if stop.requested and trainer.step < config.steps:
+                raise Interrupted(f"stopped at step {trainer.step} of {config.steps}; checkpoint saved in "
+                                  f"{checkpoint}; continue with --resume")
     trainer.save_checkpoint(checkpoint)
 

@@ -14,6 +14,7 @@ removed once training finishes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch.nn import functional as F
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
+from ..interrupt import Interrupted, StopRequest
 from ..io import torch_load, torch_save
 from ..progress import progress_bar
 from ..seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
@@ -85,32 +87,38 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
     start = time.time() - elapsed
     bar = progress_bar(range(first_step, steps), total=steps, initial=first_step, desc="factor classifier",
                        disable=not progress)
-    for step in bar:
-        factors, images = dataset.sample(batch_size, rs)
-        x = torch.from_numpy(images).to(dev)
-        if noise > 0:
-            sigma = torch.rand(x.shape[0], 1, 1, 1, generator=gen, device=dev) * noise
-            x = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
-        y = torch.from_numpy(factors).to(dev)
-        logits = model(x)
-        loss = sum(F.cross_entropy(logits[name], y[:, col]) for name, col in zip(names, columns, strict=True))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if step >= tail_start:
-            with torch.no_grad():
-                correct += [(logits[n].argmax(1) == y[:, c]).sum().item()
-                            for n, c in zip(names, columns, strict=True)]
-            seen += batch_size
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
-            torch_save(checkpoint, {
-                "settings": settings, "step": step + 1, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "data_rs": random_state_to_tensor_dict(rs), "gen": gen.get_state(),
-                "correct": torch.from_numpy(correct), "seen": seen, "wall_time_s": time.time() - start})
+    # Ctrl-C waits for the step boundary only where a checkpoint can be saved there; otherwise it stops at once
+    stop_request = StopRequest() if checkpoint is not None else contextlib.nullcontext(StopRequest())
+    with bar, stop_request as stop:
+        for step in bar:
+            factors, images = dataset.sample(batch_size, rs)
+            x = torch.from_numpy(images).to(dev)
+            if noise > 0:
+                sigma = torch.rand(x.shape[0], 1, 1, 1, generator=gen, device=dev) * noise
+                x = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
+            y = torch.from_numpy(factors).to(dev)
+            logits = model(x)
+            loss = sum(F.cross_entropy(logits[name], y[:, col]) for name, col in zip(names, columns, strict=True))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if step >= tail_start:
+                with torch.no_grad():
+                    correct += [(logits[n].argmax(1) == y[:, c]).sum().item()
+                                for n, c in zip(names, columns, strict=True)]
+                seen += batch_size
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            if checkpoint is not None and step + 1 < steps and ((step + 1) % checkpoint_every == 0 or stop.requested):
+                torch_save(checkpoint, {
+                    "settings": settings, "step": step + 1, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "data_rs": random_state_to_tensor_dict(rs), "gen": gen.get_state(),
+                    "correct": torch.from_numpy(correct), "seen": seen, "wall_time_s": time.time() - start})
+                if stop.requested:
+                    raise Interrupted(f"stopped at step {step + 1} of {steps}; checkpoint saved in {checkpoint}; "
+                                      "continue with --resume")
     model.eval()
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)

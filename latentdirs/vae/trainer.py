@@ -29,6 +29,7 @@ import torch
 
 from ..data.base import GroundTruthData
 from ..errors import UserError
+from ..interrupt import Interrupted, StopRequest
 from ..io import atomic_path, write_json
 from ..losses.registry import LossContext, LossTerm, check_needs
 from ..progress import progress_bar
@@ -179,7 +180,7 @@ class Trainer:
         bar = progress_bar(total=config.steps, initial=self.step, desc="train-vae", disable=not self.progress,
                            unit="step")
         started = time.perf_counter()
-        with bar:
+        with bar, StopRequest() as stop:
             while self.step < config.steps:
                 logged = self.train_step(self.step)
                 self.step += 1
@@ -192,10 +193,13 @@ class Trainer:
                     self.log_sums, self.log_count = {}, 0
                     bar.set_postfix_str(" ".join(f"{k}={v:.4g}" for k, v in self.last_logged.items()), refresh=False)
                 bar.update(1)
-                if self.step % config.checkpoint_every == 0 and self.step < config.steps:
+                if (self.step % config.checkpoint_every == 0 or stop.requested) and self.step < config.steps:
                     self.elapsed += time.perf_counter() - started
                     started = time.perf_counter()
                     save_checkpoint(self.run.checkpoint, self.state())
+                if stop.requested and self.step < config.steps:
+                    raise Interrupted(f"stopped at step {self.step} of {config.steps}; checkpoint saved in "
+                                      f"{self.run.checkpoint}; continue with --resume")
         self.elapsed += time.perf_counter() - started
 
     def finish(self) -> TrainResult:

@@ -32,6 +32,7 @@ from torch.nn import functional as F
 from ...data import get_dataset
 from ...data.base import GroundTruthData
 from ...errors import UserError
+from ...interrupt import Interrupted, StopRequest
 from ...io import save_image_grid, torch_load, torch_save, write_json
 from ...progress import progress_bar
 from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
@@ -293,42 +294,47 @@ class GANTrainer:
         bar = progress_bar(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True, desc="train-gan",
                            disable=not self.progress)
         stopped_early = False
-        while s.cur_nimg < total:
-            tick_start = time.time()
-            before = s.cur_nimg
-            real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device)
-            for key, value in _step(cfg, s, real).items():
-                sums[key] = sums.get(key, 0.0) + value
-                counts[key] = counts.get(key, 0) + 1
-            s.wall_time_s += time.time() - tick_start
-            bar.update(min(s.cur_nimg, total) - min(before, total))
-            timed_out = max_minutes is not None and time.time() - start > max_minutes * 60
-            done = s.cur_nimg >= total or timed_out
-            if s.batch_idx % 10 == 0 or done:
-                bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} G {_mean(sums, counts, 'loss_G'):.3f} "
-                                    f"D {_mean(sums, counts, 'loss_D'):.3f}{last_quality}")
-            if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
-                self.save_samples()
-            record = None
-            if _crossed(before, s.cur_nimg, cfg.quality_kimg) or done:
-                record = {"kimg": round(s.cur_nimg / 1000, 3), "wall_time_s": round(s.wall_time_s, 1)}
-                record.update({k: round(sums[k] / counts[k], 5) for k in sums})
-                sums, counts = {}, {}
-                quality = self.measure_quality()
-                if quality is not None:
-                    record["quality"] = quality
-                    coverage = quality["coverage"]
-                    last_quality = (f" {quality['metric']} {quality['mean']:.3f} worst TV {coverage['worst_tv']:.2f} "
-                                    f"({coverage['worst_factor']})")
-                s.history.append(record)
-                write_json(self.out / "metrics.json", s.history)
-            if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
-                self.save_checkpoint()
-                self.export()
-            if timed_out:
-                stopped_early = s.cur_nimg < total
-                break
+        with StopRequest() as stop:
+            while s.cur_nimg < total:
+                tick_start = time.time()
+                before = s.cur_nimg
+                real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device)
+                for key, value in _step(cfg, s, real).items():
+                    sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
+                s.wall_time_s += time.time() - tick_start
+                bar.update(min(s.cur_nimg, total) - min(before, total))
+                timed_out = max_minutes is not None and time.time() - start > max_minutes * 60
+                timed_out = timed_out or stop.requested  # Ctrl-C: finish like a time-out (samples, checkpoint)
+                done = s.cur_nimg >= total or timed_out
+                if s.batch_idx % 10 == 0 or done:
+                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} G {_mean(sums, counts, 'loss_G'):.3f} "
+                                        f"D {_mean(sums, counts, 'loss_D'):.3f}{last_quality}")
+                if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
+                    self.save_samples()
+                record = None
+                if _crossed(before, s.cur_nimg, cfg.quality_kimg) or done:
+                    record = {"kimg": round(s.cur_nimg / 1000, 3), "wall_time_s": round(s.wall_time_s, 1)}
+                    record.update({k: round(sums[k] / counts[k], 5) for k in sums})
+                    sums, counts = {}, {}
+                    quality = self.measure_quality()
+                    if quality is not None:
+                        record["quality"] = quality
+                        coverage = quality["coverage"]
+                        last_quality = (f" {quality['metric']} {quality['mean']:.3f} "
+                                        f"worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})")
+                    s.history.append(record)
+                    write_json(self.out / "metrics.json", s.history)
+                if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
+                    self.save_checkpoint()
+                    self.export()
+                if timed_out:
+                    stopped_early = s.cur_nimg < total
+                    break
         bar.close()
+        if stop.requested and stopped_early:
+            raise Interrupted(f"stopped at kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}; checkpoint and snapshot "
+                              f"saved in {self.out}; continue with --resume")
         return {"kimg": s.cur_nimg / 1000, "batch_idx": s.batch_idx, "wall_time_s": round(s.wall_time_s, 1),
                 "finished": not stopped_early and s.cur_nimg >= total,
                 "last": s.history[-1] if s.history else None, "out": str(self.out)}
