@@ -12,7 +12,7 @@ from latentdirs.errors import UserError
 from latentdirs.gan import load_generator
 from latentdirs.gan.training import GANTrainConfig, train_gan
 from latentdirs.gan.training.ema import ema_beta
-from latentdirs.gan.training.loop import CHECKPOINT, build_state, lazy_adam
+from latentdirs.gan.training.loop import CHECKPOINT, build_state, kimg_label, lazy_adam
 from latentdirs.interrupt import Interrupted
 from latentdirs.io import torch_load, torch_save
 
@@ -60,7 +60,10 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
     assert {"loss_G", "loss_D", "r1_penalty", "pl_penalty"} <= set(history[-1])
     assert all(np.isfinite(v) for v in history[-1].values() if isinstance(v, float))
 
-    snapshot = tmp_path / "a" / "snapshots" / "network-snapshot-000000.json"
+    # every 8 images (an interval below 1 kimg): one snapshot each, none overwritten, in training order by name
+    names = sorted(p.name for p in (tmp_path / "a" / "snapshots").glob("*.json"))
+    assert names == ["network-snapshot-000000-008.json", "network-snapshot-000000-016.json"]
+    snapshot = tmp_path / "a" / "snapshots" / names[-1]
     G = load_generator(snapshot)
     assert G.img_resolution == 16 and G.z_dim == 8
     G_ema_state = a["G_ema"]
@@ -69,7 +72,14 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
     z = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))
     assert G(z, None, noise_mode="const").shape == (2, 1, 16, 16)
     assert (tmp_path / "a" / "samples" / "reals.png").is_file()
-    assert (tmp_path / "a" / "samples" / "fakes000000.png").is_file()
+    assert {p.name for p in (tmp_path / "a" / "samples").glob("fakes*.png")} == {
+        "fakes000000.png", "fakes000000-008.png", "fakes000000-016.png"}
+
+
+def test_kimg_labels_sort_in_training_order():
+    labels = [kimg_label(n) for n in (0, 512, 1000, 1504, 2000, 34000, 123456)]
+    assert labels == ["000000", "000000-512", "000001", "000001-504", "000002", "000034", "000123-456"]
+    assert sorted(labels) == labels
 
 
 def test_quality_record_has_iou_and_coverage(tmp_path):

@@ -212,6 +212,14 @@ def sample_images(G: Generator, z: torch.Tensor, batch_size: int = 64) -> torch.
     return torch.cat(chunks)
 
 
+def kimg_label(nimg: int) -> str:
+    """File-name label of a training point: whole kimg as ``000034`` (StyleGAN2-ADA's names), else with the
+    remaining images, ``000001-512``; labels sort in training order, and intervals below 1 kimg no longer
+    overwrite each other's snapshots and grids."""
+    whole, rest = divmod(int(nimg), 1000)
+    return f"{whole:06d}-{rest:03d}" if rest else f"{whole:06d}"
+
+
 def _mean(sums: dict[str, float], counts: dict[str, int], key: str) -> float:
     return sums.get(key, 0.0) / max(counts.get(key, 0), 1)
 
@@ -257,9 +265,9 @@ class GANTrainer:
 
     # -- outputs -------------------------------------------------------------------------------
     def save_samples(self) -> Path:
-        kimg = self.state.cur_nimg // 1000
         images = sample_images(self.state.G_ema, self.grid_z).numpy()
-        return save_image_grid(self.out / "samples" / f"fakes{kimg:06d}.png", images, nrow=8, scale=2)
+        return save_image_grid(self.out / "samples" / f"fakes{kimg_label(self.state.cur_nimg)}.png", images, nrow=8,
+                               scale=2)
 
     def measure_quality(self) -> dict[str, Any] | None:
         if self.probe is None:
@@ -275,7 +283,8 @@ class GANTrainer:
                 "wall_time_s": round(self.state.wall_time_s, 1)}
         if self.state.history and "quality" in self.state.history[-1]:
             info["quality"] = self.state.history[-1]["quality"]
-        return export_snapshot(self.state.G_ema, self.out / "snapshots" / f"network-snapshot-{int(kimg):06d}", info)
+        name = f"network-snapshot-{kimg_label(self.state.cur_nimg)}"
+        return export_snapshot(self.state.G_ema, self.out / "snapshots" / name, info)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, max_minutes: float | None = None) -> dict[str, Any]:
