@@ -190,7 +190,7 @@ def test_classifier_training_resumes_bit_for_bit(tmp_path):
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert resumed_info["train_accuracy_last_10pct"] == info["train_accuracy_last_10pct"]
-    assert not checkpoint.exists()  # removed once training finished
+    checkpoint.unlink()  # the caller removes it once the classifier is saved (the CLI test checks that)
 
     # Ctrl-C in step 5 (index 4): the step finishes, the state is saved at step 5, the run stops; resuming gives
     # the same classifier as the uninterrupted run
@@ -208,7 +208,8 @@ def test_train_factor_classifier_cli(tmp_path, capsys):
     from latentdirs.cli import main
 
     main(["train-factor-classifier", "--steps", "3", "--batch-size", "8", "--width", "4", "--eval-samples", "16",
-          "--device", "cpu", "--out", str(tmp_path / "clf")])
+          "--device", "cpu", "--checkpoint-every", "1", "--out", str(tmp_path / "clf")])
     assert "held-out re-render iou" in capsys.readouterr().out
     info = load_factor_classifier(tmp_path / "clf").config
     assert info["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.json", "clf.safetensors"]  # checkpoint removed

@@ -27,7 +27,7 @@ from ..factors import classifier_paths, rerender_quality, save_factor_classifier
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output stem: writes OUT.safetensors and OUT.json.")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True,
-              help="Save the training state to OUT.ckpt.pt every N steps (removed when training ends).")
+              help="Save the training state to OUT.ckpt.pt every N steps (removed once OUT is written).")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt.pt (same settings), bit for bit.")
 def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int, lr: float, width: int, noise: float,
             eval_samples: int, seed: int, device: str, threads: int | None, out: str, checkpoint_every: int,
@@ -63,6 +63,7 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
     if quality.metric == "iou":
         info["heldout"]["fraction_iou_below_0.9"] = round(float((quality.per_image < 0.9).mean()), 4)
     weights, config = save_factor_classifier(out, model, info)
+    checkpoint.unlink(missing_ok=True)  # the classifier is saved: the training state is no longer needed
     click.echo(f"held-out re-render {quality.metric}: {quality.mean:.4f} on {eval_samples} images; "
                f"accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in info["heldout"]["accuracy"].items()))
     click.echo(f"wrote {weights} and {config}")

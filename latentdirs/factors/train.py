@@ -8,8 +8,9 @@ slightly grey, soft-edged images a generator produces.
 
 With a ``checkpoint`` path the whole training state (weights, optimizer, schedule, both random
 streams, step, accuracy tallies) is written there atomically every ``checkpoint_every`` steps; a
-later call with ``resume=True`` and the same settings continues bit for bit. The checkpoint is
-removed once training finishes.
+later call with ``resume=True`` and the same settings continues bit for bit. The caller removes the
+checkpoint once it has saved the classifier (``latentdirs train-factor-classifier`` does), so a crash
+between the end of training and the saving loses nothing.
 """
 
 from __future__ import annotations
@@ -120,8 +121,6 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
                     raise Interrupted(f"stopped at step {step + 1} of {steps}; checkpoint saved in {checkpoint}; "
                                       "continue with --resume")
     model.eval()
-    if checkpoint is not None:
-        Path(checkpoint).unlink(missing_ok=True)
     info = {
         "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr, "noise": noise,
         "wall_time_s": round(time.time() - start, 1), "device": str(dev),
