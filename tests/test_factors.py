@@ -106,6 +106,11 @@ def test_quality_probe_coverage_sees_a_generator_stuck_at_one_position(trained):
     assert max(real["coverage"]["tv_to_real"].values()) < 0.15   # noise level √(k/πn) ≈ 0.06 for k=3, n=300
     assert stuck["coverage"]["worst_factor"] == "x" and stuck["coverage"]["worst_tv"] == pytest.approx(2 / 3, abs=0.1)
     assert stuck["coverage"]["tv_to_real"]["y"] < 0.15
+    images = torch.from_numpy(data.observations_from_factors(factors[:5]))
+    pairs = probe.rerender_pairs(images)  # sample, re-render of its predicted factors, sample, …
+    assert pairs.shape == (10, 1, 16, 16)
+    np.testing.assert_array_equal(pairs[0::2], images.numpy())
+    np.testing.assert_array_equal(pairs[1::2], data.observations_from_factors(predict_factors(model, images.numpy())))
 
 
 def test_classifier_learns_and_rerender_scores_real_images(trained):

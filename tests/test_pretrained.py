@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from latentdirs.data import get_dataset
 from latentdirs.factors import load_factor_classifier, rerender_quality
@@ -48,7 +49,7 @@ def test_bundled_classifier_scores_real_images_above_095():
     assert rerender_quality(classifier, dataset, images).mean >= 0.95
 
 
-def test_score_generator_cli(capsys):
+def test_score_generator_cli(capsys, tmp_path):
     from latentdirs.cli import main
 
     main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
@@ -57,10 +58,12 @@ def test_score_generator_cli(capsys):
     assert "16 samples (seed 0" in out and "mean IoU " in out and "shape proportions: " in out
     assert "coverage, TV to real images" in out and "posY " in out
     main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
-          "--num", "16", "--device", "cpu", "--json"])
+          "--num", "16", "--device", "cpu", "--json", "--pairs", str(tmp_path / "pairs.png")])
     scores = json.loads(capsys.readouterr().out)
     assert scores["metric"] == "iou" and scores["num_images"] == 16 and len(scores["proportions"]["shape"]) == 3
     assert set(scores["coverage"]["tv_to_real"]) == {"shape", "scale", "orientation", "posX", "posY"}
+    with Image.open(tmp_path / "pairs.png") as picture:  # 16 samples beside their re-renders: 2 rows of 16
+        assert 7 * picture.size[1] < picture.size[0] < 9 * picture.size[1]
 
 
 def test_bundled_vae_loads_encodes_and_matches_its_recorded_mig():

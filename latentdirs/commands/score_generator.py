@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import click
-import torch
 
 from ..data import get_dataset
 from ..errors import UserError
 from ..gan import load_generator
 from ..gan.training import load_quality_probe
-from ..io import write_json
+from ..io import save_image_grid, write_json
 from ..seeding import resolve_device
 
 
@@ -28,8 +27,10 @@ from ..seeding import resolve_device
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json-out", default=None, type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print every score as JSON instead of the summary.")
+@click.option("--pairs", default=None, type=click.Path(dir_okay=False),
+              help="Also write a PNG of the first 32 samples, each beside the re-render of its predicted factors.")
 def command(generator_path: str, dataset: str, dataset_path: str | None, classifier: str, num: int, seed: int,
-            psi: float, device: str, json_out: str | None, as_json: bool) -> None:
+            psi: float, device: str, json_out: str | None, as_json: bool, pairs: str | None) -> None:
     """Score samples by re-rendering their predicted factors (mean IoU for dSprites).
 
     Each sample's factors are read by the factor classifier, rendered again by the dataset and
@@ -40,7 +41,7 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
     \b
     Examples:
       latentdirs score-generator --generator pretrained/dsprites_generator.json
-      latentdirs score-generator --generator runs/g/snapshots/network-snapshot-000020.json --num 256
+      latentdirs score-generator --generator runs/g/snapshots/network-snapshot-000020.json --num 256 --pairs p.png
       latentdirs score-generator --generator g.pkl --dataset threedots --json-out scores.json
     """
     if num < 1:
@@ -55,12 +56,16 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
     if G.img_channels != data.observation_shape[0]:
         raise UserError(f"generator makes {G.img_channels}-channel images; dataset {data.name!r} has "
                         f"{data.observation_shape[0]}")
-    with torch.no_grad():
-        scores = probe.measure(G, num, seed, truncation_psi=psi)
+    images = probe.samples(G, num, seed, truncation_psi=psi)
+    scores = probe.score_images(images)
     scores.update(generator=str(generator_path), seed=seed, truncation_psi=psi)
     if json_out:
         write_json(json_out, scores)
     click.echo(json.dumps(scores, indent=2) if as_json else _summary(scores))
+    if pairs:
+        path = save_image_grid(pairs, probe.rerender_pairs(images[:32]), nrow=16, scale=2)
+        click.echo(f"wrote {path}: samples (odd columns) beside the re-renders of their predicted factors",
+                   err=True)  # stdout stays the summary or pure JSON
 
 
 def _summary(scores: dict) -> str:

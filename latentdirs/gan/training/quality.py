@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from ...data.base import GroundTruthData
 from ...errors import UserError
-from ...factors import FactorClassifier, coverage_gaps, load_factor_classifier, rerender_quality
+from ...factors import FactorClassifier, coverage_gaps, load_factor_classifier, predict_factors, rerender_quality
 from ...pretrained import bundled_factor_classifier
 from ...seeding import torch_generator
 
@@ -55,23 +55,36 @@ class QualityProbe:
             self._real_proportions[n] = rerender_quality(self.classifier, self.dataset, images).proportions
         return self._real_proportions[n]
 
-    def score_images(self, images: torch.Tensor) -> dict[str, Any]:
-        """Re-render quality summary of images in [0, 1] (resized to the dataset's resolution), with the
-        coverage gaps to as many real images (``{"tv_to_real": {factor: TV}, "worst_factor", "worst_tv"}``)."""
+    def _at_dataset_size(self, images: torch.Tensor) -> np.ndarray:
         size = self.dataset.observation_shape[-1]
         if images.shape[-1] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-        summary = rerender_quality(self.classifier, self.dataset, images.numpy()).summary()
+        return images.numpy()
+
+    def score_images(self, images: torch.Tensor) -> dict[str, Any]:
+        """Re-render quality summary of images in [0, 1] (resized to the dataset's resolution), with the
+        coverage gaps to as many real images (``{"tv_to_real": {factor: TV}, "worst_factor", "worst_tv"}``)."""
+        summary = rerender_quality(self.classifier, self.dataset, self._at_dataset_size(images)).summary()
         gaps = coverage_gaps(summary["proportions"], self.real_proportions(len(images)))
         worst = max(gaps, key=gaps.get) if gaps else None
         summary["coverage"] = {"tv_to_real": gaps, "worst_factor": worst, "worst_tv": gaps.get(worst, 0.0)}
         return summary
 
-    def measure(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0) -> dict[str, Any]:
-        """Score ``n`` samples of ``G`` (latents from ``seed`` offset by a constant; deterministic)."""
+    def rerender_pairs(self, images: torch.Tensor) -> np.ndarray:
+        """Each image beside the re-render of its predicted factors: ``[2N, C, R, R]`` (sample, re-render, …),
+        at the dataset's resolution — what the score compares, to look at."""
+        images = self._at_dataset_size(images)
+        rerendered = self.dataset.observations_from_factors(predict_factors(self.classifier, images))
+        return np.stack([images, rerendered], axis=1).reshape(-1, *images.shape[1:])
+
+    def samples(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0) -> torch.Tensor:
+        """The ``n`` samples :meth:`measure` scores (latents from ``seed`` offset by a constant; deterministic)."""
         with torch.random.fork_rng(devices=[]):
-            images = generator_samples(G, n, seed + QUALITY_SEED_OFFSET, truncation_psi=truncation_psi)
-        return self.score_images(images)
+            return generator_samples(G, n, seed + QUALITY_SEED_OFFSET, truncation_psi=truncation_psi)
+
+    def measure(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0) -> dict[str, Any]:
+        """Score ``n`` samples of ``G`` (see :meth:`samples`)."""
+        return self.score_images(self.samples(G, n, seed, truncation_psi))
 
 
 def load_quality_probe(classifier: str | None, dataset: GroundTruthData,
