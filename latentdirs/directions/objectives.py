@@ -67,7 +67,7 @@ class ReconstructorTerm(LossTerm):
         "shift_weight": Param(0.25, "weight of the L1 shift-regression loss", minimum=0),
         "lr": Param(1e-4, "Adam learning rate of the reconstructor", above=0),
         "width": Param(32, "channels of the first convolution", minimum=1),
-        "size": Param(64, "images are area-downsampled to at most this size", minimum=8),
+        "size": Param(64, "images are area-downsampled to at most this size", minimum=1),
     }
 
     def bind(self, setup: DirectionSetup) -> None:
