@@ -62,7 +62,7 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
 
     # every 8 images (an interval below 1 kimg): one snapshot each, none overwritten, in training order by name
     names = sorted(p.name for p in (tmp_path / "a" / "snapshots").glob("*.json"))
-    assert names == ["network-snapshot-000000-008.json", "network-snapshot-000000-016.json"]
+    assert names == ["network-snapshot-000000_008.json", "network-snapshot-000000_016.json"]
     snapshot = tmp_path / "a" / "snapshots" / names[-1]
     G = load_generator(snapshot)
     assert G.img_resolution == 16 and G.z_dim == 8
@@ -73,13 +73,14 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
     assert G(z, None, noise_mode="const").shape == (2, 1, 16, 16)
     assert (tmp_path / "a" / "samples" / "reals.png").is_file()
     assert {p.name for p in (tmp_path / "a" / "samples").glob("fakes*.png")} == {
-        "fakes000000.png", "fakes000000-008.png", "fakes000000-016.png"}
+        "fakes000000.png", "fakes000000_008.png", "fakes000000_016.png"}
 
 
 def test_kimg_labels_sort_in_training_order():
     labels = [kimg_label(n) for n in (0, 512, 1000, 1504, 2000, 34000, 123456)]
-    assert labels == ["000000", "000000-512", "000001", "000001-504", "000002", "000034", "000123-456"]
-    assert sorted(labels) == labels
+    assert labels == ["000000", "000000_512", "000001", "000001_504", "000002", "000034", "000123_456"]
+    names = [f"network-snapshot-{label}.json" for label in labels]
+    assert sorted(labels) == labels and sorted(names) == names  # as a directory listing sorts the files
 
 
 def test_quality_record_has_iou_and_coverage(tmp_path):

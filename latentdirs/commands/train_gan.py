@@ -65,7 +65,7 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     samples against the re-render of their predicted factors, and the factor whose predicted values are
     spread least like real images', with its total variation distance). The run directory gets config.json,
     checkpoint.pt, metrics.json, samples/fakesNNNNNN.png and snapshots/network-snapshot-NNNNNN.{json,
-    safetensors} (NNNNNN: kimg; NNNNNN-III between whole kimg; load them with latentdirs.load_generator).
+    safetensors} (NNNNNN: kimg; NNNNNN_III between whole kimg; load them with latentdirs.load_generator).
     --resume continues bit for bit; only
     --kimg, the intervals, --classifier and --device may change.
 

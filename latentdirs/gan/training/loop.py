@@ -214,10 +214,10 @@ def sample_images(G: Generator, z: torch.Tensor, batch_size: int = 64) -> torch.
 
 def kimg_label(nimg: int) -> str:
     """File-name label of a training point: whole kimg as ``000034`` (StyleGAN2-ADA's names), else with the
-    remaining images, ``000001-512``; labels sort in training order, and intervals below 1 kimg no longer
-    overwrite each other's snapshots and grids."""
+    remaining images, ``000001_512``; file names sort in training order (``_`` sorts after the ``.`` of
+    ``000001.json``), and intervals below 1 kimg no longer overwrite each other's snapshots and grids."""
     whole, rest = divmod(int(nimg), 1000)
-    return f"{whole:06d}-{rest:03d}" if rest else f"{whole:06d}"
+    return f"{whole:06d}_{rest:03d}" if rest else f"{whole:06d}"
 
 
 def _mean(sums: dict[str, float], counts: dict[str, int], key: str) -> float:
