@@ -20,6 +20,11 @@ from types import FrameType, TracebackType
 class Interrupted(Exception):
     """A run stopped by Ctrl-C after saving its checkpoint; the message says how to continue."""
 
+    @classmethod
+    def at(cls, position: str, saved: object) -> Interrupted:
+        """``stopped at POSITION; checkpoint saved in SAVED; continue with --resume``."""
+        return cls(f"stopped at {position}; checkpoint saved in {saved}; continue with --resume")
+
 
 class StopRequest:
     """Defers the first SIGINT to the next step boundary (see the module docstring)."""

@@ -85,10 +85,9 @@ def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
             bar.update(1)
             bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
                             refresh=False)
-            if config.checkpoint_every and trainer.step % config.checkpoint_every == 0 or stop.requested:
+            if (config.checkpoint_every and trainer.step % config.checkpoint_every == 0) or stop.requested:
                 trainer.save_checkpoint(checkpoint)
             if stop.requested and trainer.step < config.steps:
-                raise Interrupted(f"stopped at step {trainer.step} of {config.steps}; checkpoint saved in "
-                                  f"{checkpoint}; continue with --resume")
+                raise Interrupted.at(f"step {trainer.step} of {config.steps}", checkpoint)
     trainer.save_checkpoint(checkpoint)
 

@@ -118,8 +118,7 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
                     "data_rs": random_state_to_tensor_dict(rs), "gen": gen.get_state(),
                     "correct": torch.from_numpy(correct), "seen": seen, "wall_time_s": time.time() - start})
                 if stop.requested:
-                    raise Interrupted(f"stopped at step {step + 1} of {steps}; checkpoint saved in {checkpoint}; "
-                                      "continue with --resume")
+                    raise Interrupted.at(f"step {step + 1} of {steps}", checkpoint)
     model.eval()
     info = {
         "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr, "noise": noise,

@@ -198,8 +198,7 @@ class Trainer:
                     started = time.perf_counter()
                     save_checkpoint(self.run.checkpoint, self.state())
                 if stop.requested and self.step < config.steps:
-                    raise Interrupted(f"stopped at step {self.step} of {config.steps}; checkpoint saved in "
-                                      f"{self.run.checkpoint}; continue with --resume")
+                    raise Interrupted.at(f"step {self.step} of {config.steps}", self.run.checkpoint)
         self.elapsed += time.perf_counter() - started
 
     def finish(self) -> TrainResult:

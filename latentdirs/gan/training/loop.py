@@ -342,8 +342,7 @@ class GANTrainer:
                     break
         bar.close()
         if stop.requested and stopped_early:
-            raise Interrupted(f"stopped at kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}; checkpoint and snapshot "
-                              f"saved in {self.out}; continue with --resume")
+            raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
         return {"kimg": s.cur_nimg / 1000, "batch_idx": s.batch_idx, "wall_time_s": round(s.wall_time_s, 1),
                 "finished": not stopped_early and s.cur_nimg >= total,
                 "last": s.history[-1] if s.history else None, "out": str(self.out)}
