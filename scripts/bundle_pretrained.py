@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--train-command", required=True, action="append", help="one per --run, same order")
     parser.add_argument("--classifier-command", required=True)
     parser.add_argument("--note", default="")
+    parser.add_argument("--train-hardware", default=None,
+                        help="where the generator was trained, when not here (e.g. a GPU machine)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -118,7 +120,7 @@ def main() -> None:
             "files": {p.name: sha256_file(p) for p in (gen_json.with_suffix(".safetensors"), gen_json)},
             "command": args.train_command[run_index], "training": run_config,
             "kimg": provenance.get("kimg"), "steps": provenance.get("batch_idx"), "seed": run_config["seed"],
-            "wall_time_s": provenance.get("wall_time_s"), "hardware": hardware(),
+            "wall_time_s": provenance.get("wall_time_s"), "hardware": args.train_hardware or hardware(),
             "snapshot": best.name, "selection_scores": {
                 f"run{i}/{Path(p).name}": round(v, 4) for _, v, p, i in sorted(scored, key=lambda t: t[2])},
             "quality": {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0,
