@@ -129,20 +129,23 @@ def dip_numpy(cov: np.ndarray, lambda_od: float, lambda_d: float) -> float:
 
 
 def test_dip_vae_i():
-    out = build("dip-vae-i:lambda_od=2,lambda_d=7")(ctx())
+    out = build("dip-vae-i:lambda_od=2,lambda_d_factor=3.5")(ctx())
     dip = dip_numpy(cov_numpy(MU), 2, 7)
     assert out["dip"].item() == pytest.approx(dip, rel=1e-12)
     assert out["loss"].item() == pytest.approx(RECON + kl_numpy() + dip, rel=1e-12)
-    assert build("dip-vae-i").hp == {"lambda_od": 10.0, "lambda_d": 100.0}
+    assert build("dip-vae-i").hp == {"lambda_od": 10.0, "lambda_d_factor": 10.0}
+    # disentanglement_lib's coupling: λ_d = lambda_d_factor · λ_od, so a λ_od sweep moves both
+    swept = build("dip-vae-i:lambda_od=2")(ctx())["dip"].item()
+    assert swept == pytest.approx(dip_numpy(cov_numpy(MU), 2, 20), rel=1e-12)
 
 
 def test_dip_vae_ii():
     cov = np.diag(np.exp(LOGVAR).mean(0)) + cov_numpy(MU)
-    out = build("dip-vae-ii:lambda_od=3,lambda_d=5")(ctx())
-    dip = dip_numpy(cov, 3, 5)
+    out = build("dip-vae-ii:lambda_od=3,lambda_d_factor=2")(ctx())
+    dip = dip_numpy(cov, 3, 6)
     assert out["dip"].item() == pytest.approx(dip, rel=1e-12)
     assert out["loss"].item() == pytest.approx(RECON + kl_numpy() + dip, rel=1e-12)
-    assert build("dip-vae-ii").hp == {"lambda_od": 10.0, "lambda_d": 10.0}
+    assert build("dip-vae-ii").hp == {"lambda_od": 10.0, "lambda_d_factor": 1.0}
 
 
 def test_unknown_parameter_is_a_user_error():

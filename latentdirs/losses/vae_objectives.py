@@ -210,14 +210,14 @@ class DIPVAEI(_VAEObjective):
     """DIP-VAE-I: recon + KL + λ_od Σ_{i≠j} C_ij² + λ_d Σ_i (C_ii − 1)², C = Cov_batch[μ(x)].
 
     Kumar et al., "Variational Inference of Disentangled Latent Concepts from Unlabeled
-    Observations", ICLR 2018, Eq. 6. Defaults: λ_od = 10 (disentanglement_lib sweeps
-    {1, 2, 5, 10, 20, 50}), λ_d = 10 · λ_od (its ``lambda_d_factor = 10``).
+    Observations", ICLR 2018, Eq. 6. As in disentanglement_lib, λ_d = ``lambda_d_factor`` · λ_od, so a
+    sweep over λ_od moves both; defaults λ_od = 10 (its sweep: {1, 2, 5, 10, 20, 50}), factor 10.
     """
 
     name = "dip-vae-i"
     params = {
         "lambda_od": Param(10.0, "weight of the off-diagonal covariance penalty", minimum=0),
-        "lambda_d": Param(100.0, "weight of the diagonal penalty", minimum=0),
+        "lambda_d_factor": Param(10.0, "weight of the diagonal penalty, as a multiple of lambda_od", minimum=0),
     }
 
     def covariance(self, ctx: LossContext) -> torch.Tensor:
@@ -225,7 +225,8 @@ class DIPVAEI(_VAEObjective):
 
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         kl = gaussian_kl(ctx.mu, ctx.logvar)
-        dip = dip_penalty(self.covariance(ctx), self.hp["lambda_od"], self.hp["lambda_d"])
+        lambda_od = self.hp["lambda_od"]
+        dip = dip_penalty(self.covariance(ctx), lambda_od, self.hp["lambda_d_factor"] * lambda_od)
         return {"loss": ctx.recon + kl + dip, "recon": ctx.recon, "kl": kl, "dip": dip}
 
 
@@ -242,7 +243,7 @@ class DIPVAEII(DIPVAEI):
     name = "dip-vae-ii"
     params = {
         "lambda_od": Param(10.0, "weight of the off-diagonal covariance penalty", minimum=0),
-        "lambda_d": Param(10.0, "weight of the diagonal penalty", minimum=0),
+        "lambda_d_factor": Param(1.0, "weight of the diagonal penalty, as a multiple of lambda_od", minimum=0),
     }
 
     def covariance(self, ctx: LossContext) -> torch.Tensor:
