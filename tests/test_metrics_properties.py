@@ -209,6 +209,21 @@ def test_continuous_sap_is_squared_correlation(splits):
             assert matrix[i, k] == pytest.approx(np.corrcoef(codes_train[:, i], factors_train[:, k])[0, 1] ** 2)
 
 
+def test_continuous_sap_takes_real_valued_factors_and_no_test_split():
+    rng = np.random.RandomState(0)
+    factors = rng.uniform(-1.0, 2.0, size=(400, 2))  # truly continuous, as disentanglement_lib allows
+    codes = np.stack([factors[:, 0] + 0.1 * rng.randn(400), rng.randn(400), factors[:, 1] ** 3], axis=1)
+    matrix = M.sap_score_matrix(codes, factors, continuous_factors=True)
+    expected = np.array([[np.corrcoef(codes[:, i], factors[:, k])[0, 1] ** 2 for k in range(2)] for i in range(3)])
+    assert np.allclose(matrix, expected, rtol=1e-10)
+    ranked = np.sort(expected, axis=0)
+    assert M.sap(codes, factors, continuous_factors=True) == pytest.approx(np.mean(ranked[-1] - ranked[-2]))
+    with pytest.raises(UserError, match="NaN/inf"):
+        M.sap(codes, np.where(factors > 1.9, np.nan, factors), continuous_factors=True)
+    with pytest.raises(UserError, match="needs a test split"):
+        M.sap(codes, (factors > 0).astype(int))
+
+
 def test_irs_matches_the_definition(splits):
     codes, factors = splits["perfect"][0][:300], splits["perfect"][1][:300]
     codes = np.concatenate([codes, np.ones((300, 1))], axis=1)  # a dead dim, dropped by IRS

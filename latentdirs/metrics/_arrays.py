@@ -29,8 +29,7 @@ def check_codes(codes: np.ndarray, name: str = "codes", min_samples: int = 2) ->
     return array
 
 
-def check_factors(factors: np.ndarray, num_samples: int, name: str = "factors") -> np.ndarray:
-    """``factors`` as an int64 array ``[N, K]`` of integer values, with ``N == num_samples``."""
+def _factor_array(factors: np.ndarray, num_samples: int, name: str) -> np.ndarray:
     array = np.asarray(factors)
     if array.ndim != 2:
         raise UserError(f"{name} must be a 2-D array [N samples, K factors], got shape {list(array.shape)}")
@@ -38,6 +37,23 @@ def check_factors(factors: np.ndarray, num_samples: int, name: str = "factors") 
         raise UserError(f"{name} must have at least one factor column, got shape {list(array.shape)}")
     if array.shape[0] != num_samples:
         raise UserError(f"{name} has {array.shape[0]} rows but the codes have {num_samples}; one row per sample")
+    return array
+
+
+def check_real_factors(factors: np.ndarray, num_samples: int, name: str = "factors") -> np.ndarray:
+    """``factors`` as a finite float64 array ``[N, K]`` of continuous values, with ``N == num_samples``."""
+    array = _factor_array(factors, num_samples, name)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise UserError(f"{name} must hold numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64, copy=False)
+    if not np.isfinite(array).all():
+        raise UserError(f"{name} contains NaN/inf values; factor values must be finite")
+    return array
+
+
+def check_factors(factors: np.ndarray, num_samples: int, name: str = "factors") -> np.ndarray:
+    """``factors`` as an int64 array ``[N, K]`` of integer values, with ``N == num_samples``."""
+    array = _factor_array(factors, num_samples, name)
     if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
         return array.astype(np.int64, copy=False)
     if not np.issubdtype(array.dtype, np.floating):

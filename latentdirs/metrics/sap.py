@@ -5,8 +5,8 @@ Unlabeled Observations", ICLR 2018 (arXiv 1711.00848), Sec. 3; estimator of dise
 
 Score matrix ``S [D, K]``: for discrete factors (default) ``S_ik`` is the test accuracy of a linear
 SVM ``LinearSVC(C=0.01, class_weight="balanced")`` fitted on the single code dim i to predict factor
-k; for continuous factors it is the squared correlation cov(z_i, v_k)² / (var z_i · var v_k) on the
-training set (0 where var z_i ≤ 1e-12). Then
+k; for continuous factors (any real values; no test split needed) it is the squared correlation
+cov(z_i, v_k)² / (var z_i · var v_k) on the training set (0 where var z_i ≤ 1e-12). Then
 
     SAP = (1/K) Σ_k [ S_(1)k − S_(2)k ]   (largest minus second largest entry of column k).
 
@@ -21,7 +21,8 @@ from functools import partial
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from ._arrays import check_train_test
+from ..errors import UserError
+from ._arrays import check_codes, check_real_factors, check_train_test
 from ._parallel import run_jobs
 
 
@@ -63,17 +64,23 @@ def sap_from_score_matrix(scores: np.ndarray) -> float:
 def sap_score_matrix(
     codes_train: np.ndarray,
     factors_train: np.ndarray,
-    codes_test: np.ndarray,
-    factors_test: np.ndarray,
+    codes_test: np.ndarray | None = None,
+    factors_test: np.ndarray | None = None,
     continuous_factors: bool = False,
     n_jobs: int | None = None,
 ) -> np.ndarray:
-    """Score matrix ``[D, K]`` of SAP (see the module docstring); SVM fits run in parallel over factors."""
+    """Score matrix ``[D, K]`` of SAP (see the module docstring); SVM fits run in parallel over factors.
+
+    Discrete factors need the test split; continuous ones use the training split alone."""
+    if continuous_factors:
+        codes_train = check_codes(codes_train, "codes_train")
+        factors_train = check_real_factors(factors_train, len(codes_train), "factors_train")
+        return continuous_score_matrix(codes_train, factors_train)
+    if codes_test is None or factors_test is None:
+        raise UserError("sap with discrete factors needs a test split (codes_test and factors_test)")
     codes_train, factors_train, codes_test, factors_test = check_train_test(
         codes_train, factors_train, codes_test, factors_test
     )
-    if continuous_factors:
-        return continuous_score_matrix(codes_train, factors_train.astype(np.float64))
     jobs = [
         partial(sap_column, codes_train, factors_train[:, k], codes_test, factors_test[:, k])
         for k in range(factors_train.shape[1])
@@ -84,14 +91,15 @@ def sap_score_matrix(
 def sap(
     codes_train: np.ndarray,
     factors_train: np.ndarray,
-    codes_test: np.ndarray,
-    factors_test: np.ndarray,
+    codes_test: np.ndarray | None = None,
+    factors_test: np.ndarray | None = None,
     continuous_factors: bool = False,
     n_jobs: int | None = None,
 ) -> float:
     """SAP score of codes ``[N, D]`` w.r.t. integer factors ``[N, K]`` (defaults of disentanglement_lib).
 
-    With ``continuous_factors=True`` only the training split is used (squared correlations).
+    With ``continuous_factors=True`` the factors may be any real values and only the training split is
+    used (squared correlations).
     """
     return sap_from_score_matrix(
         sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors, n_jobs)
