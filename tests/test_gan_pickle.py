@@ -245,6 +245,65 @@ def test_payload_is_refused_and_never_runs(tmp_path, kind):
     assert marker.exists()
 
 
+class ForgedDtype:
+    """A structured dtype whose object field is hidden by forged flags (``hasobject`` False): numpy would
+    then read raw bytes from the file as object pointers (a crash, or worse)."""
+
+    def __reduce__(self):
+        return np.dtype, ("V8", False, True), (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 0)
+
+
+FROMBUFFER = np.arange(1).__reduce_ex__(5)[0]
+DTYPE_PAYLOADS = {
+    "forged dtype state": Reducer(FROMBUFFER, b"A" * 8, ForgedDtype(), (1,), "C"),
+    "object dtype": Reducer(FROMBUFFER, b"A" * 8, np.dtype("O"), (1,), "C"),
+    "object scalar": Reducer(np.float64(0).__reduce__()[0], np.dtype("O"), b"A" * 8),
+}
+
+
+@pytest.mark.parametrize("kind", list(DTYPE_PAYLOADS))
+def test_numpy_data_of_non_numeric_dtypes_is_refused(tmp_path, kind):
+    data = snapshot_bytes(make_generator("skip_clamp", 5), g_ema_extra={"hook": DTYPE_PAYLOADS[kind]})
+    path = tmp_path / "dtype.pkl"
+    path.write_bytes(data)
+    with pytest.raises(UserError, match="refused .*dtype") as info:
+        load_generator(path)
+    assert "\n" not in str(info.value)
+
+
+def test_numpy_data_of_numeric_dtypes_loads_in_either_byte_order():
+    from latentdirs.gan.loaders.pickle_ada import RestrictedUnpickler
+
+    value = {"big": np.arange(4, dtype=">f4"), "bool": np.array([True, False]), "gain": np.float32(0.5),
+             "int": np.int64(-3), "complex": np.array([1 + 2j], np.complex64)}
+    for protocol in (2, 4, 5):
+        data = pickle.dumps(value, protocol=protocol)
+        loaded, reference = RestrictedUnpickler(io.BytesIO(data)).load(), pickle.loads(data)
+        for key, expected in value.items():
+            assert loaded[key].dtype == reference[key].dtype, (protocol, key)  # numpy's own choice of byte order
+            np.testing.assert_array_equal(loaded[key], expected)
+    assert np.dtype("f4").byteorder == "="  # numpy's shared float32 type untouched
+
+
+def test_state_cannot_be_set_on_classes_or_functions():
+    """BUILD with a slot state would set attributes on whatever the unpickler handed out: the stand-in
+    classes and replacement functions of the loader itself, for every later load in the process."""
+    from latentdirs.gan.loaders import pickle_ada
+
+    before = pickle_ada._rebuild_parameter.__defaults__
+    attacks = {
+        "class": b"\x80\x02cdnnlib.util\nEasyDict\nN}X\x05\x00\x00\x00pwnedK\x01s\x86b.",
+        "function": b"\x80\x02ctorch._utils\n_rebuild_parameter\nN}X\x0c\x00\x00\x00__defaults__K\x07\x85s\x86b.",
+        "dunder on a record": b"\x80\x02cdnnlib.util\nEasyDict\n)\x81}X\x09\x00\x00\x00__class__K\x01sb.",
+        "new ndarray": b"\x80\x02cnumpy\nndarray\nK\x01\x85\x81.",
+    }
+    for name, data in attacks.items():
+        with pytest.raises(pickle.UnpicklingError):
+            pickle_ada.RestrictedUnpickler(io.BytesIO(data)).load()
+        assert not hasattr(pickle_ada.EasyDictStandIn, "pwned"), name
+        assert pickle_ada._rebuild_parameter.__defaults__ == before, name
+
+
 # -- wrong files -------------------------------------------------------------------------------
 def _bad_files(tmp_path):
     valid = snapshot_bytes(make_generator("skip_clamp", 6))

@@ -13,7 +13,13 @@ is pickled as ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` wher
   ``class_name`` and ``state`` and never reads ``module_src``;
 - tensor storages (``torch.storage._load_from_bytes``) are read with
   ``torch.load(..., weights_only=True)``; ``dnnlib.util.EasyDict`` becomes a plain dict; numpy
-  scalars and arrays (``numpy.core`` and ``numpy._core`` names) are allowed as data.
+  scalars and arrays (``numpy.core`` and ``numpy._core`` names) are allowed as data, of plain numeric
+  dtypes only (bool, integer, float, complex);
+- the state a pickle applies to an object it built (the BUILD opcode) is checked first: numpy dtypes
+  and arrays accept only the state numpy itself writes for plain numeric data (a forged dtype state
+  could otherwise turn raw bytes into object pointers), dict-like records accept plain attributes,
+  and nothing else (classes, functions) accepts any, so a file cannot alter this module. The
+  Python implementation of the unpickler is used because its opcodes can be checked one by one.
 
 The generator (``G_ema``, else ``G``) is rebuilt from its recorded constructor arguments and its
 parameters and buffers are loaded with ``strict=True``. TensorFlow-era pickles
@@ -76,6 +82,10 @@ class BadEmbeddedStorage(pickle.UnpicklingError):
     pass
 
 
+class RefusedData(pickle.UnpicklingError):
+    """Data an official pickle never holds (an object dtype, a forged state, …); the message says which."""
+
+
 # -- replacements for the globals a StyleGAN2-ADA pickle uses -----------------------------------
 def _load_storage_from_bytes(data: bytes) -> Any:
     """``torch.storage._load_from_bytes``, but through the weights-only unpickler."""
@@ -119,18 +129,72 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 _np_reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
 _np_scalar = np.float64(0).__reduce__()[0]
 _np_frombuffer = np.arange(1).__reduce_ex__(5)[0]
+NUMERIC_KINDS = "biufc"  # bool, signed and unsigned integers, floats, complex
+
+
+class _NdarrayType:
+    """Stands for ``numpy.ndarray``, which pickles name only as ``_reconstruct``'s first argument."""
+
+
+NDARRAY = _NdarrayType()
+
+
+def _plain_dtype(dtype: Any, what: str) -> np.dtype:
+    """``dtype`` if it is a plain numeric numpy dtype (no fields, no sub-array, no objects), else refused."""
+    if (not isinstance(dtype, np.dtype) or dtype.kind not in NUMERIC_KINDS or dtype.fields is not None
+            or dtype.subdtype is not None or dtype.hasobject):
+        raise RefusedData(f"a numpy {what} of dtype {dtype} (only bool, integer, float and complex dtypes are read)")
+    return dtype
+
+
+def _dtype_of(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
+    """``numpy.dtype(spec, align)`` for a type code such as ``'f8'``, only for plain numeric types, and always a
+    copy (numpy's pickles ask for one and set its byte order by BUILD; never numpy's shared instance)."""
+    if not isinstance(spec, str):
+        raise RefusedData(f"numpy dtype from a {type(spec).__name__}")
+    try:
+        dtype = np.dtype(spec, align=bool(align), copy=True)
+    except TypeError:
+        raise RefusedData(f"numpy dtype {spec[:20]!r}") from None
+    return _plain_dtype(dtype, "type")
 
 
 def _ndarray_reconstruct(subtype, shape, dtype):
-    if subtype is not np.ndarray:
-        raise RefusedGlobal("numpy", f"_reconstruct({subtype!r})")
-    return _np_reconstruct(subtype, shape, dtype)
+    if subtype is not NDARRAY:
+        raise RefusedData(f"numpy array of type {type(subtype).__name__}")
+    return _np_reconstruct(np.ndarray, shape, dtype)
 
 
-def _scalar_of(dtype, *args):
-    if not isinstance(dtype, np.dtype):
-        raise RefusedGlobal("numpy", "scalar(non-dtype)")
-    return _np_scalar(dtype, *args)
+def _scalar_of(dtype, data=None):
+    dtype = _plain_dtype(dtype, "scalar")
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise RefusedData(f"numpy {dtype} scalar from {type(data).__name__} data")
+    return _np_scalar(dtype, data)
+
+
+def _frombuffer_of(buffer, dtype, shape, order):
+    dtype = _plain_dtype(dtype, "array")
+    if not isinstance(buffer, bytes | bytearray | pickle.PickleBuffer):
+        raise RefusedData(f"numpy array from a {type(buffer).__name__}")
+    return _np_frombuffer(buffer, dtype, shape, order)
+
+
+def _check_build(target: Any, state: Any) -> None:
+    """Refuse a BUILD whose state is not what the official pickles hold for ``target`` (see module doc)."""
+    if isinstance(target, np.dtype):
+        _plain_dtype(target, "type")
+        canonical = [d.__reduce__()[2] for d in (target, target.newbyteorder("<"), target.newbyteorder(">"))]
+        if not isinstance(state, tuple) or state not in canonical:
+            raise RefusedData(f"numpy dtype state {str(state)[:80]} (not that of a plain {target})")
+    elif type(target) is np.ndarray:
+        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[4], bytes)):
+            raise RefusedData("numpy array state (expected version, shape, dtype, order, bytes)")
+        _plain_dtype(state[2], "array")
+    elif type(target) in (EasyDictStandIn, dict, OrderedDict):
+        if not isinstance(state, dict) or not all(isinstance(k, str) and not k.startswith("__") for k in state):
+            raise RefusedData(f"{type(target).__name__} state {str(state)[:80]}")
+    else:
+        raise RefusedData(f"state set on a {type(target).__name__} (only data objects take state)")
 
 
 #: (module, name) → the object the unpickler hands out instead of importing anything
@@ -145,21 +209,47 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _dtype_of,
+    ("numpy", "ndarray"): NDARRAY,
     **{(f"{root}.multiarray", "_reconstruct"): _ndarray_reconstruct for root in ("numpy.core", "numpy._core")},
     **{(f"{root}.multiarray", "scalar"): _scalar_of for root in ("numpy.core", "numpy._core")},
-    **{(f"{root}.numeric", "_frombuffer"): _np_frombuffer for root in ("numpy.core", "numpy._core")},
+    **{(f"{root}.numeric", "_frombuffer"): _frombuffer_of for root in ("numpy.core", "numpy._core")},
 }
 PERSISTENT_GLOBAL = ("torch_utils.persistence", "_reconstruct_persistent_obj")
+#: classes a pickle may instantiate with ``cls.__new__`` (the NEWOBJ opcodes)
+NEWOBJ_CLASSES = (EasyDictStandIn, OrderedDict, set, frozenset)
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only :data:`ALLOWED_GLOBALS` and the persistent-object hook; records class names."""
+class RestrictedUnpickler(pickle._Unpickler):
+    """Resolves only :data:`ALLOWED_GLOBALS` and the persistent-object hook, checks every BUILD and NEWOBJ
+    (see the module docstring); records class names."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file: io.BufferedIOBase) -> None:
         super().__init__(file)
         self.class_names: set[str] = set()
+
+    def load_build(self) -> None:
+        _check_build(self.stack[-2], self.stack[-1])
+        super().load_build()
+
+    def load_newobj(self) -> None:
+        self._check_new(self.stack[-2])
+        super().load_newobj()
+
+    def load_newobj_ex(self) -> None:
+        self._check_new(self.stack[-3])
+        super().load_newobj_ex()
+
+    @staticmethod
+    def _check_new(cls: Any) -> None:
+        if not any(cls is allowed for allowed in NEWOBJ_CLASSES):
+            raise RefusedData(f"instance of {getattr(cls, '__name__', type(cls).__name__)} built with __new__")
+
+    dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
 
     def find_class(self, module: str, name: str) -> Any:
         # protocol-2 pickles name Python 2 modules (``__builtin__.set``); map them as pickle does
@@ -204,7 +294,7 @@ def read_pickle(path: Path) -> tuple[Any, set[str]]:
         raise UserError(
             f"refused {path}: it references {exc.module}.{exc.name}, which is not on the allow-list for "
             "StyleGAN2-ADA pickles (nothing from the file was run)") from None
-    except BadEmbeddedStorage as exc:
+    except (BadEmbeddedStorage, RefusedData) as exc:
         raise UserError(f"refused {path}: {exc} (nothing from the file was run)") from None
     except (OSError, MemoryError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
