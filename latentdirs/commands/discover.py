@@ -33,7 +33,8 @@ from ..directions.trainer import DiscoveryConfig
 @click.option("--checkpoint-every", default=500, show_default=True, help="Steps between checkpoints (0: only at end).")
 @click.option("--pca-samples", default=20000, show_default=True, help="ganspace: number of sampled codes.")
 @click.option("--sefa-torgb/--no-sefa-torgb", default=True, show_default=True,
-              help="sefa: include the ToRGB style affines.")
+              help="sefa: include the ToRGB style affines of the chosen layers (all resolutions; the reference "
+                   "code takes only the final ToRGB, at the last W+ index).")
 @click.option("--stats-samples", default=4096, show_default=True,
               help="Sampled codes for the per-direction scales (σ).")
 @click.option("--grid-samples", default=4, show_default=True, help="Rows (samples) of each traversal grid.")

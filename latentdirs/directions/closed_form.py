@@ -11,7 +11,11 @@ convolution with the style ``s_l = A_l w + b_l`` (``A_l [c_l, w_dim]``, stylegan
 each row (each style channel's weight vector; SeFa's "column" normalisation of ``Aᵀ``) to unit norm,
 and take the eigenvectors of ``AᵀA [w_dim, w_dim]`` with the largest eigenvalues — the directions
 ``n`` maximising ``‖A n‖²`` over unit ``n``, i.e. those that move the styles the most. Symmetric
-eigendecomposition (``torch.linalg.eigh``) in float64, sorted by decreasing eigenvalue.
+eigendecomposition (``torch.linalg.eigh``) in float64, sorted by decreasing eigenvalue. Which affines are
+stacked differs from the reference code (genforce/sefa ``factorize_weight``), which takes one affine per
+W+ index — the convolution's, except at the last index, where it takes the final ToRGB's instead: here
+every style affine whose W+ index is chosen is stacked, the ToRGB ones of all resolutions included
+(``include_torgb=False``: convolutions only).
 
 Eigenvectors have no intrinsic sign; both methods orient each so that its largest-magnitude entry
 is positive (deterministic output).
