@@ -85,6 +85,14 @@ def test_value_is_rtd_of_decoded_batches_and_differentiable():
     assert model.encoder.weight.grad.abs().sum() > 0  # through z and the batch mean/std
 
 
+def test_gaussian_decoders_are_compared_through_their_mean_images():
+    """Both reconstruction losses read the picture as sigmoid(logits): TopDis compares the same clouds."""
+    model = _Model(latent_dim=3)
+    values = [registry.build("topdis")(_context(model, reconstruction=kind))["rtd"].item()
+              for kind in ("bernoulli", "gaussian")]
+    assert values[0] == values[1] > 0
+
+
 def test_delay_orthogonalize_and_second_batch():
     model = _Model(latent_dim=4)
     off = registry.build("topdis:delay=5")(_context(model, step=4))

@@ -10,9 +10,10 @@ cloud unchanged. For latent codes ``z`` ``[N, D]`` (reparameterized samples):
 2. shift it by ``C`` in the quantile space of the batch (``m``, ``s``: batch mean and std of
    ``z_i``, not detached): ``z'_i = m + s·Φ⁻¹(Φ((z_i − m)/s) ± C)``, sign at random, dropping the
    points that would leave ``(0, 1)`` (:func:`latentdirs.topology.quantile_shift`);
-3. decode both batches to probabilities (sigmoid of the logits; Gaussian decoders: the means),
-   flatten, and compare them with the symmetric min/max RTD
-   (:func:`latentdirs.topology.rtd`, ``card`` longest bars, each cloud divided by its ``quantile``):
+3. decode both batches to pictures (the sigmoid of the logits, which is both the Bernoulli decoder's
+   probabilities and the Gaussian decoder's means, as in the released code), flatten, and compare
+   them with the symmetric min/max RTD (:func:`latentdirs.topology.rtd`, ``card`` longest bars,
+   each cloud divided by its ``quantile``):
 
     L_TopDis = RTD_sym(dec(z_kept), dec(z'_kept)),        total = objective + γ · L_TopDis
 
@@ -38,9 +39,9 @@ SAMPLERS = ("uniform", "decoder_norm")
 BATCHES = ("same", "second")
 
 
-def _probabilities(logits: torch.Tensor, reconstruction: str) -> torch.Tensor:
-    images = torch.sigmoid(logits) if reconstruction == "bernoulli" else logits
-    return images.flatten(1)
+def _pictures(logits: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(logits)`` flattened: the decoded images for either reconstruction loss."""
+    return torch.sigmoid(logits).flatten(1)
 
 
 @register
@@ -50,7 +51,7 @@ class TopDis(LossTerm):
     name = "topdis"
     role = REGULARIZER
     domains = frozenset({"vae"})
-    needs = frozenset({"z", "x_logits", "decode", "model", "generator", "reconstruction", "step"})
+    needs = frozenset({"z", "x_logits", "decode", "model", "generator", "step"})
     params = {
         "gamma": Param(5.0, "weight γ of the RTD term", minimum=0),
         "delay": Param(0, "training steps before the term is switched on", minimum=0),
@@ -111,11 +112,10 @@ class TopDis(LossTerm):
         if kept < 2:
             return off
         if hp["batch"] == "same":
-            before = _probabilities(ctx.x_logits[moved.keep], ctx.reconstruction)
-            after = _probabilities(ctx.decode(moved.shifted), ctx.reconstruction)
+            before = _pictures(ctx.x_logits[moved.keep])
+            after = _pictures(ctx.decode(moved.shifted))
         else:
-            before, after = _probabilities(ctx.decode(torch.cat([moved.kept, moved.shifted])),
-                                           ctx.reconstruction).chunk(2)
+            before, after = _pictures(ctx.decode(torch.cat([moved.kept, moved.shifted]))).chunk(2)
         value = rtd(before, after, card=hp["card"], p=hp["p"], variant=hp["variant"],
                     quantile=hp["quantile"] or None, mode="symmetric", filtration="minmax")
         weighted = hp["gamma"] * value
