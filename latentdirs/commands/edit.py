@@ -22,7 +22,9 @@ from ..directions.options import generator_options, open_generator
               help="sigma: strength in σ of the sampled codes along the direction; raw: multiples of the "
                    "direction vector as stored.")
 @click.option("--layers", default=None, help="Apply a W direction to these W+ layers only (e.g. 0-5).")
-@click.option("--trunc", type=float, default=None, help="Truncation ψ for --seed (default: the directions' ψ).")
+@click.option("--trunc", type=float, default=None,
+              help="Truncation ψ for --seed (default: the directions' ψ, at which their σ was measured; at another "
+                   "ψ the codes spread ψ/ψ_directions as much, so one σ is relatively larger or smaller).")
 @click.option("--scale", default=1, show_default=True, help="Enlarge output pixels by this factor.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 def command(generator_path, device, class_index, directions_path, seed, latent, direction, strength, traverse,
