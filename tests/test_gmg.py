@@ -155,6 +155,23 @@ def test_terms_regularize_the_chosen_map_only(name):
     assert encoder.weight.grad is not None and decoder[0].weight.grad is None
 
 
+def test_default_eps0_gives_a_sharp_plan_on_sprite_like_images():
+    """Cosine costs of images of small separate objects sit near 1 with a small spread: with ε relative to
+    the means, eps0 = 0.05 makes the plan the product coupling and GMG negative; the default does not."""
+    from latentdirs.losses.gmg import map_regularizer
+
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(64, 10, generator=gen, dtype=torch.float64)
+    axis = torch.linspace(-1, 1, 32, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    images = torch.exp(-((grid[None] - torch.tanh(codes[:, None, :2])) ** 2).sum(-1) / (2 * 0.15**2))
+    blurred = map_regularizer(codes, images, "gmg", "cosine", eps0=0.05)
+    assert blurred["gw_sharpness"] < 0.05 and blurred["value"] < 0
+    term = registry.build("gmg")
+    default = map_regularizer(codes, images, "gmg", "cosine", eps0=term.hp["eps0"], solver=term.gw_solver)
+    assert default["gw_sharpness"] > 0.5 and default["value"] > 0 and default["gw_converged"] == 1
+
+
 def test_gmg_term_ramp_needs_and_parameters():
     term = registry.build("gmg:delay=5,ramp_steps=10")
     assert float(term(_vae_context(step=3)[0])["loss"]) == 0.0

@@ -182,7 +182,10 @@ class DirectionGMG(LossTerm):
     directions are as close to mutually orthogonal as any map could make them. ``gap=distortion``
     uses the distortion DST alone (the paper's baseline). Uscidda, Eyring, Roth, Theis, Akata &
     Cuturi, "Disentangled Representation Learning with the Gromov-Monge Gap", ICLR 2025
-    (arXiv 2407.07829). Reuses :func:`latentdirs.ot.gmg.gromov_monge_gap`.
+    (arXiv 2407.07829). Reuses :func:`latentdirs.ot.gmg.gromov_monge_gap`. Logged ``gw_sharpness``
+    (KL(plan ‖ product) / log points, see :mod:`latentdirs.losses.gmg`): near 0 means eps0 is too large
+    for the costs' spread (on the bundled dSprites generator with 6 random directions, eps0 = 0.1 gives
+    0.49, 0.05 gives 0.74).
     """
 
     name = "dir-gmg"
@@ -217,6 +220,7 @@ class DirectionGMG(LossTerm):
         return onehot
 
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
+        from ..losses.gmg import gw_sharpness
         from ..ot.gmg import gromov_monge_gap, map_distortion
 
         directions = ctx.directions
@@ -234,4 +238,5 @@ class DirectionGMG(LossTerm):
         result = gromov_monge_gap(source, displacement, cost=self.hp["cost"], eps0=self.hp["eps0"])
         value = result.gap.mean()
         return {"loss": self.hp["weight"] * value.float(), "gap": value.detach().float(),
-                "distortion": result.distortion.mean().detach().float()}
+                "distortion": result.distortion.mean().detach().float(),
+                "gw_sharpness": gw_sharpness(result.solution.kl, points).mean().float()}
