@@ -51,6 +51,17 @@ def test_beta_vae():
     assert out["loss"].item() == pytest.approx(RECON + 4 * kl_numpy(), rel=1e-12)
     assert out["recon"].item() == RECON
     assert build("beta-vae").hp["beta"] == 1.0
+    assert "step" not in build("beta-vae").needs
+
+
+@pytest.mark.parametrize("step, beta", [(0, 0.04), (49, 2.0), (99, 4.0), (500, 4.0)])
+def test_beta_vae_ramp_like_jl1_vae(step, beta):
+    """JL1-VAE ramps β linearly from 0 (over 100k of 300k steps in the paper)."""
+    term = build("beta-vae:beta=4,ramp_steps=100")
+    assert "step" in term.needs
+    out = term(ctx(step=step))
+    assert out["beta"].item() == pytest.approx(beta)
+    assert out["loss"].item() == pytest.approx(RECON + beta * kl_numpy(), rel=1e-6)
 
 
 @pytest.mark.parametrize("step, capacity", [(0, 0.0), (250, 5.0), (1000, 20.0), (5000, 20.0)])

@@ -39,15 +39,7 @@ from ..ot.costs import COST_NAMES
 from ..ot.gmg import gromov_monge_gap, map_distortion
 from ..ot.gromov import EntropicGromovSolver
 from .registry import LossContext, LossTerm, Param, register
-
-
-def ramp_weight(weight: float, step: int, delay: int, ramp_steps: int) -> float:
-    """``weight`` × 0 before ``delay``, then a linear ramp to 1 over ``ramp_steps`` steps (0: a jump)."""
-    if step < delay:
-        return 0.0
-    if ramp_steps <= 0:
-        return weight
-    return weight * min(1.0, (step - delay + 1) / ramp_steps)
+from .schedules import ramp_weight
 
 
 def map_regularizer(

@@ -6,9 +6,9 @@ Regularization", NeurIPS 2021, arXiv 2106.02923), for the picture ``g(z) = sigmo
     JL1 = (1/B) Σ_b Σ_i Σ_pixels |∂g(z_b)/∂z_i|
 
 at the sampled codes ``z`` *detached* (only the decoder learns from it), weighted by γ that ramps linearly
-from 0 (paper: over the first 100k of 300k steps; threeDots: β = 4, γ = 0.1 — β's ramp belongs to the
-objective). Methods: ``exact`` — forward-mode JVPs ``torch.func.jvp`` vmapped over the latent basis (exact,
-no double backward); ``finite_difference`` — the paper's forward differences ``(g(z + h e_i) − g(z))/h``,
+from 0 (paper: over the first 100k of 300k steps; threeDots: β = 4, γ = 0.1 — β ramps the same way with
+``beta-vae:ramp_steps``). Methods: ``exact`` — forward-mode JVPs ``torch.func.jvp`` vmapped over the latent
+basis (exact, no double backward); ``finite_difference`` — the paper's forward differences ``(g(z + h e_i) − g(z))/h``,
 h = 1e-3, one decoder call on ``(d + 1)·B`` inputs (what the reference code does; with ReLU decoders it
 differs from the exact Jacobian where a unit switches). ``subset=k`` uses k random columns per step and
 scales by d/k — an unbiased estimate of the full sum at k/d of the cost.
@@ -36,8 +36,8 @@ from torch import Tensor
 from torch.func import jvp, vmap
 
 from ..errors import UserError
-from .gmg import ramp_weight
 from .registry import LossContext, LossTerm, Param, register
+from .schedules import ramp_weight
 
 Decoder = Callable[[Tensor], Tensor]
 

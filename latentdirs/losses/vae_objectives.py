@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .registry import OBJECTIVE, LossContext, LossTerm, Param, register
+from .schedules import ramp_weight
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -73,15 +74,29 @@ class BetaVAE(_VAEObjective):
 
     Higgins et al., "β-VAE: Learning Basic Visual Concepts with a Constrained Variational
     Framework", ICLR 2017, Eq. 4. β = 1 is the plain VAE (disentanglement_lib's default
-    ``vae.beta = 1``; its study sweeps β ∈ {1, 2, 4, 6, 8, 16}).
+    ``vae.beta = 1``; its study sweeps β ∈ {1, 2, 4, 6, 8, 16}). ``ramp_steps``: β ramps linearly
+    from 0, as in the JL1-VAE recipe (Rhodes & Lee 2021: β and γ over the first 100k of 300k steps;
+    the γ of ``jacobian_l1`` has the same ``ramp_steps``).
     """
 
     name = "beta-vae"
-    params = {"beta": Param(1.0, "weight of the KL term", minimum=0)}
+    params = {
+        "beta": Param(1.0, "weight of the KL term", minimum=0),
+        "ramp_steps": Param(0, "steps over which β ramps linearly from 0 (JL1-VAE: 100000 of 300000; 0: off)",
+                            minimum=0),
+    }
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        if self.hp["ramp_steps"]:
+            self.needs = type(self).needs | {"step"}
 
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         kl = gaussian_kl(ctx.mu, ctx.logvar)
-        return {"loss": ctx.recon + self.hp["beta"] * kl, "recon": ctx.recon, "kl": kl}
+        if not self.hp["ramp_steps"]:
+            return {"loss": ctx.recon + self.hp["beta"] * kl, "recon": ctx.recon, "kl": kl}
+        beta = ramp_weight(self.hp["beta"], int(ctx.step), 0, self.hp["ramp_steps"])
+        return {"loss": ctx.recon + beta * kl, "recon": ctx.recon, "kl": kl, "beta": torch.tensor(beta)}
 
 
 @register
