@@ -191,7 +191,7 @@ def test_run_directory_explains_itself_and_loads_back(tmp_path):
     for path in (run.config, run.readme, run.checkpoint, run.log, run.model, run.summary):
         assert path.is_file(), path
     assert TrainConfig.from_dict(json.loads(run.config.read_text())) == cfg
-    assert cfg.objective == {"name": "beta-vae", "beta": 2.0}
+    assert cfg.objective == {"name": "beta-vae", "beta": 2.0, "ramp_steps": 0}
     assert "--resume" in run.readme.read_text()
     assert Image.open(run.reconstructions).size == ((8 * 66 + 2) * 2, (2 * 66 + 2) * 2)
     assert Image.open(run.traversals).size == ((9 * 66 + 2) * 2, (4 * 66 + 2) * 2)
