@@ -44,22 +44,70 @@ def hardware() -> str:
             f"{torch.__version__} CPU, {torch.get_num_threads()} thread(s) here; {platform.platform()}")
 
 
+GOAL = {"mean_iou_at_least": 0.75, "shape_within_points": 10}
+REAL_SEED = 987_654
+
+
+def real_image_quality(classifier, dataset, n: int) -> dict:
+    """The measure on ``n`` fresh real images (a seed the classifier never trained with), with per-factor accuracy."""
+    factors, images = dataset.sample(n, np.random.RandomState(REAL_SEED))
+    real = rerender_quality(classifier, dataset, images)
+    return {**real.summary(), "factor_accuracy": {
+        n: round(float(a), 4) for n, a in zip(dataset.factor_names, (real.factors == factors).mean(0), strict=True)}}
+
+
+def generator_quality(probe: QualityProbe, G, n: int) -> dict:
+    """The manifest's ``quality`` entry of a generator: ``n`` samples at ψ = 1 and 0.7 (latent seed 0), goal."""
+    quality = probe.measure(G, n, seed=0)
+    truncated = probe.measure(G, n, seed=0, truncation_psi=0.7)
+    shapes = quality["proportions"]["shape"]
+    reached = quality["mean"] >= 0.75 and all(abs(p - 1 / 3) <= 0.10 for p in shapes)
+    print("generator:", quality["mean"], shapes, "goal reached" if reached else "goal NOT reached",
+          "coverage TV to real images:", quality["coverage"]["tv_to_real"])
+    return {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0, "dataset_shape_proportions": [1 / 3] * 3,
+            "goal": GOAL, "goal_reached": reached}
+
+
+def remeasure(out: Path, samples: int, real_samples: int) -> None:
+    """Measure the bundled generator and classifier again (after a change of the measure) and update only
+    the ``quality`` entries of ``MANIFEST.json``; weights, hashes and provenance stay."""
+    manifest_path = out / "MANIFEST.json"
+    manifest = read_json(manifest_path, "pretrained manifest")
+    dataset = get_dataset("dsprites")
+    classifier = load_factor_classifier(out / "dsprites_factor_classifier")
+    real = real_image_quality(classifier, dataset, real_samples)
+    print("real images:", real["mean"], real["factor_accuracy"])
+    models = manifest["models"]
+    models["dsprites_factor_classifier"]["quality"].update({"real_images": real, "real_seed": REAL_SEED})
+    G = load_generator(out / "dsprites_generator.json").eval()
+    models["dsprites_generator"]["quality"].update(generator_quality(QualityProbe(classifier, dataset), G, samples))
+    write_json(manifest_path, manifest)
+    print(f"updated {manifest_path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, action="append", help="train-gan run directory (repeatable)")
-    parser.add_argument("--classifier", required=True, help="factor classifier stem (train-factor-classifier --out)")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="only measure the bundled models in --out again and update their manifest quality")
+    parser.add_argument("--run", action="append", help="train-gan run directory (repeatable)")
+    parser.add_argument("--classifier", help="factor classifier stem (train-factor-classifier --out)")
     parser.add_argument("--out", default=str(ROOT / "pretrained"))
     parser.add_argument("--select", choices=["best", "latest"], default="best")
     parser.add_argument("--select-samples", type=int, default=256)
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--real-samples", type=int, default=2000)
-    parser.add_argument("--train-command", required=True, action="append", help="one per --run, same order")
-    parser.add_argument("--classifier-command", required=True)
+    parser.add_argument("--train-command", action="append", help="one per --run, same order")
+    parser.add_argument("--classifier-command")
     parser.add_argument("--note", default="")
     parser.add_argument("--train-hardware", default=None,
                         help="where the generator was trained, when not here (e.g. a GPU machine)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.remeasure:
+        remeasure(Path(args.out), args.samples, args.real_samples)
+        return
+    if not (args.run and args.classifier and args.train_command and args.classifier_command):
+        raise SystemExit("give --run, --classifier, --train-command and --classifier-command (or --remeasure)")
 
     if len(args.run) != len(args.train_command):
         raise SystemExit("give one --train-command per --run")
@@ -69,11 +117,8 @@ def main() -> None:
     classifier_info = read_json(Path(args.classifier).with_suffix(".json"), "classifier config")["info"]
     probe = QualityProbe(classifier, dataset)
 
-    # (a) the measure on real images: fresh factors, a seed the classifier never trained with
-    factors, images = dataset.sample(args.real_samples, np.random.RandomState(987_654))
-    real = rerender_quality(classifier, dataset, images)
-    real_summary = {**real.summary(), "factor_accuracy": {
-        n: round(float(a), 4) for n, a in zip(dataset.factor_names, (real.factors == factors).mean(0), strict=True)}}
+    # (a) the measure on real images
+    real_summary = real_image_quality(classifier, dataset, args.real_samples)
     print("real images:", real_summary["mean"], real_summary["factor_accuracy"])
 
     # (b) choose the snapshot (over every run given)
@@ -96,13 +141,7 @@ def main() -> None:
     provenance = dict(G.source.get("provenance", {}))
 
     # (c) final measurement on fresh latents (seed 0, different from the selection's seed 1)
-    quality = probe.measure(G, args.samples, seed=0)
-    truncated = probe.measure(G, args.samples, seed=0, truncation_psi=0.7)
-    shapes = quality["proportions"]["shape"]
-    goal = {"mean_iou_at_least": 0.75, "shape_within_points": 10}
-    reached = quality["mean"] >= 0.75 and all(abs(p - 1 / 3) <= 0.10 for p in shapes)
-    print("generator:", quality["mean"], shapes, "goal reached" if reached else "goal NOT reached",
-          "coverage TV to real images:", quality["coverage"]["tv_to_real"])
+    quality = generator_quality(probe, G, args.samples)
 
     out.mkdir(parents=True, exist_ok=True)
     gen_json = save_generator(G, out / "dsprites_generator", provenance={
@@ -123,8 +162,7 @@ def main() -> None:
             "wall_time_s": provenance.get("wall_time_s"), "hardware": args.train_hardware or hardware(),
             "snapshot": best.name, "selection_scores": {
                 f"run{i}/{Path(p).name}": round(v, 4) for _, v, p, i in sorted(scored, key=lambda t: t[2])},
-            "quality": {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0,
-                        "dataset_shape_proportions": [1 / 3] * 3, "goal": goal, "goal_reached": reached},
+            "quality": quality,
             "note": args.note,
         },
         "dsprites_factor_classifier": {
@@ -133,7 +171,7 @@ def main() -> None:
             "command": args.classifier_command, "steps": classifier_info.get("steps"),
             "seed": classifier_info.get("seed"), "wall_time_s": classifier_info.get("wall_time_s"),
             "hardware": hardware(),
-            "quality": {"real_images": real_summary, "real_seed": 987_654},
+            "quality": {"real_images": real_summary, "real_seed": REAL_SEED},
         },
     })
     write_json(manifest_path, manifest)

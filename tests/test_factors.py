@@ -128,8 +128,24 @@ def test_classifier_learns_and_rerender_scores_real_images(trained):
     assert quality.metric == "iou" and quality.mean > 0.9
     # the score is exactly the IoU against the re-render of the predictions
     np.testing.assert_allclose(quality.per_image, binary_iou(images, data.observations_from_factors(predicted)))
-    assert set(quality.summary()) == {"metric", "mean", "num_images", "proportions"}
+    assert set(quality.summary()) == {"metric", "mean", "num_images", "blank", "proportions"}
     assert set(info["train_accuracy_last_10pct"]) == {"shape", "x", "y"}
+
+
+def test_grey_and_blank_samples_are_read_as_their_binarized_image(trained):
+    """The score compares binarized images, so the classifier reads those: a dimmed copy of real images
+    (identical once binarized) scores the same; blank samples score 0 and take no factor value."""
+    model, _ = trained
+    data = Blocks()
+    _, images = data.sample(100, np.random.RandomState(3))
+    full = rerender_quality(model, data, images)
+    dimmed = rerender_quality(model, data, 0.1 + 0.5 * images)  # 0 → 0.1, 1 → 0.6: grey, same binary image
+    np.testing.assert_array_equal(dimmed.per_image, full.per_image)
+    assert dimmed.proportions == full.proportions and full.blank == 0.0
+    blanks = np.concatenate([images[:75], np.zeros_like(images[:25])])
+    quality = rerender_quality(model, data, blanks)
+    assert quality.blank == 0.25 and (quality.per_image[75:] == 0).all()
+    assert sum(quality.proportions["shape"]) == pytest.approx(0.75)
 
 
 def test_noise_images_score_low_and_grey_data_uses_mae(trained):

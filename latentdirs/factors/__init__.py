@@ -10,6 +10,7 @@ from .predict import factor_probabilities, predict_factors
 from .quality import (
     RerenderQuality,
     binary_iou,
+    classifier_input,
     coverage_gaps,
     factor_proportions,
     is_binary_dataset,
@@ -20,7 +21,8 @@ from .store import classifier_paths, load_factor_classifier, save_factor_classif
 from .train import build_factor_classifier, train_factor_classifier
 
 __all__ = [
-    "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_paths",
+    "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_input",
+    "classifier_paths",
     "coverage_gaps", "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
     "predict_factors", "rerender_quality", "save_factor_classifier", "total_variation", "train_factor_classifier",
 ]

@@ -1,9 +1,10 @@
 """Re-render quality: read an image's factors, render those factors, compare with the image.
 
-For an image ``x`` (NCHW in [0, 1]) the classifier predicts factors ``f̂``; the dataset renders
-``x̂ = render(f̂)``. On binary datasets (dSprites) the score is the intersection over union of the
-binarized images, ``IoU = |B(x) ∧ B(x̂)| / |B(x) ∨ B(x̂)|`` with ``B(x) = x > threshold`` (1 when both
-are empty); on other datasets it is the mean absolute pixel error ``mean |x − x̂|`` (lower is better).
+For an image ``x`` (NCHW in [0, 1]) the classifier predicts factors ``f̂`` (on binary datasets from the
+binarized image, the one the score compares); the dataset renders ``x̂ = render(f̂)``. On binary
+datasets (dSprites) the score is the intersection over union of the binarized images,
+``IoU = |B(x) ∧ B(x̂)| / |B(x) ∨ B(x̂)|`` with ``B(x) = x > threshold`` (1 when both are empty);
+on other datasets it is the mean absolute pixel error ``mean |x − x̂|`` (lower is better).
 Because the comparison is between images, classification mistakes that render nearly the same picture
 cost little — but not nothing: dSprites' 40 orientations are ``linspace(0, 2π, 40)``, a step of 2π/39, so
 a quarter turn is 9.75 steps and no two grid orientations of a square (or half a turn apart, of an
@@ -12,7 +13,8 @@ at 0.927); the real-image score (0.965) carries that cost.
 
 Applied to generated samples this is an FID-free quality signal: a sample that looks like a
 dataset image is re-rendered almost exactly. The proportions of predicted values of a factor
-(e.g. ``shape``) tell whether the generator covers the dataset's values evenly; their total
+(e.g. ``shape``) tell whether the generator covers the dataset's values evenly (blank samples, which
+score 0, take no value, so a generator with blanks has proportions summing to less than 1); their total
 variation distance to the proportions predicted on real images, ``TV(p, q) = ½ Σ_k |p_k − q_k|``
 per factor (:func:`coverage_gaps`), condenses that into one number per factor, 0 for the same
 distribution and 1 for disjoint ones. A generator that draws every shape in the same place scores a
@@ -44,6 +46,7 @@ class RerenderQuality:
     per_image: np.ndarray            # [N] score of each image
     factors: np.ndarray              # [N, K] predicted factor indices
     proportions: dict[str, list[float]] = field(default_factory=dict)  # factor name → fraction per value
+    blank: float = 0.0               # fraction of binarized images with no pixel on (they take no factor value)
 
     @property
     def mean(self) -> float:
@@ -51,6 +54,7 @@ class RerenderQuality:
 
     def summary(self) -> dict:
         return {"metric": self.metric, "mean": round(self.mean, 4), "num_images": int(self.per_image.size),
+                "blank": round(self.blank, 4),
                 "proportions": {k: [round(v, 4) for v in p] for k, p in self.proportions.items()}}
 
 
@@ -72,12 +76,15 @@ def is_binary_dataset(dataset: GroundTruthData, samples: int = 32, tolerance: fl
     return bool(1.0 - near.mean() <= tolerance)
 
 
-def factor_proportions(factors: np.ndarray, sizes: tuple[int, ...], names: tuple[str, ...]) -> dict[str, list[float]]:
-    """For each factor, the fraction of rows taking each value (``[size]`` floats summing to 1)."""
+def factor_proportions(factors: np.ndarray, sizes: tuple[int, ...], names: tuple[str, ...],
+                       total: int | None = None) -> dict[str, list[float]]:
+    """For each factor, the fraction of rows taking each value (``[size]`` floats summing to 1); with
+    ``total`` the fractions are of that many images, of which ``factors`` holds the ones that count (the
+    rest, e.g. blank samples, take no value: the fractions then sum to less than 1)."""
     out = {}
     for column, (name, size) in enumerate(zip(names, sizes, strict=True)):
         counts = np.bincount(factors[:, column], minlength=size).astype(np.float64)
-        out[name] = (counts / max(counts.sum(), 1.0)).tolist()
+        out[name] = (counts / max(counts.sum() if total is None else total, 1.0)).tolist()
     return out
 
 
@@ -110,11 +117,22 @@ def rerender_quality(classifier: FactorClassifier, dataset: GroundTruthData, ima
     images = np.asarray(images, dtype=np.float32)
     if metric == "auto":
         metric = "iou" if is_binary_dataset(dataset) else "mae"
-    factors = predict_factors(classifier, images, batch_size)
+    read = classifier_input(images, metric, threshold)
+    factors = predict_factors(classifier, read, batch_size)
     rerendered = dataset.observations_from_factors(factors)
     if metric == "iou":
         scores = binary_iou(images, rerendered, threshold)
+        blank = ~read.reshape(len(read), -1).any(axis=1)
     else:
         scores = np.abs(images - rerendered).reshape(images.shape[0], -1).mean(axis=1).astype(np.float64)
-    proportions = factor_proportions(factors, dataset.factor_sizes, dataset.factor_names)
-    return RerenderQuality(metric=metric, per_image=scores, factors=factors, proportions=proportions)
+        blank = np.zeros(len(images), dtype=bool)
+    proportions = factor_proportions(factors[~blank], dataset.factor_sizes, dataset.factor_names, total=len(images))
+    return RerenderQuality(metric=metric, per_image=scores, factors=factors, proportions=proportions,
+                           blank=float(blank.mean()) if len(blank) else 0.0)
+
+
+def classifier_input(images: np.ndarray, metric: str, threshold: float = 0.5) -> np.ndarray:
+    """What the classifier reads: for ``iou`` the binarized image the score compares (the classifier was
+    trained on binary images; grey, soft-edged samples read raw were misread — real images at 0.6×
+    intensity, identical once binarized, scored 0.559 instead of 0.964), else the image itself."""
+    return (images > threshold).astype(np.float32) if metric == "iou" else images

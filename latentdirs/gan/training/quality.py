@@ -19,7 +19,15 @@ from torch.nn import functional as F
 
 from ...data.base import GroundTruthData
 from ...errors import UserError
-from ...factors import FactorClassifier, coverage_gaps, load_factor_classifier, predict_factors, rerender_quality
+from ...factors import (
+    FactorClassifier,
+    classifier_input,
+    coverage_gaps,
+    is_binary_dataset,
+    load_factor_classifier,
+    predict_factors,
+    rerender_quality,
+)
 from ...pretrained import bundled_factor_classifier
 from ...seeding import torch_generator
 
@@ -74,7 +82,9 @@ class QualityProbe:
         """Each image beside the re-render of its predicted factors: ``[2N, C, R, R]`` (sample, re-render, …),
         at the dataset's resolution — what the score compares, to look at."""
         images = self._at_dataset_size(images)
-        rerendered = self.dataset.observations_from_factors(predict_factors(self.classifier, images))
+        metric = "iou" if is_binary_dataset(self.dataset) else "mae"
+        read = classifier_input(images, metric)
+        rerendered = self.dataset.observations_from_factors(predict_factors(self.classifier, read))
         return np.stack([images, rerendered], axis=1).reshape(-1, *images.shape[1:])
 
     def samples(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0) -> torch.Tensor:
