@@ -24,6 +24,7 @@ import torch
 
 from latentdirs import __version__
 from latentdirs.data import get_dataset
+from latentdirs.errors import UserError
 from latentdirs.factors import load_factor_classifier, rerender_quality, save_factor_classifier
 from latentdirs.gan import load_generator, save_generator
 from latentdirs.gan.training import QualityProbe
@@ -104,7 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.remeasure:
-        remeasure(Path(args.out), args.samples, args.real_samples)
+        try:
+            remeasure(Path(args.out), args.samples, args.real_samples)
+        except UserError as exc:
+            raise SystemExit(f"error: {exc}") from None
         return
     if not (args.run and args.classifier and args.train_command and args.classifier_command):
         raise SystemExit("give --run, --classifier, --train-command and --classifier-command (or --remeasure)")
