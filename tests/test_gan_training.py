@@ -32,6 +32,32 @@ def _equal(a, b) -> bool:
     return a == b
 
 
+def test_path_length_penalty_follows_the_reference_formula():
+    """StyleGAN2-ADA: pl_lengths = sqrt(mean_ws(sum_w (Jᵀy)²)), pl_mean = lerp(pl_mean, mean(pl_lengths), decay)
+    (not detached), penalty = (pl_lengths − pl_mean)²; checked value and G gradients against that formula."""
+    from latentdirs.gan import Generator
+    from latentdirs.gan.training.loss import path_length_penalty, run_generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=1, mapping_kwargs={"num_layers": 1},
+                  synthesis_kwargs={"channel_base": 32, "channel_max": 8})
+    z, pl_mean, decay = torch.randn(4, 8), torch.tensor(0.3), 0.25
+    penalty, new_mean = path_length_penalty(G, z, None, pl_mean, 0.0, torch.Generator().manual_seed(5), decay)
+    ours = torch.autograd.grad(penalty.sum(), list(G.parameters()), allow_unused=True)
+    gen = torch.Generator().manual_seed(5)
+    images, ws = run_generator(G, z, None, 0.0, gen)
+    noise = torch.randn(images.shape, generator=gen) / (images.shape[2] * images.shape[3]) ** 0.5
+    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    lengths = grad.square().sum(2).mean(1).sqrt()
+    mean = pl_mean + decay * (lengths.mean() - pl_mean)
+    reference = (lengths - mean).square()
+    expected = torch.autograd.grad(reference.sum(), list(G.parameters()), allow_unused=True)
+    torch.testing.assert_close(penalty, reference)
+    assert not new_mean.requires_grad and new_mean.item() == pytest.approx(mean.item())
+    for a, b in zip(ours, expected, strict=True):
+        assert (a is None) == (b is None) and (a is None or torch.allclose(a, b, atol=1e-7, rtol=1e-5))
+
+
 def test_lazy_regularization_corrections_and_ema_schedule():
     params = [torch.nn.Parameter(torch.zeros(1))]
     opt = lazy_adam(params, 0.0025, (0.0, 0.99), 16)
