@@ -169,6 +169,12 @@ def test_init_from_copies_the_networks_and_refuses_another_architecture(tmp_path
         def distance(weights, name=name):
             return max(float((weights[k] - source[name][k]).abs().max()) for k in source[name])
         assert distance(tuned_ckpt[name]) < 0.1 * distance(getattr(fresh, name).state_dict())
+    # G_ema is averaged from the loaded one, not replaced by G at the first step (no ramp-up on a warm start)
+    beta = 0.5 ** (TINY["batch"] / (tuned.ema_half_life_kimg * 1000))
+    for key, old in source["G_ema"].items():
+        if old.is_floating_point() and key in dict(fresh.G.named_parameters()):
+            expected = tuned_ckpt["G"][key].lerp(old, beta)
+            assert torch.allclose(tuned_ckpt["G_ema"][key], expected, atol=1e-6), key
     other = GANTrainConfig(**{**TINY, "channel_max": 16}, kimg=0.004, init_from=str(tmp_path / "src"))
     with pytest.raises(UserError, match="init-from.*generator"):
         train_gan(other, tmp_path / "bad", progress=False)

@@ -125,7 +125,9 @@ def warm_start(s: TrainState, cfg: GANTrainConfig, img_channels: int) -> None:
     """Copy G, D and G_ema from the checkpoint ``cfg.init_from`` (a file or a run directory) into a fresh run.
 
     Optimizer moments, counters and random states start fresh, so a warm start can change the learning
-    rates, R1 weight, batch or seed (fine-tuning); the network architecture must be the same.
+    rates, R1 weight, batch or seed (fine-tuning); the network architecture must be the same. The G_ema
+    half-life has no ramp-up in such a run (its image counter restarts at 0, and the ramp-up would replace
+    the loaded G_ema by G at the first step), as StyleGAN2-ADA does when it resumes.
     """
     path = Path(cfg.init_from)
     if path.is_dir():
@@ -190,7 +192,8 @@ def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor) -> dict[str, f
         stats["r1_penalty"] = penalty.mean().item()
     D.requires_grad_(False)
 
-    update_ema(s.G_ema, G, ema_beta(s.cur_nimg, batch, cfg.ema_half_life_kimg, cfg.ema_rampup))
+    rampup = None if cfg.init_from else cfg.ema_rampup  # a warm start keeps its G_ema (StyleGAN2-ADA on resume)
+    update_ema(s.G_ema, G, ema_beta(s.cur_nimg, batch, cfg.ema_half_life_kimg, rampup))
     s.cur_nimg += batch
     s.batch_idx += 1
     return stats
