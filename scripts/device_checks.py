@@ -109,7 +109,8 @@ def snapshot_order(metrics: list[dict]) -> list[float]:
     for record in metrics:
         quality = record.get("quality")
         if quality:
-            balanced = all(abs(p - 1 / 3) <= 0.10 for p in quality["proportions"]["shape"])
+            shapes = quality.get("shape_by_rerender") or quality["proportions"]["shape"]
+            balanced = all(abs(p - 1 / 3) <= 0.10 for p in shapes)
             scored.append((balanced, quality["mean"], record["kimg"]))
     return [kimg for *_, kimg in sorted(scored, reverse=True)]
 

@@ -17,6 +17,7 @@ from latentdirs.factors import (
     load_factor_classifier,
     predict_factors,
     rerender_quality,
+    rerender_shapes,
     save_factor_classifier,
     total_variation,
     train_factor_classifier,
@@ -128,7 +129,12 @@ def test_classifier_learns_and_rerender_scores_real_images(trained):
     assert quality.metric == "iou" and quality.mean > 0.9
     # the score is exactly the IoU against the re-render of the predictions
     np.testing.assert_allclose(quality.per_image, binary_iou(images, data.observations_from_factors(predicted)))
-    assert set(quality.summary()) == {"metric", "mean", "num_images", "blank", "proportions"}
+    assert set(quality.summary()) == {"metric", "mean", "num_images", "blank", "proportions", "shape_by_rerender"}
+    # the re-render reading of shapes: the shape whose render (other factors as predicted) overlaps most
+    shapes = rerender_shapes(data, images, predicted)
+    assert (shapes == factors[:, 0]).mean() > 0.9
+    expected = np.bincount(shapes, minlength=2) / len(shapes)
+    np.testing.assert_allclose(quality.shape_by_rerender, expected)
     assert set(info["train_accuracy_last_10pct"]) == {"shape", "x", "y"}
 
 

@@ -77,6 +77,9 @@ def _summary(scores: dict) -> str:
     for name, proportions in scores["proportions"].items():
         if 1 < len(proportions) <= 8:
             lines.append(f"{name} proportions: " + " / ".join(f"{100 * p:.1f}" for p in proportions) + " %")
+    if scores.get("shape_by_rerender"):
+        lines.append("shape by re-render (the shape whose render overlaps most): "
+                     + " / ".join(f"{100 * p:.1f}" for p in scores["shape_by_rerender"]) + " %")
     coverage = scores["coverage"]["tv_to_real"]
     if coverage:
         lines.append("coverage, TV to real images (0 = same spread, 1 = disjoint): "

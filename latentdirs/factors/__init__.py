@@ -15,6 +15,7 @@ from .quality import (
     factor_proportions,
     is_binary_dataset,
     rerender_quality,
+    rerender_shapes,
     total_variation,
 )
 from .store import classifier_paths, load_factor_classifier, save_factor_classifier
@@ -24,5 +25,6 @@ __all__ = [
     "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_input",
     "classifier_paths",
     "coverage_gaps", "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
-    "predict_factors", "rerender_quality", "save_factor_classifier", "total_variation", "train_factor_classifier",
+    "predict_factors", "rerender_quality", "rerender_shapes", "save_factor_classifier", "total_variation",
+    "train_factor_classifier",
 ]
