@@ -105,13 +105,13 @@ def benchmarks(out: Path, device: str, quick: bool) -> None:
 
 def snapshot_order(metrics: list[dict]) -> list[float]:
     """kimg of the logged quality records, best first: shapes within 10 points of 1/3, then mean IoU."""
+    from latentdirs.factors import shapes_balanced
+
     scored = []
     for record in metrics:
         quality = record.get("quality")
         if quality:
-            shapes = quality.get("shape_by_rerender") or quality["proportions"]["shape"]
-            balanced = all(abs(p - 1 / 3) <= 0.10 for p in shapes)
-            scored.append((balanced, quality["mean"], record["kimg"]))
+            scored.append((shapes_balanced(quality), quality["mean"], record["kimg"]))
     return [kimg for *_, kimg in sorted(scored, reverse=True)]
 
 

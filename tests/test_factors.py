@@ -19,6 +19,7 @@ from latentdirs.factors import (
     rerender_quality,
     rerender_shapes,
     save_factor_classifier,
+    shapes_balanced,
     total_variation,
     train_factor_classifier,
 )
@@ -136,6 +137,14 @@ def test_classifier_learns_and_rerender_scores_real_images(trained):
     expected = np.bincount(shapes, minlength=2) / len(shapes)
     np.testing.assert_allclose(quality.shape_by_rerender, expected)
     assert set(info["train_accuracy_last_10pct"]) == {"shape", "x", "y"}
+
+
+def test_shape_target_reads_the_re_render_shapes_when_there():
+    by_classifier = {"proportions": {"shape": [0.34, 0.34, 0.32]}}
+    assert shapes_balanced(by_classifier)
+    assert not shapes_balanced({**by_classifier, "shape_by_rerender": [0.36, 0.60, 0.04]})
+    assert shapes_balanced({**by_classifier, "shape_by_rerender": [0.42, 0.34, 0.24]})
+    assert not shapes_balanced({**by_classifier, "shape_by_rerender": [0.44, 0.34, 0.22]})
 
 
 def test_grey_and_blank_samples_are_read_as_their_binarized_image(trained):

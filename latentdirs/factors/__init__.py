@@ -16,6 +16,7 @@ from .quality import (
     is_binary_dataset,
     rerender_quality,
     rerender_shapes,
+    shapes_balanced,
     total_variation,
 )
 from .store import classifier_paths, load_factor_classifier, save_factor_classifier
@@ -25,6 +26,6 @@ __all__ = [
     "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_input",
     "classifier_paths",
     "coverage_gaps", "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
-    "predict_factors", "rerender_quality", "rerender_shapes", "save_factor_classifier", "total_variation",
-    "train_factor_classifier",
+    "predict_factors", "rerender_quality", "rerender_shapes", "save_factor_classifier", "shapes_balanced",
+    "total_variation", "train_factor_classifier",
 ]

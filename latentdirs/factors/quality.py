@@ -160,6 +160,14 @@ def rerender_shapes(dataset: GroundTruthData, images: np.ndarray, factors: np.nd
     return np.stack(overlaps, axis=1).argmax(axis=1)
 
 
+def shapes_balanced(summary: dict, within: float = 0.10) -> bool:
+    """Whether the shapes of a :meth:`RerenderQuality.summary` are each within ``within`` of 1/3 (dSprites'
+    own proportions), read by re-render when it was computed (the classifier's reading of blobs it never
+    saw is no evidence of shapes), else by the classifier."""
+    shares = summary.get("shape_by_rerender") or summary["proportions"]["shape"]
+    return all(abs(share - 1 / len(shares)) <= within for share in shares)
+
+
 def classifier_input(images: np.ndarray, metric: str, threshold: float = 0.5) -> np.ndarray:
     """What the classifier reads: for ``iou`` the binarized image the score compares (the classifier was
     trained on binary images; grey, soft-edged samples read raw were misread — real images at 0.6×
