@@ -16,6 +16,7 @@ from .quality import (
     is_binary_dataset,
     rerender_quality,
     rerender_shapes,
+    resolve_metric,
     shapes_balanced,
     total_variation,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_input",
     "classifier_paths",
     "coverage_gaps", "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
-    "predict_factors", "rerender_quality", "rerender_shapes", "save_factor_classifier", "shapes_balanced",
+    "predict_factors", "rerender_quality", "rerender_shapes", "resolve_metric", "save_factor_classifier",
+    "shapes_balanced",
     "total_variation", "train_factor_classifier",
 ]

@@ -121,8 +121,7 @@ def rerender_quality(classifier: FactorClassifier, dataset: GroundTruthData, ima
     if isinstance(images, torch.Tensor):
         images = images.detach().cpu().numpy()
     images = np.asarray(images, dtype=np.float32)
-    if metric == "auto":
-        metric = "iou" if is_binary_dataset(dataset) else "mae"
+    metric = resolve_metric(dataset, metric)
     read = classifier_input(images, metric, threshold)
     factors = predict_factors(classifier, read, batch_size)
     rerendered = dataset.observations_from_factors(factors)
@@ -166,6 +165,13 @@ def shapes_balanced(summary: dict, within: float = 0.10) -> bool:
     saw is no evidence of shapes), else by the classifier."""
     shares = summary.get("shape_by_rerender") or summary["proportions"]["shape"]
     return all(abs(share - 1 / len(shares)) <= within for share in shares)
+
+
+def resolve_metric(dataset: GroundTruthData, metric: str = "auto") -> str:
+    """``auto`` → ``iou`` on binary datasets, else ``mae``; an explicit metric is kept."""
+    if metric == "auto":
+        return "iou" if is_binary_dataset(dataset) else "mae"
+    return metric
 
 
 def classifier_input(images: np.ndarray, metric: str, threshold: float = 0.5) -> np.ndarray:

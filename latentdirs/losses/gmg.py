@@ -30,6 +30,7 @@ Reuse outside the VAE (e.g. a GAN direction search, map: shift coefficients → 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -72,7 +73,7 @@ def map_regularizer(
 
 def gw_sharpness(kl: Tensor, points: int) -> Tensor:
     """``KL(plan ‖ a bᵀ) / log n`` for uniform weights: 0 for the product coupling, 1 for a permutation."""
-    return kl.detach() / max(torch.log(torch.tensor(float(points))).item(), 1e-12)
+    return kl.detach() / max(math.log(points), 1e-12)
 
 
 def _solver(iterations: int, tol: float, init: str) -> EntropicGromovSolver:

@@ -23,10 +23,10 @@ from ...factors import (
     FactorClassifier,
     classifier_input,
     coverage_gaps,
-    is_binary_dataset,
     load_factor_classifier,
     predict_factors,
     rerender_quality,
+    resolve_metric,
 )
 from ...pretrained import bundled_factor_classifier
 from ...seeding import torch_generator
@@ -82,8 +82,7 @@ class QualityProbe:
         """Each image beside the re-render of its predicted factors: ``[2N, C, R, R]`` (sample, re-render, …),
         at the dataset's resolution — what the score compares, to look at."""
         images = self._at_dataset_size(images)
-        metric = "iou" if is_binary_dataset(self.dataset) else "mae"
-        read = classifier_input(images, metric)
+        read = classifier_input(images, resolve_metric(self.dataset))
         rerendered = self.dataset.observations_from_factors(predict_factors(self.classifier, read))
         return np.stack([images, rerendered], axis=1).reshape(-1, *images.shape[1:])
 
