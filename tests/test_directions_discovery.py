@@ -115,6 +115,10 @@ def test_run_folder_resume_matches_uninterrupted_run(tmp_path):
     a = (tmp_path / "a" / "directions.safetensors").read_bytes()
     b = (tmp_path / "b" / "directions.safetensors").read_bytes()
     assert a == b
+    run_discovery(handle, _config(steps=6, checkpoint_every=0), tmp_path / "c", progress=False,  # only at the end
+                  report={"samples": 1, "steps": 2})
+    straight, only_at_end = (load_directions(tmp_path / run / "directions.safetensors") for run in ("a", "c"))
+    assert torch.equal(straight.directions, only_at_end.directions)
 
 
 def test_ctrl_c_stops_at_a_step_boundary_and_resume_matches(tmp_path, monkeypatch):
@@ -149,6 +153,7 @@ def test_bad_settings_are_user_errors(tmp_path):
         DirectionTrainer(_handle(), _config()).load_checkpoint(__file__)
     for bad, message in [({"lr": float("nan")}, "lr must be a finite number"), ({"lr": -1.0}, "lr must be > 0"),
                          ({"truncation_psi": float("inf")}, "truncation_psi must be a finite"),
-                         ({"steps": 0}, "steps must be ≥ 1"), ({"checkpoint_every": 0}, "checkpoint_every")]:
+                         ({"steps": 0}, "steps must be ≥ 1"),
+                         ({"checkpoint_every": -1}, "checkpoint_every must be ≥ 0")]:
         with pytest.raises(UserError, match=message):  # a NaN lr reached torch.optim.Adam: a traceback
             _config(**bad)

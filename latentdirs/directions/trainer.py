@@ -85,9 +85,11 @@ class DiscoveryConfig:
                 raise UserError(f"{name} must be a finite number, got {getattr(self, name)}")
         if not self.lr > 0:
             raise UserError(f"lr must be > 0, got {self.lr}")
-        for name in ("steps", "stats_samples", "pca_samples", "checkpoint_every"):
+        for name in ("steps", "stats_samples", "pca_samples"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.checkpoint_every < 0:
+            raise UserError(f"checkpoint_every must be ≥ 0 (0: only at the end), got {self.checkpoint_every}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
