@@ -1,5 +1,7 @@
 """Direction files and the GANSpace / InterFaceGAN / SeFa formats: round trips, refusals, bad input."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -97,6 +99,22 @@ def test_interfacegan_round_trip(tmp_path):
     assert np.allclose(folder.directions, dset.directions.numpy(), atol=1e-6)
     assert np.allclose(import_directions("interfacegan", [paths[2], paths[0]]).directions,
                        dset.directions.numpy()[[2, 0]], atol=1e-6)
+
+
+def test_interfacegan_folder_keeps_direction_order_past_100(tmp_path):
+    many = SimpleNamespace(directions=torch.randn(101, 8, generator=torch.Generator().manual_seed(0)))
+    paths = export_directions(many, "interfacegan", tmp_path / "ifg")
+    assert paths[0].name == "boundary_000.npy" and paths[-1].name == "boundary_100.npy"
+    unit = many.directions.numpy() / np.linalg.norm(many.directions.numpy(), axis=1, keepdims=True)
+    assert np.allclose(import_directions("interfacegan", tmp_path / "ifg").directions, unit, atol=1e-6)
+    for k in (2, 10):  # another tool's unpadded names: numbers compare as numbers
+        (tmp_path / "ifg" / f"boundary_{k:03d}.npy").rename(tmp_path / "ifg" / f"boundary_{k}.npy")
+    assert np.allclose(import_directions("interfacegan", tmp_path / "ifg").directions, unit, atol=1e-6)
+    dset = _set(GeneratorHandle(tiny_generator()), "z", None, k=3)  # a smaller export replaces the earlier one
+    export_directions(dset, "interfacegan", tmp_path / "ifg")
+    assert sorted(p.name for p in (tmp_path / "ifg").iterdir()) == ["boundary_00.npy", "boundary_01.npy",
+                                                                     "boundary_02.npy"]
+    assert np.allclose(import_directions("interfacegan", tmp_path / "ifg").directions, dset.directions, atol=1e-6)
 
 
 def test_sefa_round_trip_with_eigenvalues(tmp_path):

@@ -7,8 +7,10 @@
   the decomposition is done on W itself (``samples_are_latents``), plus ``var_ratio [K]`` and
   ``random_stdevs [K]``. Written without pickled objects (``allow_pickle=False`` reads it).
 - **InterFaceGAN** (Shen et al., CVPR 2020): one ``.npy`` per direction, a unit-norm boundary normal of
-  shape ``[1, d]`` (float32). Exported as ``boundary_00.npy``, ``boundary_01.npy``, … in a folder;
-  imported from a folder (all ``*.npy`` in name order) or a list of files.
+  shape ``[1, d]`` (float32). Exported as ``boundary_00.npy``, ``boundary_01.npy``, … in a folder (indices
+  zero-padded to the width of the largest, so names sort in direction order; ``boundary_<number>.npy`` files
+  of an earlier export into the folder are removed); imported from a folder (all ``*.npy`` in name order,
+  numbers within names compared as numbers: ``boundary_2`` before ``boundary_10``) or a list of files.
 - **SeFa** (Shen & Zhou, CVPR 2021) style: one ``.npz`` with ``boundaries [K, d]`` (unit rows, as
   ``factorize_weight`` returns them), ``values [K]`` and ``layers`` (the W+ indices the directions act
   on). ``values`` are the eigenvalues for closed-form SeFa directions, otherwise the variance of the
@@ -21,6 +23,7 @@ Formats store unit directions, so a free-norm (``linear``) direction set round-t
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,25 +125,37 @@ def import_ganspace(path: str | os.PathLike) -> ImportedDirections:
 
 
 # -- InterFaceGAN -------------------------------------------------------------------------------
+_BOUNDARY_NAME = re.compile(r"boundary_\d+\.npy")
+
+
 def export_interfacegan(dset: DirectionSet, folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"InterFaceGAN export writes one .npy per direction into a folder; {folder} is a file")
     unit = _unit_rows(dset.directions.numpy())
+    width = max(2, len(str(len(unit) - 1)))
     written = []
     for k, row in enumerate(unit):
-        path = folder / f"boundary_{k:02d}.npy"
+        path = folder / f"boundary_{k:0{width}d}.npy"
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.save(handle, row.reshape(1, -1))
         written.append(path)
+    for stale in set(folder.glob("boundary_*.npy")) - set(written):  # an earlier export's, or other widths
+        if _BOUNDARY_NAME.fullmatch(stale.name):
+            stale.unlink()
     return written
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    """Sort key comparing the digit runs of a file name as numbers: ``boundary_2`` < ``boundary_10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def import_interfacegan(paths: list[str | os.PathLike] | str | os.PathLike) -> ImportedDirections:
     if isinstance(paths, (str, os.PathLike)):
         source = Path(paths)
         if source.is_dir():
-            paths = sorted(source.glob("*.npy"))
+            paths = sorted(source.glob("*.npy"), key=_natural_key)
             if not paths:
                 raise UserError(f"no .npy boundary files in {source}")
         else:
