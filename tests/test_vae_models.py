@@ -47,6 +47,25 @@ def test_parameter_count_matches_the_layer_list():
     assert sum(p.numel() for p in model.decoder.parameters()) == decoder
 
 
+def test_initialization_is_tensorflows_glorot_uniform_with_zero_biases():
+    """TF kernels: conv [k, k, in, out], transposed conv [k, k, out, in], dense [in, out]; Glorot's limit
+    √(6 / (fan_in + fan_out)) with fan_in = k²·shape[-2], fan_out = k²·shape[-1] (TF1's defaults)."""
+    torch.manual_seed(2)
+    model = VAE.build(10, 1)
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d)]
+    tf_kernels = [(4, 4, 1, 32), (4, 4, 32, 32), (2, 2, 32, 64), (2, 2, 64, 64), (1024, 256), (256, 10), (256, 10),
+                  (10, 256), (256, 1024), (4, 4, 64, 64), (4, 4, 32, 64), (4, 4, 32, 32), (4, 4, 1, 32)]
+    assert len(layers) == len(tf_kernels)
+    for layer, kernel in zip(layers, tf_kernels, strict=True):
+        field = int(np.prod(kernel[:-2]))
+        limit = np.sqrt(6.0 / (field * kernel[-2] + field * kernel[-1]))
+        weight = layer.weight.detach().numpy()
+        assert weight.size == np.prod(kernel)
+        assert np.abs(weight).max() <= limit and np.abs(weight).max() > 0.97 * limit
+        assert weight.std() == pytest.approx(limit / np.sqrt(3.0), rel=0.1)
+        assert not layer.bias.detach().any()
+
+
 def test_encoder_convolutions_equal_tensorflow_same_padding():
     torch.manual_seed(1)
     encoder = Encoder(10, 1)

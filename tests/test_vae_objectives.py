@@ -94,6 +94,9 @@ def test_factor_vae_total_correlation_uses_the_discriminator_logits():
     linears = [m for m in term.discriminator if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(3, 1000)] + [(1000, 1000)] * 5 + [(1000, 2)]
     assert [m.negative_slope for m in term.discriminator if isinstance(m, torch.nn.LeakyReLU)] == [0.2] * 6
+    for m in linears:  # TF's dense defaults: Glorot-uniform kernel, zero bias
+        limit = math.sqrt(6.0 / (m.in_features + m.out_features))
+        assert 0.97 * limit < m.weight.abs().max().item() <= limit and not m.bias.any()
     group = term.optimizer.param_groups[0]
     assert group["lr"] == 1e-4 and group["betas"] == (0.5, 0.9)
     h = Z
@@ -123,6 +126,14 @@ def test_factor_vae_discriminator_step():
     logs = term.after_step(ctx(z=z.requires_grad_()))
     assert set(logs) == {"disc_loss", "disc_acc"}
     assert all(not torch.equal(a, b) for a, b in zip(before, term.discriminator.parameters(), strict=True))
+    saturated = build("factor-vae:latent_dim=3").double()  # disentanglement_lib clips p to [1e-6, 1 − 1e-6]
+    with torch.no_grad():
+        saturated.discriminator[-1].bias.copy_(torch.tensor([40.0, 0.0]))
+    logits = saturated.discriminator(torch.cat([z, permuted])).detach().numpy()
+    p = np.clip(np.exp(logits - logsumexp(logits, axis=1, keepdims=True)), 1e-6, 1 - 1e-6)
+    loss, _ = saturated.discriminator_loss(z, torch.Generator().manual_seed(5))
+    assert loss.item() == pytest.approx(-0.5 * (np.log(p[:4, 0]).mean() + np.log(p[4:, 1]).mean()), rel=1e-10)
+    assert loss.item() == pytest.approx(-0.5 * math.log(1e-6), rel=1e-3)  # unclipped it would be about 20
     state = term.extra_state()
     fresh = build("factor-vae:latent_dim=3").double()
     fresh.load_state_dict(term.state_dict())

@@ -13,9 +13,9 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..vae.models import glorot_init_
 from .registry import OBJECTIVE, LossContext, LossTerm, Param, register
 from .schedules import ramp_weight
 
@@ -155,14 +155,15 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None) -> torch.Te
 
 
 def factor_discriminator(latent_dim: int) -> nn.Sequential:
-    """FactorVAE's discriminator: 6 × (dense 1000, leaky ReLU 0.2), then 2 logits (real, permuted)."""
+    """FactorVAE's discriminator: 6 × (dense 1000, leaky ReLU 0.2), then 2 logits (real, permuted);
+    Glorot-uniform weights and zero biases, as TensorFlow's dense layers in disentanglement_lib."""
     layers: list[nn.Module] = []
     width = latent_dim
     for _ in range(6):
         layers += [nn.Linear(width, 1000), nn.LeakyReLU(0.2)]
         width = 1000
     layers.append(nn.Linear(width, 2))
-    return nn.Sequential(*layers)
+    return glorot_init_(nn.Sequential(*layers))
 
 
 @register
@@ -172,8 +173,10 @@ class FactorVAE(_VAEObjective):
     Kim & Mnih, "Disentangling by Factorizing", ICML 2018, Eq. 2 and Algorithm 2. The discriminator
     D (:func:`factor_discriminator`, Appendix A) is trained after each VAE step with its own Adam
     (lr 1e-4, betas (0.5, 0.9)) to tell z (class 0) from its dimension-wise permutation (class 1),
-    minimising ½ CE(D(z), 0) + ½ CE(D(perm z), 1); as in disentanglement_lib both come from the step's
-    batch. Default γ = 10 (disentanglement_lib sweeps γ ∈ {10, 20, 30, 40, 50, 100}).
+    minimising −½ mean log p₀(z) − ½ mean log p₁(perm z) with the softmax probabilities clipped to
+    [1e-6, 1 − 1e-6] (disentanglement_lib's ``make_discriminator``: no gradient from a sample the
+    discriminator already gets right with that confidence); as in disentanglement_lib both come from the
+    step's batch. Default γ = 10 (disentanglement_lib sweeps γ ∈ {10, 20, 30, 40, 50, 100}).
     """
 
     name = "factor-vae"
@@ -197,12 +200,14 @@ class FactorVAE(_VAEObjective):
         return {"loss": loss, "recon": ctx.recon, "kl": kl, "tc": tc}
 
     def discriminator_loss(self, z: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, float]:
-        """(½ CE(D(z), real) + ½ CE(D(perm z), permuted), accuracy) on detached codes."""
+        """(−½ mean log p_real(z) − ½ mean log p_permuted(perm z), accuracy) on detached codes, the
+        probabilities clipped to [1e-6, 1 − 1e-6]."""
         z = z.detach()
         logits = self.discriminator(torch.cat([z, permute_dims(z, generator)]))
         labels = torch.cat([torch.zeros(len(z), dtype=torch.long), torch.ones(len(z), dtype=torch.long)])
         labels = labels.to(z.device)
-        loss = F.cross_entropy(logits, labels)
+        probabilities = torch.softmax(logits, dim=1).clamp(1e-6, 1.0 - 1e-6)
+        loss = -torch.log(probabilities.gather(1, labels[:, None])).mean()  # the two halves have equal size
         accuracy = (logits.argmax(1) == labels).float().mean().item()
         return loss, accuracy
 

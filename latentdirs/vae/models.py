@@ -17,12 +17,29 @@ H×W×C; this only permutes the weights of the adjacent dense layers).
 
 Images are NCHW floats in [0, 1]; the decoder returns logits, the picture is ``sigmoid(logits)``
 for both the Bernoulli and the Gaussian reconstruction loss (as in disentanglement_lib).
+
+Initialization as TensorFlow 1's layers (no initializer is passed in disentanglement_lib, so
+``tf.get_variable``'s defaults apply): Glorot-uniform weights, U(±√(6 / (fan_in + fan_out))) with the
+kernel's receptive field counted in both fans, and zero biases (:func:`glorot_init_`). PyTorch's own
+default, U(±1/√fan_in) for weights and biases, is 2–3× off per layer and starts biases away from 0.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def glorot_init_(module: nn.Module) -> nn.Module:
+    """Glorot-uniform weights and zero biases for every linear and (transposed) convolution layer of
+    ``module``, in place (TensorFlow 1's defaults; the sum fan_in + fan_out is the same for a transposed
+    convolution in either layout). Returns ``module``."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
 
 
 class Encoder(nn.Module):
@@ -42,6 +59,7 @@ class Encoder(nn.Module):
         )
         self.mean = nn.Linear(256, latent_dim)
         self.logvar = nn.Linear(256, latent_dim)
+        glorot_init_(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.features(x)
@@ -63,6 +81,7 @@ class Decoder(nn.Module):
             nn.ConvTranspose2d(32, 32, kernel_size=4, stride=2, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(32, channels, kernel_size=4, stride=2, padding=1),
         )
+        glorot_init_(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         hidden = torch.relu(self.fc_hidden(torch.relu(self.fc_in(z))))
