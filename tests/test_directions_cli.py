@@ -92,7 +92,7 @@ def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
 
     # evaluation writes scores into evaluation.json and the report
     code, text = run(["evaluate-directions", str(dfile), "--generator", g0, "--rca-steps", "3", "--rca-batch", "8",
-                      "--rca-eval-batches", "2", "--lpips-samples", "2", "--traverse", "-1:1:3", "--quiet",
+                      "--rca-eval-batches", "2", "--lpips-samples", "2", "--traverse", "0:2:3", "--quiet",
                       "--device", "cpu", "--out", str(tmp_path / "eval")], capsys)
     assert code == 0, text
     result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
@@ -101,6 +101,9 @@ def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
     assert all(1 / 2 - 1e-9 <= v <= 1 + 1e-9 for v in result["lpips"]["smoothness"])
     report = (tmp_path / "eval" / "report.html").read_text()
     assert "RCA" in report and "LPIPS" in report
+    assert "from 0σ to\n2σ" in report  # the report shows the strengths that were scored
+    strip = np.asarray(Image.open(tmp_path / "eval" / "traversals" / "direction_00.png"))
+    assert strip.shape[1] / strip.shape[0] == pytest.approx(3 / 4, abs=0.05)  # 3 strengths × 4 sample rows
     if not result["lpips"]["pretrained_backbone"]:
         assert "RANDOM" in text and "RANDOM" in report
 

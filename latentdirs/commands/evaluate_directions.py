@@ -90,8 +90,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     if lpips_result is not None:
         result["lpips"] = dataclasses.asdict(lpips_result)
     write_json(out / "evaluation.json", result)
-    extent = max(abs(strengths[0]), abs(strengths[-1]))
-    render_report(out, SpaceRenderer(handle, dset.space), dset, steps=len(strengths), extent=extent, seed=seed,
+    render_report(out, SpaceRenderer(handle, dset.space), dset, strengths=strengths, seed=seed,
                   scores=columns, summary=summary, notes=notes, matrix=matrix)
     for note in notes:
         click.echo(f"note: {note}")

@@ -1,7 +1,7 @@
 """Pictures and the HTML report of a direction set.
 
-For each direction, a traversal grid: rows are sample codes, columns strengths ``-r … r`` (in σ
-units, see :mod:`.editing`); written as ``traversals/direction_XX.png``. ``report.html`` holds one row
+For each direction, a traversal grid: rows are sample codes, columns strengths (``-r … r`` by default,
+in σ units, see :mod:`.editing`); written as ``traversals/direction_XX.png``. ``report.html`` holds one row
 per direction — its traversal grid embedded as a base64 PNG (the file opens in a browser without a
 server or other files) and its scores — under a header with the run's provenance and summary scores.
 """
@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,15 @@ from .editing import direction_vector, to_unit_range, traverse
 from .spaces import SpaceRenderer
 
 
-def traversal_grids(renderer: SpaceRenderer, dset: DirectionSet, *, samples: int = 4, steps: int = 7,
-                    extent: float = 3.0, seed: int = 0) -> np.ndarray:
-    """``[K, samples, steps, C, H, W]`` images in [0, 1]: each direction from -extent σ to +extent σ."""
+def symmetric_strengths(extent: float, steps: int) -> list[float]:
+    """``steps`` strengths evenly from ``-extent`` to ``+extent`` (``[0]`` for a single step)."""
+    return [float(s) for s in np.linspace(-extent, extent, steps)] if steps > 1 else [0.0]
+
+
+def traversal_grids(renderer: SpaceRenderer, dset: DirectionSet, strengths: Sequence[float], *, samples: int = 4,
+                    seed: int = 0) -> np.ndarray:
+    """``[K, samples, len(strengths), C, H, W]`` images in [0, 1]: each direction at each strength (σ units)."""
     batch = renderer.sample(samples, torch_generator(seed, renderer.handle.device))
-    strengths = list(np.linspace(-extent, extent, steps)) if steps > 1 else [0.0]
     grids = []
     for k in range(dset.num_directions):
         grids.append(to_unit_range(traverse(renderer, batch, direction_vector(dset, k), strengths)))
@@ -83,7 +88,7 @@ def per_direction_scores(dset: DirectionSet) -> dict[str, list[float]]:
 
 def write_report(path: str | os.PathLike, dset: DirectionSet, grids: np.ndarray, *,
                  scores: dict[str, list[float]] | None = None, summary: dict[str, Any] | None = None,
-                 notes: list[str] | None = None, extent: float = 3.0,
+                 notes: list[str] | None = None, strengths: Sequence[float] = (-3.0, 3.0),
                  matrix: tuple[list[list[float]], list[str]] | None = None) -> Path:
     """Write the self-contained HTML report (see the module docstring)."""
     columns = {**per_direction_scores(dset), **(scores or {})}
@@ -119,8 +124,8 @@ img {{ image-rendering: pixelated; display: block; }}
 {f'<h2>Scores</h2><table>{summary_rows}</table>' if summary_rows else ''}
 {f'<ul>{note_items}</ul>' if note_items else ''}
 {matrix_html}
-<p>Each strip: rows are random samples; columns move along the direction from −{extent:g}σ to +{extent:g}σ
-(σ: standard deviation of sampled codes along the direction).</p>
+<p>Each strip: rows are random samples; columns move along the direction from {min(strengths):g}σ to
+{max(strengths):g}σ (σ: standard deviation of sampled codes along the direction).</p>
 <table><tr><th>direction</th>{head}<th>traversal</th></tr>
 {''.join(rows)}
 </table></body></html>
@@ -144,10 +149,13 @@ def _matrix_table(values: list[list[float]], factor_names: list[str]) -> str:
 
 
 def render_report(out: str | os.PathLike, renderer: SpaceRenderer, dset: DirectionSet, *, samples: int = 4,
-                  steps: int = 7, extent: float = 3.0, seed: int = 0, **report_fields) -> Path:
-    """Traversal PNGs into ``out/traversals`` and ``out/report.html``."""
+                  steps: int = 7, extent: float = 3.0, strengths: Sequence[float] | None = None, seed: int = 0,
+                  **report_fields) -> Path:
+    """Traversal PNGs into ``out/traversals`` and ``out/report.html``; columns at ``strengths``, by default
+    ``steps`` from ``-extent`` to ``+extent``."""
     out = Path(out)
+    strengths = symmetric_strengths(extent, steps) if strengths is None else list(strengths)
     with torch.no_grad():
-        grids = traversal_grids(renderer, dset, samples=samples, steps=steps, extent=extent, seed=seed)
+        grids = traversal_grids(renderer, dset, strengths, samples=samples, seed=seed)
     save_traversal_pngs(out / "traversals", grids)
-    return write_report(out / "report.html", dset, grids, extent=extent, **report_fields)
+    return write_report(out / "report.html", dset, grids, strengths=strengths, **report_fields)
