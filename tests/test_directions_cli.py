@@ -72,7 +72,7 @@ def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
     # export → import round trips, for every format
     for fmt, target in [("ganspace", "g.npz"), ("interfacegan", "ifg"), ("sefa", "s.npz")]:
         code, text = run(["export", str(dfile), "--format", fmt, "--out", str(tmp_path / target)], capsys)
-        assert code == 0, text
+        assert code == 0 and "note:" not in text, text
         code, text = run(["import", str(tmp_path / target), "--format", fmt, "--generator", g0, "--stats-samples",
                           "64", "--out", str(tmp_path / f"back_{fmt}.safetensors"), "--device", "cpu"], capsys)
         assert code == 0, text
@@ -89,6 +89,19 @@ def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
     code, text = run(["import", str(tmp_path / "g.npz"), "--format", "ganspace", "--generator", g0, "--space", "z",
                       "--out", str(tmp_path / "bad.safetensors")], capsys)
     assert code == 0, text  # z_dim == w_dim here; dimensions agree
+
+    # GANSpace statistics of truncated codes: σ is ψ times the untruncated one, and the export says so
+    stdevs = {}
+    for psi in ("1", "0.5"):
+        code, text = run(["discover", "--generator", g0, "--method", "ganspace", "-k", "2", "--pca-samples", "256",
+                          "--stats-samples", "128", "--trunc", psi, "--grid-samples", "1", "--grid-steps", "2",
+                          "--out", str(tmp_path / f"gs{psi}"), "--quiet", "--device", "cpu"], capsys)
+        assert code == 0, text
+        code, text = run(["export", str(tmp_path / f"gs{psi}" / "directions.safetensors"), "--format", "ganspace",
+                          "--out", str(tmp_path / f"gs{psi}.npz")], capsys)
+        assert code == 0 and ("note: lat_stdev and lat_mean were measured on ψ = 0.5" in text) == (psi == "0.5")
+        stdevs[psi] = np.load(tmp_path / f"gs{psi}.npz")["lat_stdev"]
+    np.testing.assert_allclose(stdevs["0.5"], 0.5 * stdevs["1"], rtol=1e-4)
 
     # evaluation writes scores into evaluation.json and the report
     code, text = run(["evaluate-directions", str(dfile), "--generator", g0, "--rca-steps", "3", "--rca-batch", "8",

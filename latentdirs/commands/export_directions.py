@@ -29,3 +29,7 @@ def command(directions_path, fmt, out) -> None:
     paths = export_directions(dset, fmt, out, num_ws=int(num_ws) if num_ws else None)
     click.echo(f"wrote {len(paths)} file{'s' if len(paths) > 1 else ''} ({fmt}): "
                + (str(paths[0]) if len(paths) == 1 else f"{paths[0].parent}/"))
+    psi = float(dset.generator.get("truncation_psi", 1.0))
+    if fmt == "ganspace" and psi != 1.0 and dset.space.kind != "z":
+        click.echo(f"note: lat_stdev and lat_mean were measured on ψ = {psi:g} truncated codes (σ is {psi:g}× the "
+                   "untruncated one); with truncation in GANSpace as well, σ-unit edits shrink twice")
