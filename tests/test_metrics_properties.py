@@ -237,6 +237,9 @@ def test_irs_matches_the_definition(splits):
         best = np.maximum(best, 1 - empd / normaliser)
     assert got.num_active_dims == DIMS
     assert got.score == pytest.approx(np.sum(best * normaliser) / np.sum(normaliser), rel=1e-12)
+    coarse = M.irs(codes, factors, num_bins=3)  # the suite's num_bins reaches IRS's factor bins too
+    assert coarse.score != got.score
+    assert M.compute_metrics(codes, factors, metrics=["irs"], num_bins=3)["irs"] == pytest.approx(coarse.score, abs=0)
 
 
 def test_no_warnings_leak_from_fits(splits):

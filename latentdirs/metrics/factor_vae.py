@@ -37,7 +37,10 @@ def factor_vae_score(
     prune_threshold: float = 0.05,
     encode_batch_size: int = ENCODE_BATCH_SIZE,
 ) -> dict[str, float]:
-    """FactorVAE score: ``{"train_accuracy", "eval_accuracy", "num_active_dims"}`` (see module docstring)."""
+    """FactorVAE score: ``{"train_accuracy", "eval_accuracy", "num_active_dims"}`` (see module docstring).
+
+    ``num_active_dims`` counts the codes kept by the pruning (disentanglement_lib's field of that name is
+    ``len(active_dims)``, the length of its boolean mask: always D)."""
     if min(batch_size, num_train, num_eval) < 1 or num_variance_estimate < 2 or batch_size < 2:
         raise UserError("factor_vae_score needs batch_size >= 2, num_train/num_eval >= 1, num_variance_estimate >= 2")
     rng = as_random_state(random_state)

@@ -27,7 +27,7 @@ from .discrete import histogram_discretize
 @dataclass(frozen=True)
 class IRSResult:
     score: float
-    num_active_dims: int
+    num_active_dims: int  # non-constant codes (disentanglement_lib's field of that name sums code values)
     per_code: np.ndarray  # [active D]: max_k IRS_jk
     matrix: np.ndarray  # [active D, K]
 

@@ -73,6 +73,8 @@ def compute_metrics(
     ``details`` also ``details`` (MI matrix, factor entropies, per-factor MIG gaps, SAP score matrix,
     DCI importance matrix and per-factor accuracies, explicitness per factor, IRS per code).
     ``dci_estimator="hist_gbt"`` is the fast DCI (different numbers); ``random_state`` seeds DCI.
+    ``num_bins``: equal-width histogram bins of the codes (MIG, modularity, MI score) and of the factors
+    (IRS) — disentanglement_lib's single ``discretizer.num_bins`` binding, 20 in its configs.
     """
     metrics = parse_metrics(metrics, ARRAY_METRICS)
     if num_bins < 1:
@@ -121,7 +123,7 @@ def compute_metrics(
             for k in range(num_factors)
         ]
     if "irs" in metrics:
-        jobs["irs"] = [lambda: irs(codes_train, factors_train)]
+        jobs["irs"] = [lambda: irs(codes_train, factors_train, num_bins=num_bins)]
     if "unsupervised" in metrics:
         jobs["unsupervised"] = [lambda: unsupervised_from_labels(codes_train, labels)]
     done = _run_grouped(jobs, largest_first(factors_train) if "dci" in jobs else None, n_jobs)

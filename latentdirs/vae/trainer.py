@@ -3,10 +3,11 @@
 Each step: a batch x of ``batch_size`` observations drawn with the run's own numpy RandomState;
 (μ, log σ²) = encoder(x); z = μ + σ ε with ε from the run's noise generator; logits = decoder(z);
 ``recon`` by the configured reconstruction loss; every term is called with the :class:`LossContext`
-below; the total of their ``"loss"`` entries is minimised by Adam (lr 1e-4, betas (0.9, 0.999) as in
-disentanglement_lib). A term's ``"loss_orthogonal"`` entry is added through its gradient, with the
-component opposing the reconstruction gradient removed (:mod:`latentdirs.vae.gradients`). Terms then
-run ``after_step`` (e.g. the FactorVAE discriminator update).
+below; the total of their ``"loss"`` entries is minimised by Adam (lr 1e-4, betas (0.9, 0.999), ε 1e-8 as in
+disentanglement_lib; TensorFlow 1 adds its ε after the bias correction, i.e. PyTorch's ε/√(1 − β₂ᵗ), which
+differs only for gradients of order 1e-7 or smaller). A term's ``"loss_orthogonal"`` entry is added
+through its gradient, with the component opposing the reconstruction gradient removed
+(:mod:`latentdirs.vae.gradients`). Terms then run ``after_step`` (e.g. the FactorVAE discriminator update).
 
 Context fields: x, mu, logvar, z, x_logits, recon, reconstruction, model, encode, decode, step,
 total_steps, generator, dataset_size, next_batch (decoder-free runs: no x_logits or decode; recon 0).
