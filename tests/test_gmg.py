@@ -175,7 +175,8 @@ def test_default_eps0_gives_a_sharp_plan_on_sprite_like_images():
 def test_gmg_term_ramp_needs_and_parameters():
     term = registry.build("gmg:delay=5,ramp_steps=10")
     assert float(term(_vae_context(step=3)[0])["loss"]) == 0.0
-    assert float(term(_vae_context(step=9)[0])["weight"]) == pytest.approx(0.5)
+    assert float(term(_vae_context(step=5)[0])["weight"]) == 0.0  # the ramp starts at 0 (jlonevae's schedule)
+    assert float(term(_vae_context(step=10)[0])["weight"]) == pytest.approx(0.5)
     decoder_free = frozenset({"x", "mu", "logvar", "z", "recon", "step", "generator"})
     registry.check_needs([registry.build("gmg:where=encoder")], decoder_free, "vae")
     with pytest.raises(UserError, match="decode"):

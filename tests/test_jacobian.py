@@ -142,7 +142,7 @@ def test_terms_train_only_the_decoder_and_ramp(spec):
     assert float(term(_context(decoder, scale, step=2))["loss"]) == 0.0
     out = term(_context(decoder, scale, step=14))
     name = spec.split(":")[0]
-    assert out["gamma"].item() == pytest.approx(term.hp["gamma"] * 10 / 20)
+    assert out["gamma"].item() == pytest.approx(term.hp["gamma"] * 9 / 20)  # (step − delay) / ramp_steps
     assert out["loss"].item() == pytest.approx(out["gamma"].item() * out[name].item())
     out["loss"].backward()
     assert scale.grad is None  # z is detached: the encoder gets nothing

@@ -54,9 +54,10 @@ def test_beta_vae():
     assert "step" not in build("beta-vae").needs
 
 
-@pytest.mark.parametrize("step, beta", [(0, 0.04), (49, 2.0), (99, 4.0), (500, 4.0)])
+@pytest.mark.parametrize("step, beta", [(0, 0.0), (1, 0.04), (50, 2.0), (99, 3.96), (100, 4.0), (500, 4.0)])
 def test_beta_vae_ramp_like_jl1_vae(step, beta):
-    """JL1-VAE ramps β linearly from 0 (over 100k of 300k steps in the paper)."""
+    """JL1-VAE ramps β linearly from 0 (over 100k of 300k steps in the paper): jlonevae's
+    ``β · num_batches_seen / annealingBatches``, batches counted from 0."""
     term = build("beta-vae:beta=4,ramp_steps=100")
     assert "step" in term.needs
     out = term(ctx(step=step))

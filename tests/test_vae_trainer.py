@@ -142,6 +142,17 @@ def test_half_then_resume_to_full_is_bit_identical(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_term_switched_off_is_averaged_over_the_steps_it_ran(tmp_path):
+    cfg = config(regularizers=["jacobian_l1:delay=2"], steps=4, log_every=4)
+    logged = Trainer(cfg, RunDir(tmp_path / "run"), dataset=Squares(), progress=False, echo=lambda _: None)
+    logged.train()
+    stepped = Trainer(cfg, RunDir(tmp_path / "stepped"), dataset=Squares(), progress=False, echo=lambda _: None)
+    values = [stepped.train_step(step).get("jacobian_l1.jacobian_l1") for step in range(4)]
+    assert values[:2] == [None, None] and None not in values[2:]  # off during its delay: nothing logged
+    assert logged.last_logged["jacobian_l1.jacobian_l1"] == pytest.approx(float(values[2] + values[3]) / 2)
+    assert logged.last_logged["jacobian_l1.gamma"] == pytest.approx(0.1 / 2)  # logged every step
+
+
 def test_projection_removes_only_a_conflicting_component():
     g, r = [torch.tensor([1.0, 0.0]), torch.tensor([2.0])], [torch.tensor([-1.0, 1.0]), torch.tensor([0.0])]
     projected = project_nonconflicting(g, r)

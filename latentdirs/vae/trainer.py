@@ -110,7 +110,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.log_sums: dict[str, Any] = {}
-        self.log_count = 0
+        self.log_counts: dict[str, int] = {}  # per key: a term that is off (e.g. during its delay) logs nothing
         self.last_logged: dict[str, float] = {}
 
     # -- one step ------------------------------------------------------------------------------
@@ -185,13 +185,13 @@ class Trainer:
             while self.step < config.steps:
                 logged = self.train_step(self.step)
                 self.step += 1
-                self.log_count += 1
                 for key, value in logged.items():
                     self.log_sums[key] = self.log_sums.get(key, 0.0) + value
+                    self.log_counts[key] = self.log_counts.get(key, 0) + 1
                 if self.step % config.log_every == 0 or self.step == config.steps:
-                    self.last_logged = {k: float(v) / self.log_count for k, v in self.log_sums.items()}
+                    self.last_logged = {k: float(v) / self.log_counts[k] for k, v in self.log_sums.items()}
                     log.write(self.step, self.last_logged)
-                    self.log_sums, self.log_count = {}, 0
+                    self.log_sums, self.log_counts = {}, {}
                     bar.set_postfix_str(" ".join(f"{k}={v:.4g}" for k, v in self.last_logged.items()), refresh=False)
                 bar.update(1)
                 if (self.step % config.checkpoint_every == 0 or stop.requested) and self.step < config.steps:
@@ -248,7 +248,7 @@ class Trainer:
                 "terms": self.term_generator.get_state(),
                 "global": capture_rng_state(),
             },
-            "log": {"count": self.log_count, "sums": {k: float(v) for k, v in self.log_sums.items()},
+            "log": {"counts": dict(self.log_counts), "sums": {k: float(v) for k, v in self.log_sums.items()},
                     "last": self.last_logged},
         }
 
@@ -270,7 +270,10 @@ class Trainer:
             self.term_generator.set_state(rng["terms"])
             restore_rng_state(rng["global"])
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-            self.log_count, self.log_sums = int(state["log"]["count"]), dict(state["log"]["sums"])
+            self.log_sums = dict(state["log"]["sums"])
+            counts = state["log"].get("counts")  # checkpoints before per-key counts hold one "count"
+            self.log_counts = {k: int(counts[k]) if counts is not None else int(state["log"]["count"])
+                               for k in self.log_sums}
             self.last_logged = dict(state["log"]["last"])
         except UserError:
             raise
