@@ -21,7 +21,10 @@ rosinality                             ours (official names)
 ``latent_avg`` [w_dim]                 ``mapping.w_avg``
 =====================================  ==========================================================
 
-The blur kernels (``….blur.kernel``, ``….upsample.kernel``) must be 4·[1,3,3,1]ᵀ[1,3,3,1]/64.
+The blur kernels (``….blur.kernel``, ``….upsample.kernel``) must be 4·[1,3,3,1]ᵀ[1,3,3,1]/64. Channel
+counts must follow ``min(channel_base // res, channel_max)``, which rosinality's table does for
+``channel_multiplier`` 1 and 2 (the released models); with 4 (512 at 32×32, then 1024 at 64×64) it does not,
+and such a checkpoint is refused with that message.
 Without ``latent_avg`` (training checkpoints), ``w_avg`` is estimated as the mean W of 4096
 z ~ N(0, I) drawn with seed 0, as rosinality's ``mean_latent(4096)`` does (said in the notes).
 """
