@@ -1,10 +1,11 @@
 """The ``latentdirs`` command line: a click group; each command lives in ``latentdirs/commands/``.
 
 A module there defines ``command`` (a click command); it is added here by discovery, so commands
-are added without touching this file. A :class:`~latentdirs.errors.UserError` raised anywhere, or
-a file-system ``OSError`` (permission denied, disk full, …), becomes one ``error: …`` line and exit
-status 2; a training run stopped by Ctrl-C (:class:`~latentdirs.interrupt.Interrupted`, its checkpoint
-saved) one ``interrupted: …`` line and exit status 130.
+are added without touching this file. A :class:`~latentdirs.errors.UserError` raised anywhere, a
+file-system ``OSError`` (permission denied, disk full, …) or one of click's own usage errors (unknown
+option, bad choice, value out of range) becomes one ``error: …`` line and exit status 2; a training run
+stopped by Ctrl-C (:class:`~latentdirs.interrupt.Interrupted`, its checkpoint saved) one
+``interrupted: …`` line and exit status 130.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # click's own checks (unknown option, bad choice, range): one line too
+        where = exc.ctx.command_path if exc.ctx is not None else "latentdirs"
+        click.echo(f"error: {' '.join(exc.format_message().split())} (see '{where} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

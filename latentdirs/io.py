@@ -20,6 +20,13 @@ import numpy as np
 from .errors import UserError
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``. A file-system failure
@@ -35,6 +42,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError(f"cannot write {path}: {exc.strerror or exc} (expected a writable folder)") from exc
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a finished file gets the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,31 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
+def test_written_files_get_the_umask_permissions(tmp_path):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        io.write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640  # 0666 & ~0027, not mkstemp's 0600
+
+
+def test_click_usage_errors_are_one_line(capsys):
+    from latentdirs.cli import main
+
+    for argv, message in ((["train-vae", "--nope"], "No such option '--nope'"),
+                          (["export", "d.safetensors", "--format", "x", "--out", "o"], "Invalid value for '--format'"),
+                          (["losses", "--domain", "nope"], "Invalid value for '--domain'"),
+                          (["nope"], "No such command")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+        assert "--help')" in err
+
+
 def test_unwritable_destinations_are_one_clear_error(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="a file stands where one of its folders should be"):
