@@ -10,6 +10,7 @@ import pytest
 
 from latentdirs.cli import main
 from latentdirs.data.base import GroundTruthData
+from latentdirs.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,6 +139,27 @@ def test_out_that_holds_a_run(tmp_path, bars, capsys):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     assert "not empty" in error_line(["--out", str(tmp_path / "other"), *TINY], capsys)
     assert run_cli(["--out", out_dir, *TINY, "--beta", "8", "--overwrite"], capsys)[0] == 0
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_starts(tmp_path, bars, capsys, monkeypatch):
+    out_dir = tmp_path / "run"
+    assert run_cli(["--out", str(out_dir), *TINY], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()}
+    assert "no CUDA device" in error_line(["--out", str(out_dir), *TINY, "--device", "cuda:99", "--overwrite"], capsys)
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before
+
+    def unreadable(config):
+        raise UserError("3dshapes file d.h5 is not a readable HDF5 file")
+
+    monkeypatch.setattr("latentdirs.vae.trainer.load_dataset", unreadable)
+    assert "not a readable HDF5" in error_line(["--out", str(out_dir), *TINY, "--overwrite"], capsys)
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before
+    foreign = tmp_path / "discover_run"  # another command's run folder: never cleared, never resumed
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"discovery": {"method": "sefa"}, "generator": "g.json"}')
+    for extra in (["--overwrite"], ["--resume"]):
+        assert "holds no train-vae run" in error_line(["--out", str(foreign), *TINY, *extra], capsys)
+        assert (foreign / "config.json").is_file()
 
 
 def test_corrupt_checkpoint_on_resume(tmp_path, bars, capsys):

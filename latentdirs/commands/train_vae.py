@@ -55,13 +55,16 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
       latentdirs train-vae --config runs/bvae/config.json --out runs/bvae2
     """
     from ..vae.launch import prepare_run
-    from ..vae.trainer import train
+    from ..vae.trainer import Trainer
 
     given = {key: value for key, value in options.items() if value is not None}
     if regs:
         given["regularizers"] = list(regs)
-    config, run, resuming = prepare_run(out, given, beta, config_file, resume=resume, overwrite=overwrite)
-    result = train(config, run, resume=resuming, progress=not quiet, echo=lambda line: click.echo(line, err=True))
+    config, run, resuming, replace = prepare_run(out, given, beta, config_file, resume=resume, overwrite=overwrite)
+    trainer = Trainer(config, run, progress=not quiet, echo=lambda line: click.echo(line, err=True))
+    if replace:  # only now: a start that fails (data file, device) leaves the old run as it was
+        run.clear()
+    result = trainer.train(resume=resuming)
     final = ", ".join(f"{k}={v:.4g}" for k, v in result.summary["final"].items())
     click.echo(f"trained {result.steps} steps into {run.path} ({final})")
     for picture in result.pictures:

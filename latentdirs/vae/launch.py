@@ -11,11 +11,24 @@ from .config import RESUME_MAY_CHANGE, TrainConfig, differences, merge_options
 from .runs import RunDir
 
 
+def saved_config(run: RunDir) -> TrainConfig | None:
+    """The config of the train-vae run in ``run``; None when the folder holds none (no ``config.json``, or
+    another command's, e.g. a ``discover`` run's)."""
+    if not run.holds_run():
+        return None
+    try:
+        return TrainConfig.from_dict(run.read_config(), f"{run.config}")
+    except UserError:
+        return None
+
+
 def prepare_run(
     out: str | Path, options: dict[str, Any], beta: float | None = None, config_file: str | Path | None = None,
     resume: bool = False, overwrite: bool = False,
-) -> tuple[TrainConfig, RunDir, bool]:
-    """(config, run directory, whether to resume) for ``train-vae``; a UserError for conflicts.
+) -> tuple[TrainConfig, RunDir, bool, bool]:
+    """(config, run directory, whether to resume, whether to replace the run there) for ``train-vae``; a
+    UserError for conflicts. Nothing is removed here: the caller clears the old run (``RunDir.clear``) only
+    once the new one has started without error.
 
     ``options`` holds only the options given on the command line; they override ``config_file``,
     which overrides the defaults. With ``resume`` the saved run's config is the base, and only
@@ -33,8 +46,8 @@ def prepare_run(
         source = f"config file {config_file}"
         if not isinstance(base, dict):
             raise UserError(f"{source}: expected a JSON object of options")
-    if resume and run.holds_run():
-        saved = TrainConfig.from_dict(run.read_config(), f"{run.config}")
+    saved = saved_config(run)
+    if resume and saved is not None:
         config = merge_options(saved.to_dict(), {**base, **options}, beta, source)
         changed = differences(saved.to_dict(), config.to_dict())
         if changed:
@@ -42,21 +55,19 @@ def prepare_run(
                 f"--resume: {run.path} holds a run with other options ({'; '.join(changed)}); only "
                 f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume (or train into another --out)"
             )
-        return config, run, True
+        return config, run, True, False
     config = merge_options(base, options, beta, source)
-    if run.holds_run():
+    if saved is not None:
         if overwrite:
-            run.clear()
-        else:
-            saved = TrainConfig.from_dict(run.read_config(), f"{run.config}")
-            changed = differences(saved.to_dict(), config.to_dict(), ignore=frozenset())
-            if changed:
-                raise UserError(
-                    f"--out {run.path} holds a different run ({'; '.join(changed[:3])}); choose another --out, "
-                    "or pass --overwrite to replace it"
-                )
-            raise UserError(f"--out {run.path} already holds this run; pass --resume to continue it "
-                            "or --overwrite to start it again")
+            return config, run, False, True
+        changed = differences(saved.to_dict(), config.to_dict(), ignore=frozenset())
+        if changed:
+            raise UserError(
+                f"--out {run.path} holds a different run ({'; '.join(changed[:3])}); choose another --out, "
+                "or pass --overwrite to replace it"
+            )
+        raise UserError(f"--out {run.path} already holds this run; pass --resume to continue it "
+                        "or --overwrite to start it again")
     if not run.is_free():
         raise UserError(f"--out {run.path} is not empty and holds no train-vae run; choose a new or empty directory")
-    return config, run, resume
+    return config, run, resume, False
