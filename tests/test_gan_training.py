@@ -154,6 +154,12 @@ def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):
         train_gan(GANTrainConfig(**other, kimg=0.008), tmp_path / "r", resume=True, progress=False)
     with pytest.raises(UserError, match="multiple"):
         GANTrainConfig(batch=6)
+    vae_run = tmp_path / "vae_run"  # another command's run folder is never written into
+    vae_run.mkdir()
+    (vae_run / "config.json").write_text('{"objective": {"name": "beta-vae"}}')
+    with pytest.raises(UserError, match="not an empty directory"):
+        train_gan(GANTrainConfig(**TINY, kimg=0.004), vae_run, progress=False)
+    assert [p.name for p in vae_run.iterdir()] == ["config.json"]
 
 
 def test_init_from_copies_the_networks_and_refuses_another_architecture(tmp_path):
@@ -202,6 +208,14 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
         main(["train-gan", "--out", str(out), "--resume", "--batch", "8", "--quiet"])
     assert exc.value.code == 2
     assert "batch" in capsys.readouterr().err
+    foreign = tmp_path / "discover_run"  # config.json and checkpoint.pt of another command
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"discovery": {"method": "topdis"}}')
+    (foreign / "checkpoint.pt").write_bytes(b"x")
+    for folder, message in ((foreign, "is another command's"), (tmp_path / "none", "holds no train-gan run")):
+        with pytest.raises(SystemExit) as exc:
+            main(["train-gan", "--out", str(folder), "--resume", "--quiet"])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad, message", [({"channel_base": 8}, "--channel-base must be ≥ the resolution 16"),

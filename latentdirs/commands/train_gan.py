@@ -89,7 +89,13 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     given = {_RENAMES.get(k, k): v for k, v in options.items() if v is not None}
     if resume:
         saved_path = Path(out) / "config.json"
+        if not (Path(out) / "checkpoint.pt").is_file() or not saved_path.is_file():
+            raise UserError(f"--resume: {out} holds no train-gan run (expected its config.json and checkpoint.pt)")
         saved = read_json(saved_path, "run config")
+        try:
+            GANTrainConfig.from_dict(saved)
+        except UserError:
+            raise UserError(f"--resume: {out} holds no train-gan run ({saved_path} is another command's)") from None
         changed = sorted(k for k, v in given.items() if k not in RUN_CONTROLS and saved.get(k) != v)
         if changed:
             raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only the run length, "

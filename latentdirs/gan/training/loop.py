@@ -251,6 +251,9 @@ class GANTrainer:
         elif (self.out / CHECKPOINT).exists():
             raise UserError(f"{self.out} already holds a training run; pass --resume to continue it "
                             f"or choose another --out")
+        elif self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
+            raise UserError(f"--out {self.out} is not an empty directory (another run's or your files are there); "
+                            "choose a new or empty directory")
         self.cfg = cfg
         self.dataset = get_dataset(cfg.dataset, cfg.dataset_path)
         channels, height, _ = self.dataset.observation_shape
