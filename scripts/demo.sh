@@ -6,12 +6,13 @@
 # everything is. Re-running is safe: discovery resumes runs/demo (a finished run is re-exported/re-scored).
 #   DEMO_FRESH=1   start runs/demo again from scratch      DEMO_STEPS=N  training steps (default 300)
 #   DEMO_OUT=DIR   another run directory                   extra arguments go to `latentdirs discover`
-#   DEMO_METHOD=M  reconstructor | topdis | gmg (these two next to the reconstructor) | ganspace | sefa
+#   DEMO_METHOD=M  reconstructor | topdis | gmg (these two next to the reconstructor) | ganspace | sefa;
+#                  another method than the reconstructor runs in runs/demo_M
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 set -e
-OUT="${DEMO_OUT:-runs/demo}"
 GENERATOR=pretrained/dsprites_generator.json
 METHOD="${DEMO_METHOD:-reconstructor}"
+if [ "$METHOD" = reconstructor ]; then OUT="${DEMO_OUT:-runs/demo}"; else OUT="${DEMO_OUT:-runs/demo_$METHOD}"; fi
 # One torch thread: on a small shared CPU two threads oversubscribe and run several times slower
 # (measured: 289 vs 42 images/s per β-VAE step with a second process busy). Override to taste.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

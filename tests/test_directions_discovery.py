@@ -119,6 +119,16 @@ def test_run_folder_resume_matches_uninterrupted_run(tmp_path):
                   report={"samples": 1, "steps": 2})
     straight, only_at_end = (load_directions(tmp_path / run / "directions.safetensors") for run in ("a", "c"))
     assert torch.equal(straight.directions, only_at_end.directions)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()}
+    for other in (_config(method="sefa"), _config(steps=6, lr=0.5)):  # another run's folder is left alone
+        with pytest.raises(UserError, match="holds another discovery run"):
+            run_discovery(handle, other, tmp_path / "a", progress=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()} == before
+    run_discovery(handle, _config(method="sefa"), tmp_path / "s", progress=False, report={"samples": 1, "steps": 2})
+    run_discovery(handle, _config(method="sefa"), tmp_path / "s", progress=False,  # the same closed-form run again
+                  report={"samples": 1, "steps": 2})
+    with pytest.raises(UserError, match="holds another discovery run"):
+        run_discovery(handle, _config(method="ganspace"), tmp_path / "s", progress=False)
 
 
 def test_ctrl_c_stops_at_a_step_boundary_and_resume_matches(tmp_path, monkeypatch):

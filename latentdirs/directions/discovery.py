@@ -33,7 +33,7 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
     """Discover directions into the run folder ``out`` (see the module docstring)."""
     out = Path(out)
     checkpoint = out / CHECKPOINT_FILE
-    _check_run_folder(out)
+    _check_run_folder(out, config, resume)
     if config.method in CLOSED_FORM_METHODS:
         if resume:
             raise UserError(f"{config.method} is closed-form and has nothing to resume")
@@ -58,19 +58,25 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
     return dset
 
 
-def _check_run_folder(out: Path) -> None:
-    """``out`` must be missing, empty, or a previous discovery run: never overwrite another tool's files."""
+def _check_run_folder(out: Path, config: DiscoveryConfig, resume: bool) -> None:
+    """``out`` must be missing, empty, or a previous discovery run: never overwrite another tool's files, nor
+    (without ``resume``, which checks its checkpoint itself) a discovery run with other settings."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; expected a folder for the run")
     if not out.is_dir() or not any(out.iterdir()):
         return
-    config = out / "config.json"
     try:
-        is_discovery = "discovery" in json.loads(config.read_text())
-    except (OSError, ValueError, TypeError):
-        is_discovery = False
-    if not is_discovery:
-        raise UserError(f"--out {out} is not empty and holds no discovery run; choose an empty or new folder")
+        saved = json.loads((out / "config.json").read_text())["discovery"]
+    except (OSError, ValueError, TypeError, KeyError):
+        raise UserError(f"--out {out} is not empty and holds no discovery run; choose an empty or new folder") from None
+    if resume:
+        return
+    ours = json.loads(json.dumps(config.training_identity()))  # as config.json holds it (lists, not tuples)
+    theirs = {key: saved.get(key) for key in ours} if isinstance(saved, dict) else {}
+    changed = [f"{key} {theirs.get(key)!r} → {value!r}" for key, value in ours.items() if theirs.get(key) != value]
+    if changed:
+        raise UserError(f"--out {out} holds another discovery run ({'; '.join(changed[:3])}); "
+                        "choose another --out (or delete that run)")
 
 
 def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
