@@ -93,6 +93,20 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     return path
 
 
+def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
+    """The single array of a ``.npy`` file (never unpickled); a one-line UserError for a missing or unreadable
+    file, or a ``.npz`` archive of several arrays."""
+    path = require_file(path, f"{what} file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .npy {what} ({str(exc)[:160]})") from None
+    if not isinstance(array, np.ndarray):  # np.load opened a .npz archive
+        array.close()
+        raise UserError(f"{path} is a .npz archive of arrays; expected one .npy {what}")
+    return array
+
+
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` through a temporary file and rename."""
     import torch

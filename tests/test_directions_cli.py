@@ -164,6 +164,37 @@ def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
     assert "Directions × factors" in (tmp_path / "s" / "report.html").read_text()
 
 
+def test_numeric_options_out_of_range_are_one_line(tmp_path, generators, capsys):
+    g0 = generators[0]
+    code, text = run(["discover", "--generator", g0, "--method", "sefa", "-k", "2", "--stats-samples", "64",
+                      "--grid-samples", "1", "--grid-steps", "2", "--out", str(tmp_path / "s"), "--device", "cpu"],
+                     capsys)
+    assert code == 0, text
+    dfile = str(tmp_path / "s" / "directions.safetensors")
+    np.savez(tmp_path / "b.npz", b=np.ones((1, 8), np.float32))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    sefa = ["discover", "--generator", g0, "--method", "sefa", "--out", str(tmp_path / "x")]
+    for argv in ([*sefa, "--grid-samples", "0"], [*sefa, "--grid-range", "nan"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--lpips-samples", "0"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--gt-samples", "0"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--traverse", "0:0:1"],
+                 ["import", str(tmp_path / "b.npz"), "--format", "interfacegan", "--generator", g0,
+                  "--out", str(tmp_path / "i.safetensors")],
+                 ["import", dfile, "--format", "ganspace", "--generator", g0, "--stats-samples", "0",
+                  "--out", str(tmp_path / "i.safetensors")],
+                 ["score-generator", "--generator", g0, "--trunc", "nan"],
+                 ["score-generator", "--generator", g0, "--seed", "-1"],
+                 ["train-factor-classifier", "--lr", "nan", "--out", str(tmp_path / "c")],
+                 ["train-factor-classifier", "--width", "0", "--out", str(tmp_path / "c")],
+                 ["train-factor-classifier", "--noise", "-1", "--out", str(tmp_path / "c")],
+                 ["train-factor-classifier", "--eval-samples", "0", "--out", str(tmp_path / "c")],
+                 ["train-gan", "--quality-samples", "0", "--out", str(tmp_path / "g")],
+                 ["train-vae", "--lr", "inf", "--out", str(tmp_path / "v")]):
+        code, text = run([*argv, "--device", "cpu"], capsys)
+        assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing started, nothing written
+
+
 def test_edit_from_latent_files(tmp_path, generators, capsys):
     g0 = generators[0]
     code, text = run(["discover", "--generator", g0, "--method", "ganspace", "-k", "2", "--pca-samples", "256",
@@ -188,9 +219,13 @@ def test_edit_from_latent_files(tmp_path, generators, capsys):
     assert code == 0, text
     assert not np.array_equal(_png(tmp_path / "o2.png"), expected)
     np.save(tmp_path / "bad.npy", np.zeros((1, 5), np.float32))
+    np.savez(tmp_path / "w.npz", w=ws[:, 0].numpy())
     for argv in (["--latent", str(tmp_path / "bad.npy"), "-s", "1"], ["--seed", "1", "-s", "1", "-d", "9"],
                  ["--seed", "1", "--latent", str(tmp_path / "w.npy"), "-s", "1"], ["--seed", "1"],
-                 ["--seed", "1", "-s", "nan"], ["--seed", "1", "--traverse", "-inf:2:3"]):
+                 ["--seed", "1", "-s", "nan"], ["--seed", "1", "--traverse", "-inf:2:3"],
+                 ["--latent", str(tmp_path / "w.npz"), "-s", "1"], ["--seed", "-1", "-s", "1"],
+                 ["--seed", "4294967296", "-s", "1"], ["--seed", "1", "-s", "1", "--trunc", "nan"],
+                 ["--seed", "1", "-s", "1", "--scale", "100000"], ["--seed", "1", "-s", "1", "--scale", "0"]):
         full = ["edit", "--generator", g0, "--directions", dfile, "-d", "0", "--out", str(tmp_path / "x.png"), *argv]
         code, text = run(full, capsys)
         assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)

@@ -9,6 +9,7 @@ from ..directions.model import PARAMETERIZATIONS
 from ..directions.options import generator_options, open_generator
 from ..directions.shifts import ShiftSampler
 from ..directions.trainer import DiscoveryConfig
+from ._options import COUNT, POSITIVE, SEED
 
 
 @click.command("discover")
@@ -29,7 +30,7 @@ from ..directions.trainer import DiscoveryConfig
 @click.option("--lr", default=1e-4, show_default=True, help="Adam learning rate of the directions.")
 @click.option("--shift-range", default="0.5:6", show_default=True, help="|ε| range of the sampled shifts, MIN:MAX.")
 @click.option("--trunc", default=1.0, show_default=True, help="Truncation ψ of the sampled codes.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--checkpoint-every", default=500, show_default=True, help="Steps between checkpoints (0: only at end).")
 @click.option("--pca-samples", default=20000, show_default=True, help="ganspace: number of sampled codes.")
 @click.option("--sefa-torgb/--no-sefa-torgb", default=True, show_default=True,
@@ -37,9 +38,11 @@ from ..directions.trainer import DiscoveryConfig
                    "code takes only the final ToRGB, at the last W+ index).")
 @click.option("--stats-samples", default=4096, show_default=True,
               help="Sampled codes for the per-direction scales (σ).")
-@click.option("--grid-samples", default=4, show_default=True, help="Rows (samples) of each traversal grid.")
-@click.option("--grid-steps", default=7, show_default=True, help="Columns (strengths) of each traversal grid.")
-@click.option("--grid-range", default=3.0, show_default=True, help="Traversal grids span ±this many σ.")
+@click.option("--grid-samples", default=4, show_default=True, type=COUNT,
+              help="Rows (samples) of each traversal grid.")
+@click.option("--grid-steps", default=7, show_default=True, type=COUNT,
+              help="Columns (strengths) of each traversal grid.")
+@click.option("--grid-range", default=3.0, show_default=True, type=POSITIVE, help="Traversal grids span ±this many σ.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

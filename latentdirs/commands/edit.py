@@ -6,12 +6,13 @@ import click
 
 from ..directions.editing import UNITS, edit_images, save_png
 from ..directions.options import generator_options, open_generator
+from ._options import FINITE, SEED
 
 
 @click.command("edit")
 @generator_options
 @click.option("--directions", "directions_path", required=True, help="Direction file (directions.safetensors).")
-@click.option("--seed", type=int, default=None, help="Image seed (z as `latentdirs generate` draws it).")
+@click.option("--seed", type=SEED, default=None, help="Image seed (z as `latentdirs generate` draws it).")
 @click.option("--latent", type=click.Path(dir_okay=False), default=None,
               help="A .npy code of the directions' space instead of a seed: z [1, z_dim], w [1, w_dim] "
                    "or W+ [1, num_ws, w_dim].")
@@ -22,10 +23,11 @@ from ..directions.options import generator_options, open_generator
               help="sigma: strength in σ of the sampled codes along the direction; raw: multiples of the "
                    "direction vector as stored.")
 @click.option("--layers", default=None, help="Apply a W direction to these W+ layers only (e.g. 0-5).")
-@click.option("--trunc", type=float, default=None,
+@click.option("--trunc", type=FINITE, default=None,
               help="Truncation ψ for --seed (default: the directions' ψ, at which their σ was measured; at another "
                    "ψ the codes spread ψ/ψ_directions as much, so one σ is relatively larger or smaller).")
-@click.option("--scale", default=1, show_default=True, help="Enlarge output pixels by this factor.")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="Enlarge output pixels by this factor.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 def command(generator_path, device, class_index, directions_path, seed, latent, direction, strength, traverse,
             units, layers, trunc, scale, out) -> None:

@@ -12,6 +12,7 @@ from ..metrics import ALL_METRICS, DEFAULT_EVALUATE_METRICS, evaluate_representa
 from ..metrics.report import format_table, json_ready, to_json
 from ..metrics.suite import evaluation_stages
 from ..progress import progress_bar
+from ._options import SEED
 
 
 @click.command("evaluate")
@@ -22,7 +23,7 @@ from ..progress import progress_bar
               help="Sampled points that train/score the array metrics.")
 @click.option("--num-test", default=5000, show_default=True, type=click.IntRange(1),
               help="Sampled held-out points (SAP, DCI, explicitness).")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=0, show_default=True, type=SEED,
               help="numpy RandomState seed of the sampling (and of the DCI trees).")
 @click.option("--fast", is_flag=True, help="Fast DCI (histogram GBT): much faster, numbers differ from the reference.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N] for the encoder.")

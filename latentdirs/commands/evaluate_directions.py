@@ -14,7 +14,9 @@ from ..directions.groundtruth import classifier_reader, effect_matrix, open_grou
 from ..directions.options import generator_options, open_generator
 from ..directions.report import render_report
 from ..directions.spaces import SpaceRenderer
+from ..errors import UserError
 from ..io import write_json
+from ._options import COUNT, SEED
 
 
 @click.command("evaluate-directions")
@@ -28,15 +30,16 @@ from ..io import write_json
 @click.option("--rca-eval-batches", default=10, show_default=True, help="Batches the accuracy is measured on.")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="Perceptual path length, effect size and smoothness along each direction.")
-@click.option("--lpips-samples", default=8, show_default=True, help="Codes traversed per direction.")
+@click.option("--lpips-samples", default=8, show_default=True, type=COUNT, help="Codes traversed per direction.")
 @click.option("--dataset", default=None,
               help="Procedural dataset the generator was trained on (default: the one its file records).")
 @click.option("--dataset-path", default=None, help="File of a file-backed dataset.")
 @click.option("--classifier", default="auto", show_default=True,
               help="Factor classifier (path stem, 'auto' for the bundled one of the dataset, 'none' to skip).")
-@click.option("--gt-samples", default=32, show_default=True, help="Codes traversed per direction for ground truth.")
+@click.option("--gt-samples", default=32, show_default=True, type=click.IntRange(2),
+              help="Codes traversed per direction for ground truth.")
 @click.option("--traverse", default="-3:3:7", show_default=True, help="Strengths (σ) for LPIPS and the report.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for evaluation.json and report.html (default: the direction file's folder).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -61,6 +64,9 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     handle = open_generator(generator_path, device, float(dset.generator.get("truncation_psi", 1.0)), class_index)
     dset.check_generator(handle, f"direction file {directions_path}")
     strengths = parse_traverse(traverse)
+    if len(strengths) < 2:
+        raise UserError(f"--traverse {traverse}: the scores compare images along a direction; "
+                        "give at least 2 strengths")
     out = Path(out) if out is not None else Path(directions_path).parent
     config = dset.extra.get("config", {})
     rca_result = None

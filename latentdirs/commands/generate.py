@@ -13,6 +13,7 @@ from ..gan import load_generator
 from ..io import save_image_grid
 from ..progress import progress_bar
 from ..seeding import resolve_device, torch_generator
+from ._options import FINITE
 
 MAX_SEEDS = 4096  # one grid: beyond this the PNG is unusable (and a typo such as 0-100000 would run for hours)
 
@@ -46,7 +47,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--generator", "generator_path", required=True, type=click.Path(dir_okay=False),
               help="Generator file: StyleGAN2-ADA .pkl, rosinality .pt, or latentdirs NAME.json/.safetensors.")
 @click.option("--seeds", default="0-7", show_default=True, help="Seeds: ranges and lists, e.g. 0-7 or 1,5,9.")
-@click.option("--trunc", "psi", type=float, default=1.0, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--trunc", "psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--trunc-cutoff", type=int, default=None, help="Truncate only the first N ws (default: all).")
 @click.option("--noise-mode", type=click.Choice(["const", "none", "random"]), default="const", show_default=True)
 @click.option("--class-idx", type=int, default=None, help="Class label for conditional generators.")

@@ -8,6 +8,7 @@ from ..directions.dirfile import save_directions
 from ..directions.formats import FORMATS
 from ..directions.importing import directions_from_file
 from ..directions.options import generator_options, open_generator
+from ._options import COUNT, FINITE, SEED
 
 
 @click.command("import")
@@ -18,10 +19,10 @@ from ..directions.options import generator_options, open_generator
               help="Latent space the directions belong to.")
 @click.option("--layers", default=None,
               help="W+ layers the directions act on (default: all; SeFa files carry their own).")
-@click.option("--trunc", default=1.0, show_default=True, help="Truncation ψ of the sampled codes.")
-@click.option("--stats-samples", default=4096, show_default=True,
+@click.option("--trunc", default=1.0, show_default=True, type=FINITE, help="Truncation ψ of the sampled codes.")
+@click.option("--stats-samples", default=4096, show_default=True, type=COUNT,
               help="Sampled codes for scales the file does not carry.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output direction file (.safetensors).")
 def command(sources, fmt, generator_path, device, class_index, space, layers, trunc, stats_samples, seed, out) -> None:
     """Import directions made by another tool, for the generator they belong to.

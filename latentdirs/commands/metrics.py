@@ -15,6 +15,7 @@ from ..metrics import ARRAY_METRICS, compute_metrics, parse_metrics
 from ..metrics._arrays import check_labelled
 from ..metrics.report import format_table, to_json
 from ..metrics.suite import NEEDS_TEST, order_results
+from ._options import SEED
 
 
 def load_array(path: str, what: str) -> np.ndarray:
@@ -48,7 +49,7 @@ def _split(codes: np.ndarray, factors: np.ndarray, train_fraction: float):
               "explicitness; the rest tests them.")
 @click.option("--num-bins", default=20, show_default=True, type=click.IntRange(1), help="Histogram bins per code dim.")
 @click.option("--continuous-factors", is_flag=True, help="SAP with squared correlations instead of SVMs.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random state of the DCI trees.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Random state of the DCI trees.")
 @click.option("--n-jobs", default=-1, show_default=True, type=int, help="Worker threads (-1: all CPUs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--details", is_flag=True, help="Add matrices (MI, SAP scores, DCI importances, …) under 'details'.")

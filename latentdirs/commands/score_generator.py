@@ -12,6 +12,7 @@ from ..gan import load_generator
 from ..gan.training import load_quality_probe
 from ..io import save_image_grid, write_json
 from ..seeding import resolve_device
+from ._options import FINITE, SEED
 
 
 @click.command("score-generator")
@@ -22,8 +23,8 @@ from ..seeding import resolve_device
 @click.option("--classifier", default="auto", show_default=True,
               help="Factor classifier path stem, or 'auto' for the bundled one of the dataset.")
 @click.option("--num", type=int, default=1024, show_default=True, help="Number of samples scored.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled latents.")
-@click.option("--trunc", "psi", type=float, default=1.0, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampled latents.")
+@click.option("--trunc", "psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json-out", default=None, type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print every score as JSON instead of the summary.")

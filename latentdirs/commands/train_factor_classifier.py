@@ -9,6 +9,7 @@ import torch
 from ..data import get_dataset
 from ..errors import UserError
 from ..factors import classifier_paths, rerender_quality, save_factor_classifier, train_factor_classifier
+from ._options import COUNT, NON_NEGATIVE, POSITIVE, SEED
 
 
 @click.command("train-factor-classifier")
@@ -16,12 +17,13 @@ from ..factors import classifier_paths, rerender_quality, save_factor_classifier
 @click.option("--dataset-path", default=None, help="File of a file-backed dataset (3dshapes, mpi3d, dsprites .npz).")
 @click.option("--steps", type=int, default=4000, show_default=True, help="Training steps (fresh samples each).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate (cosine decay to 0).")
-@click.option("--width", type=int, default=32, show_default=True, help="Channels of the first conv layers.")
-@click.option("--noise", type=float, default=0.05, show_default=True, help="Max std of the pixel-noise augmentation.")
-@click.option("--eval-samples", type=int, default=2000, show_default=True,
+@click.option("--lr", type=POSITIVE, default=2e-3, show_default=True, help="Adam learning rate (cosine decay to 0).")
+@click.option("--width", type=COUNT, default=32, show_default=True, help="Channels of the first conv layers.")
+@click.option("--noise", type=NON_NEGATIVE, default=0.05, show_default=True,
+              help="Max std of the pixel-noise augmentation.")
+@click.option("--eval-samples", type=COUNT, default=2000, show_default=True,
               help="Held-out rendered images for the reported accuracy and re-render score.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),

@@ -10,6 +10,7 @@ import click
 
 from ..errors import UserError
 from ..io import read_json
+from ._options import COUNT, SEED
 
 #: CLI option → config field, for options whose names differ
 _RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "ema_kimg", "arch": "g_architecture",
@@ -40,11 +41,11 @@ _RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "em
 @click.option("--style-mixing", type=float, default=None, help="Style-mixing probability  [0.9]")
 @click.option("--ema", type=float, default=None, help="G_ema half-life in kimg  [batch·10/32]")
 @click.option("--mbstd-group", type=int, default=None, help="Minibatch-std group size  [4]")
-@click.option("--seed", type=int, default=None, help="[0]")
+@click.option("--seed", type=SEED, default=None, help="[0]")
 @click.option("--snapshot-kimg", type=float, default=None, help="Checkpoint + generator snapshot every N kimg  [10]")
 @click.option("--sample-kimg", type=float, default=None, help="Sample grid every N kimg  [5]")
 @click.option("--quality-kimg", type=float, default=None, help="Quality signal every N kimg  [5]")
-@click.option("--quality-samples", type=int, default=None, help="Samples scored by the quality signal  [256]")
+@click.option("--quality-samples", type=COUNT, default=None, help="Samples scored by the quality signal  [256]")
 @click.option("--classifier", default=None,
               help="Factor classifier for the quality signal: a path stem, 'auto' (bundled one) or 'none'  [auto]")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N  [auto]")

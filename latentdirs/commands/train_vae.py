@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ..vae.reconstruction import RECONSTRUCTIONS
+from ._options import SEED
 
 
 @click.command("train-vae", context_settings={"max_content_width": 110})
@@ -30,7 +31,7 @@ from ..vae.reconstruction import RECONSTRUCTIONS
 @click.option("--decoder/--no-decoder", default=None,
               help="--no-decoder: decoder-free training (encoder only, no reconstruction; only terms that need no "
                    "decoder)  [default: --decoder]")
-@click.option("--seed", type=int, default=None, help="[default: 0]")
+@click.option("--seed", type=SEED, default=None, help="[default: 0]")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N  [default: auto]")
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints  [default: 1000]")
 @click.option("--log-every", type=int, default=None, help="Steps per log.csv row (means)  [default: 10]")

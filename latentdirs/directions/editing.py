@@ -75,13 +75,10 @@ def to_unit_range(images: torch.Tensor) -> np.ndarray:
 
 def load_latent(path: str, renderer: SpaceRenderer) -> LatentBatch:
     """A code of the renderer's space from ``.npy``: z ``[1, z_dim]``, w ``[1, w_dim]`` or W+ ``[1, L, w_dim]``."""
-    from ..io import require_file
+    from ..io import read_npy
 
     handle = renderer.handle
-    try:
-        array = np.load(require_file(path, "latent file"), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path} is not a readable .npy latent ({str(exc)[:160]})") from None
+    array = read_npy(path, "latent")
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
         raise UserError(f"{path}: the latent must hold finite floating-point values")
     code = torch.from_numpy(np.asarray(array, np.float32)).to(handle.device)

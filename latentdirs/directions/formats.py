@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..io import atomic_path, require_file
+from ..io import atomic_path, read_npy, require_file
 from .dirfile import DirectionSet
 
 FORMATS = ("ganspace", "interfacegan", "sefa")
@@ -162,11 +162,7 @@ def import_interfacegan(paths: list[str | os.PathLike] | str | os.PathLike) -> I
             paths = [source]
     rows = []
     for path in paths:
-        path = require_file(path, "InterFaceGAN boundary")
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise UserError(f"{path} is not a readable .npy boundary ({str(exc)[:160]})") from None
+        array = read_npy(path, "InterFaceGAN boundary")
         if array.ndim == 2 and array.shape[0] == 1:
             array = array[0]
         if array.ndim != 1:

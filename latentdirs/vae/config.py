@@ -7,6 +7,7 @@ it. Terms are written as ``{"name": ..., <every hyper-parameter>: value}``; on i
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -63,8 +64,8 @@ class TrainConfig:
                 raise UserError(f"{source}: {key} must be ≥ 1, got {getattr(self, key)}")
         if self.batch_size < 2:
             raise UserError(f"{source}: batch_size must be ≥ 2 (batch statistics), got {self.batch_size}")
-        if not self.lr > 0:
-            raise UserError(f"{source}: lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise UserError(f"{source}: lr must be a finite number > 0, got {self.lr}")
         self.objective = term_spec(build_objective(self.objective, self.latent_dim))
         self.regularizers = [term_spec(build_regularizer(spec, self.latent_dim)) for spec in self.regularizers]
 
