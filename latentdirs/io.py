@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,38 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     if not path.is_file():
         raise UserError(f"{what} {path} is not a file")
     return path
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    """The ``format`` a latentdirs file declares: a JSON object's ``"format"``, a safetensors header's
+    ``format`` (or the ``format`` inside its ``latentdirs`` JSON entry); None when it declares none or is
+    not readable as either."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            return data.get("format") if isinstance(data, dict) else None
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "np") as handle:
+                meta = handle.metadata() or {}
+            if "format" in meta:
+                return meta["format"]
+            return json.loads(meta["latentdirs"]).get("format") if "latentdirs" in meta else None
+    except Exception:  # unreadable or another kind of file: it declares no latentdirs format
+        return None
+    return None
+
+
+def refuse_replacing(paths: Sequence[str | os.PathLike], fmt: str, what: str) -> None:
+    """A one-line UserError when one of ``paths`` exists and is not a ``fmt`` file: outputs replace earlier
+    outputs of the same kind, never another model, run file or the command's own input."""
+    for path in map(Path, paths):
+        if path.exists() and (not path.is_file() or file_format(path) != fmt):
+            kind = file_format(path) if path.is_file() else "a folder"
+            raise UserError(f"{path} exists and is {kind or 'not a ' + what}; refusing to replace it with a {what} "
+                            "(choose another --out)")
 
 
 def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:

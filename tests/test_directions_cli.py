@@ -1,6 +1,7 @@
 """The direction commands end to end on a tiny generator: discover, edit, export, import, evaluate."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,7 +173,8 @@ def test_numeric_options_out_of_range_are_one_line(tmp_path, generators, capsys)
     assert code == 0, text
     dfile = str(tmp_path / "s" / "directions.safetensors")
     np.savez(tmp_path / "b.npz", b=np.ones((1, 8), np.float32))
-    before = sorted(p.name for p in tmp_path.iterdir())
+    np.save(tmp_path / "b.npy", np.ones((1, 8), np.float32))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     sefa = ["discover", "--generator", g0, "--method", "sefa", "--out", str(tmp_path / "x")]
     for argv in ([*sefa, "--grid-samples", "0"], [*sefa, "--grid-range", "nan"],
                  ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--lpips-samples", "0"],
@@ -189,10 +191,14 @@ def test_numeric_options_out_of_range_are_one_line(tmp_path, generators, capsys)
                  ["train-factor-classifier", "--noise", "-1", "--out", str(tmp_path / "c")],
                  ["train-factor-classifier", "--eval-samples", "0", "--out", str(tmp_path / "c")],
                  ["train-gan", "--quality-samples", "0", "--out", str(tmp_path / "g")],
-                 ["train-vae", "--lr", "inf", "--out", str(tmp_path / "v")]):
-        code, text = run([*argv, "--device", "cpu"], capsys)
+                 ["train-vae", "--lr", "inf", "--out", str(tmp_path / "v")],
+                 ["import", str(tmp_path / "b.npy"), "--format", "interfacegan", "--generator", g0,
+                  "--out", str(Path(g0).with_suffix(".safetensors"))],  # onto the generator it reads
+                 ["convert", g0, dfile]):  # a generator over a direction file
+        code, text = run([*argv, "--device", "cpu"] if argv[0] != "convert" else argv, capsys)
         assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing started, nothing written
+        assert "No such option" not in text, text
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing written
 
 
 def test_edit_from_latent_files(tmp_path, generators, capsys):

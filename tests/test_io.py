@@ -44,6 +44,22 @@ def test_click_usage_errors_are_one_line(capsys):
         assert "--help')" in err
 
 
+def test_outputs_replace_only_files_of_their_own_kind(tmp_path):
+    from safetensors.numpy import save_file
+
+    io.write_json(tmp_path / "c.json", {"format": "kind-a"})
+    save_file({"x": np.zeros(2, np.float32)}, str(tmp_path / "w.safetensors"), metadata={"format": "kind-b"})
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    assert io.file_format(tmp_path / "c.json") == "kind-a" and io.file_format(tmp_path / "w.safetensors") == "kind-b"
+    assert io.file_format(tmp_path / "notes.txt") is None
+    io.refuse_replacing([tmp_path / "c.json", tmp_path / "new.json"], "kind-a", "thing")  # same kind, or new
+    for path, message in ((tmp_path / "w.safetensors", "exists and is kind-b"),
+                          (tmp_path / "notes.txt", "exists and is not a thing"), (tmp_path / "folder", "a folder")):
+        with pytest.raises(UserError, match=message):
+            io.refuse_replacing([path], "kind-a", "thing")
+
+
 def test_unwritable_destinations_are_one_clear_error(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="a file stands where one of its folders should be"):

@@ -6,6 +6,8 @@ import click
 
 from ..gan import generator_fingerprint, load_generator, save_generator
 from ..gan.loaders import native_paths
+from ..gan.loaders.native import FORMAT
+from ..io import refuse_replacing
 
 
 @click.command("convert")
@@ -24,6 +26,7 @@ def command(source: str, out: str) -> None:
       latentdirs convert network-snapshot-025000.pkl generators/ffhq256
       latentdirs convert 550000.pt generators/rosinality-ffhq.safetensors
     """
+    refuse_replacing(native_paths(out), FORMAT, "latentdirs generator")
     generator = load_generator(source)
     config_path = save_generator(generator, out, provenance=generator.source)
     weights_path, _ = native_paths(config_path)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..io import write_json
+from ..errors import UserError
+from ..io import file_format, write_json
 from ..metrics import ALL_METRICS, DEFAULT_EVALUATE_METRICS, evaluate_representation, parse_metrics
 from ..metrics.report import format_table, json_ready, to_json
 from ..metrics.suite import evaluation_stages
@@ -46,9 +47,12 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
       latentdirs evaluate --run runs/jl1 --metrics local,mig --json
       latentdirs evaluate --run pretrained/dsprites_topdis_vae --out runs/topdis_vae_metrics.json  # bundled
     """
-    from ..vae.runs import load_trained
+    from ..vae.runs import RunDir, load_trained
 
     metrics = parse_metrics(metric_spec, ALL_METRICS)
+    target = Path(out_path) if out_path else Path(run_dir) / "metrics.json"
+    if target.resolve() in {p.resolve() for p in RunDir(run_dir).owned_paths()} or file_format(target):
+        raise UserError(f"--out {target} is a file of the run or a latentdirs model; choose another --out")
     trained = load_trained(run_dir, device=device)
     estimator = "hist_gbt" if fast else "gbt"
     started = time.perf_counter()
@@ -74,7 +78,6 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
     }
     if details is not None:
         record["details"] = details
-    target = Path(out_path) if out_path else Path(run_dir) / "metrics.json"
     write_json(target, json_ready(record))
     click.echo(to_json(results) if as_json else format_table(results))
     if not as_json:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..directions.dirfile import save_directions
+from ..directions.dirfile import FORMAT, save_directions
 from ..directions.formats import FORMATS
 from ..directions.importing import directions_from_file
 from ..directions.options import generator_options, open_generator
+from ..io import refuse_replacing
 from ._options import COUNT, FINITE, SEED
 
 
@@ -35,6 +36,7 @@ def command(sources, fmt, generator_path, device, class_index, space, layers, tr
       latentdirs import boundaries/ --format interfacegan --generator ffhq.pkl --space w --out ifg.safetensors
       latentdirs import smile.npy age.npy --format interfacegan --generator ffhq.pkl --out attrs.safetensors
     """
+    refuse_replacing([out], FORMAT, "direction file")
     handle = open_generator(generator_path, device, trunc, class_index)
     source = list(sources) if len(sources) > 1 else sources[0]
     dset = directions_from_file(handle, fmt, source, space=space, layers=layers, seed=seed,
