@@ -103,7 +103,9 @@ def test_config_file_and_rerun_from_a_saved_config(tmp_path, bars, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--reg", "name:gamma"], "bad loss spec"),
+    (["--reg", "topdis:gamma"], "bad loss spec"),
+    (["--reg", "nope:1"], "unknown regularizer for vae 'nope'"),
+    (["--objective", "nope:1"], "unknown objective for vae 'nope'"),
     (["--reg", "no-such-regularizer"], "unknown regularizer for vae 'no-such-regularizer'"),
     (["--objective", "nope"], "unknown objective for vae 'nope'"),
     (["--objective", "beta-vae:gama=3"], "unknown parameter(s) gama"),
@@ -178,7 +180,7 @@ def test_unknown_dataset_and_missing_file(tmp_path, capsys):
 
 def test_bad_input_from_a_real_process(tmp_path):
     done = subprocess.run([sys.executable, "-m", "latentdirs", "train-vae", "--out", str(tmp_path / "x"),
-                           "--reg", "name:k"], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                           "--reg", "topdis:k"], capture_output=True, text=True, cwd=ROOT, timeout=300,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: bad loss spec")

@@ -52,7 +52,7 @@ def resolve_term_name(name: str) -> str:
 
 def build_term(spec: str) -> LossTerm:
     """A directions term from ``name:key=value,…`` (``topdis`` means ``dir-topdis`` and so on)."""
-    name, values = parse_spec(spec)
+    name, values = parse_spec(spec, resolve_term_name)
     return build({"name": resolve_term_name(name), **values}, domain=DOMAIN)
 
 

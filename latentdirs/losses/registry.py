@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -187,13 +188,17 @@ def resolve_params(cls: type[LossTerm], given: dict[str, Any]) -> dict[str, Any]
     return values
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split ``name:key=value,key=value`` (the ``--reg`` syntax) into a name and raw values."""
+def parse_spec(spec: str, check_name: Callable[[str], object] | None = None) -> tuple[str, dict[str, str]]:
+    """Split ``name:key=value,key=value`` (the ``--reg`` syntax) into a name and raw values. ``check_name``
+    (e.g. a registry lookup that raises for an unknown name) sees the name before the values are parsed, so
+    ``nope:1`` is reported as an unknown name rather than as bad ``key=value`` syntax."""
     spec = spec.strip()
     name, _, rest = spec.partition(":")
     name = name.strip()
     if not name:
         raise UserError(f"bad loss spec {spec!r}; expected name or name:key=value,key=value")
+    if check_name is not None:
+        check_name(name)
     values: dict[str, str] = {}
     if rest.strip():
         for item in rest.split(","):
@@ -212,7 +217,7 @@ def build(
 ) -> LossTerm:
     """Instantiate a term from ``name:key=value,…`` or ``{"name": ..., key: value, ...}``."""
     if isinstance(spec, str):
-        name, values = parse_spec(spec)
+        name, values = parse_spec(spec, lambda known: get(known, role, domain))
     elif isinstance(spec, dict) and isinstance(spec.get("name"), str):
         values = {k: v for k, v in spec.items() if k != "name"}
         name = spec["name"]

@@ -111,7 +111,7 @@ def build_regularizer(spec: str | dict[str, Any], latent_dim: int) -> LossTerm:
 def _build(spec: str | dict[str, Any], role: str, latent_dim: int) -> LossTerm:
     """Build a VAE term; a term declaring a ``latent_dim`` parameter gets the model's (e.g. FactorVAE)."""
     if isinstance(spec, str):
-        name, values = parse_spec(spec)
+        name, values = parse_spec(spec, lambda known: get(known, role=role, domain="vae"))
     elif isinstance(spec, dict) and isinstance(spec.get("name"), str):
         name, values = spec["name"], {k: v for k, v in spec.items() if k != "name"}
     else:
