@@ -120,6 +120,30 @@ def test_quality_record_has_iou_and_coverage(tmp_path):
     assert 0 <= coverage["worst_tv"] <= 1 and coverage["worst_tv"] == coverage["tv_to_real"][coverage["worst_factor"]]
 
 
+def test_a_second_ctrl_c_during_the_final_pictures_keeps_the_checkpoint(tmp_path, monkeypatch):
+    from latentdirs.gan.training import loop
+
+    calls = []
+
+    def real_batch_with_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            signal.raise_signal(signal.SIGINT)
+        return real_batch(*args, **kwargs)
+
+    def impatient(self):  # the user presses Ctrl-C again while the stop renders its sample grid
+        if calls and len(calls) >= 4:
+            raise KeyboardInterrupt
+        return save_samples(self)
+
+    real_batch, save_samples = loop.real_batch, loop.GANTrainer.save_samples
+    monkeypatch.setattr(loop, "real_batch", real_batch_with_ctrl_c)
+    monkeypatch.setattr(loop.GANTrainer, "save_samples", impatient)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "b", progress=False)
+    assert torch_load(tmp_path / "b" / CHECKPOINT)["cur_nimg"] == 12
+
+
 def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, monkeypatch):
     from latentdirs.gan.training import loop
 

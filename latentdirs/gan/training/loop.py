@@ -325,6 +325,8 @@ class GANTrainer:
                 if s.batch_idx % 10 == 0 or done:
                     bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} G {_mean(sums, counts, 'loss_G'):.3f} "
                                         f"D {_mean(sums, counts, 'loss_D'):.3f}{last_quality}")
+                if stop.requested:  # Ctrl-C: the checkpoint first, so that a second one during the pictures and
+                    self.save_checkpoint()  # the quality measure below loses nothing (saved again after them)
                 if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
                     self.save_samples()
                 record = None
