@@ -22,7 +22,7 @@ from ._options import SEED
               help=f"Comma-separated subset of: {', '.join(ALL_METRICS)} (or 'all').")
 @click.option("--num-train", default=10000, show_default=True, type=click.IntRange(2),
               help="Sampled points that train/score the array metrics.")
-@click.option("--num-test", default=5000, show_default=True, type=click.IntRange(1),
+@click.option("--num-test", default=5000, show_default=True, type=click.IntRange(2),
               help="Sampled held-out points (SAP, DCI, explicitness).")
 @click.option("--seed", default=0, show_default=True, type=SEED,
               help="numpy RandomState seed of the sampling (and of the DCI trees).")

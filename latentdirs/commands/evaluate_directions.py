@@ -16,7 +16,7 @@ from ..directions.report import render_report
 from ..directions.spaces import SpaceRenderer
 from ..errors import UserError
 from ..io import write_json
-from ._options import COUNT, SEED
+from ._options import COUNT, POSITIVE, SEED
 
 
 @click.command("evaluate-directions")
@@ -24,10 +24,12 @@ from ._options import COUNT, SEED
 @generator_options
 @click.option("--rca/--no-rca", default=True, show_default=True,
               help="Reconstructor classification accuracy of a fresh reconstructor on the frozen directions.")
-@click.option("--rca-steps", default=1000, show_default=True, help="Training steps of the fresh reconstructor.")
-@click.option("--rca-lr", default=1e-4, show_default=True)
-@click.option("--rca-batch", default=32, show_default=True)
-@click.option("--rca-eval-batches", default=10, show_default=True, help="Batches the accuracy is measured on.")
+@click.option("--rca-steps", default=1000, show_default=True, type=COUNT,
+              help="Training steps of the fresh reconstructor.")
+@click.option("--rca-lr", default=1e-4, show_default=True, type=POSITIVE)
+@click.option("--rca-batch", default=32, show_default=True, type=COUNT)
+@click.option("--rca-eval-batches", default=10, show_default=True, type=COUNT,
+              help="Batches the accuracy is measured on.")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="Perceptual path length, effect size and smoothness along each direction.")
 @click.option("--lpips-samples", default=8, show_default=True, type=COUNT, help="Codes traversed per direction.")
