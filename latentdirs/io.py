@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -154,6 +155,9 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     path = require_file(path, what)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # another file type, or objects beyond plain tensors (never unpickled)
+        raise UserError(f"{what} {path} is corrupt or not a latentdirs checkpoint (expected a PyTorch file of "
+                        "plain tensors and containers; nothing in it was executed)") from None
     except Exception as exc:  # torch raises many types for damaged files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{what} {path} is corrupt or not a latentdirs checkpoint ({first[:200]})") from None

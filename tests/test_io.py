@@ -113,6 +113,12 @@ def test_torch_roundtrip_and_corrupt(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(UserError, match="corrupt"):
         io.torch_load(path)
+    path.write_text('{"format": "latentdirs-stylegan2"}')  # a JSON file, or pickled objects: refused, never run
+    with pytest.raises(UserError, match=r"not a latentdirs checkpoint \(expected a PyTorch file of plain"):
+        io.torch_load(path)
+    torch.save({"w": torch.nn.Linear(2, 2)}, path)
+    with pytest.raises(UserError, match="nothing in it was executed"):
+        io.torch_load(path)
     with pytest.raises(UserError, match="not found"):
         io.torch_load(tmp_path / "missing.pt")
 
