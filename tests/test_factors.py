@@ -249,3 +249,18 @@ def test_train_factor_classifier_cli(tmp_path, capsys):
     info = load_factor_classifier(tmp_path / "clf").config
     assert info["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.json", "clf.safetensors"]  # checkpoint removed
+
+
+def test_ctrl_c_during_the_held_out_measure_keeps_the_trained_classifier(tmp_path, monkeypatch):
+    from latentdirs.cli import main
+    from latentdirs.commands import train_factor_classifier as command
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "rerender_quality", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main(["train-factor-classifier", "--steps", "3", "--batch-size", "8", "--width", "4", "--eval-samples", "16",
+              "--device", "cpu", "--out", str(tmp_path / "clf")])
+    assert exc.value.code == 130
+    assert load_factor_classifier(tmp_path / "clf").config["factor_names"][0] == "shape"

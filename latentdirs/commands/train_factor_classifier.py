@@ -58,6 +58,8 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
     model, info = train_factor_classifier(data, steps=steps, seed=seed, device=device, batch_size=batch_size, lr=lr,
                                           width=width, noise=noise, checkpoint=checkpoint,
                                           checkpoint_every=checkpoint_every, resume=resume)
+    save_factor_classifier(out, model, info)  # kept even if the held-out measure below is interrupted
+    checkpoint.unlink(missing_ok=True)  # the classifier is saved: the training state is no longer needed
     factors, images = data.sample(eval_samples, np.random.RandomState(seed + 10_007))
     quality = rerender_quality(model, data, images)
     accuracy = (quality.factors == factors).mean(axis=0)
@@ -67,8 +69,7 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
     }
     if quality.metric == "iou":
         info["heldout"]["fraction_iou_below_0.9"] = round(float((quality.per_image < 0.9).mean()), 4)
-    weights, config = save_factor_classifier(out, model, info)
-    checkpoint.unlink(missing_ok=True)  # the classifier is saved: the training state is no longer needed
+    weights, config = save_factor_classifier(out, model, info)  # again, with the held-out scores
     click.echo(f"held-out re-render {quality.metric}: {quality.mean:.4f} on {eval_samples} images; "
                f"accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in info["heldout"]["accuracy"].items()))
     click.echo(f"wrote {weights} and {config}")
