@@ -227,3 +227,7 @@ def test_run_directory_explains_itself_and_loads_back(tmp_path):
     np.testing.assert_array_equal(loaded.encode_mean(images), expected)
     with pytest.raises(UserError, match="shape"):
         loaded.encode_mean(images[:, :, :32])
+    edited = {**json.loads(run.config.read_text()), "latent_dim": 5}  # weights of another size: say which
+    run.config.write_text(json.dumps(edited))
+    with pytest.raises(UserError, match=r"do not match its config.json \(size mismatch for encoder\.mean\.weight"):
+        load_trained(run.path, dataset=Squares())

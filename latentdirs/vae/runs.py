@@ -164,6 +164,8 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: GroundTruthD
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise UserError(f"weights in {run.path} do not match its config.json ({str(exc).splitlines()[0]})") from None
+        details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]  # torch's first line is a title
+        raise UserError(f"weights in {run.path} do not match its config.json "
+                        f"({(details[0] if details else str(exc).strip())[:240]})") from None
     place_model(model, resolve_device(device)).eval()
     return TrainedVAE(model=model, dataset=dataset, config=config.to_dict())
