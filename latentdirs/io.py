@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,8 @@ def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
     path = require_file(path, f"{what} file")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path} is not a readable .npy {what} ({str(exc)[:160]})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path} is not a readable .npy {what} ({str(exc).strip()[:160]})") from None
     if not isinstance(array, np.ndarray):  # np.load opened a .npz archive
         array.close()
         raise UserError(f"{path} is a .npz archive of arrays; expected one .npy {what}")

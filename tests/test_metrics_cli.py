@@ -22,6 +22,8 @@ def arrays(tmp_path_factory):
         np.save(paths[name], value)
     (folder / "junk.npy").write_bytes(b"not an array")
     paths["junk"] = folder / "junk.npy"
+    np.savez(folder / "archive.npz", codes=np.zeros((4, 2)))
+    paths["archive"] = folder / "archive.npz"
     return paths, codes, factors
 
 
@@ -57,7 +59,8 @@ def test_metrics_without_test_split_and_table(arrays, capsys, tmp_path):
     "args, message",
     [
         (["--codes", "missing.npy", "--factors", "{y}"], "codes file not found"),
-        (["--codes", "{junk}", "--factors", "{y}"], "not a readable .npy array"),
+        (["--codes", "{junk}", "--factors", "{y}"], "is not a readable .npy codes"),
+        (["--codes", "{archive}", "--factors", "{y}"], "is a .npz archive of arrays; expected one .npy codes"),
         (["--codes", "{flat}", "--factors", "{y}"], "2-D array"),
         (["--codes", "{nan}", "--factors", "{y_all}"], "NaN"),
         (["--codes", "{z}", "--factors", "{y_all}"], "600 rows but the codes have 400"),

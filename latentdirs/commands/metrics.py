@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 
 import click
 import numpy as np
 
 from ..errors import UserError
-from ..io import require_file, write_text
+from ..io import read_npy, write_text
 from ..metrics import ARRAY_METRICS, compute_metrics, parse_metrics
 from ..metrics._arrays import check_labelled
 from ..metrics.report import format_table, to_json
 from ..metrics.suite import NEEDS_TEST, order_results
 from ._options import SEED
-
-
-def load_array(path: str, what: str) -> np.ndarray:
-    """A ``.npy`` array, with a one-line error for a missing or unreadable file."""
-    file = require_file(path, what)
-    try:
-        return np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{what} {file} is not a readable .npy array ({str(exc).splitlines()[0][:160]})") from None
 
 
 def _split(codes: np.ndarray, factors: np.ndarray, train_fraction: float):
@@ -72,15 +62,15 @@ def command(codes_path, factors_path, test_codes_path, test_factors_path, metric
       latentdirs metrics --codes z.npy --factors y.npy --metrics mig,dci --fast
     """
     metrics = parse_metrics(metric_spec, ARRAY_METRICS)
-    codes = load_array(codes_path, "codes file")
-    factors = load_array(factors_path, "factors file")
+    codes = read_npy(codes_path, "codes")
+    factors = read_npy(factors_path, "factors")
     if (test_codes_path is None) != (test_factors_path is None):
         raise UserError("give both --test-codes and --test-factors, or neither")
     common = dict(num_bins=num_bins, dci_estimator="hist_gbt" if fast else "gbt",
                   continuous_factors=continuous_factors, random_state=seed, n_jobs=n_jobs, details=details)
     if test_codes_path is not None:
-        test_codes = load_array(test_codes_path, "test codes file")
-        test_factors = load_array(test_factors_path, "test factors file")
+        test_codes = read_npy(test_codes_path, "test codes")
+        test_factors = read_npy(test_factors_path, "test factors")
         results = compute_metrics(codes, factors, test_codes, test_factors, metrics=metrics, **common)
     else:
         codes, factors = check_labelled(codes, factors)
