@@ -127,6 +127,22 @@ def refuse_replacing(paths: Sequence[str | os.PathLike], fmt: str, what: str) ->
                             "(choose another --out)")
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """A one-line UserError, before any work, when ``path`` clearly cannot be written: a file stands where one
+    of its folders should be, the nearest existing folder is not writable, or ``path`` is a folder. (Final
+    writes still report their own failures; this only spares a long command finding out at its end.)"""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder (expected a file path)")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write {path}: a file stands where one of its folders should be")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {path}: {existing} is not writable (expected a writable folder)")
+
+
 def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
     """The single array of a ``.npy`` file (never unpickled); a one-line UserError for a missing or unreadable
     file, or a ``.npz`` archive of several arrays."""

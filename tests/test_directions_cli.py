@@ -186,6 +186,7 @@ def test_numeric_options_out_of_range_are_one_line(tmp_path, generators, capsys)
                   "--out", str(tmp_path / "i.safetensors")],
                  ["score-generator", "--generator", g0, "--trunc", "nan"],
                  ["score-generator", "--generator", g0, "--seed", "-1"],
+                 ["score-generator", "--generator", g0, "--pairs", str(tmp_path / "b.npz" / "p.png")],
                  ["train-factor-classifier", "--lr", "nan", "--out", str(tmp_path / "c")],
                  ["train-factor-classifier", "--width", "0", "--out", str(tmp_path / "c")],
                  ["train-factor-classifier", "--noise", "-1", "--out", str(tmp_path / "c")],

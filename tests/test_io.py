@@ -60,6 +60,17 @@ def test_outputs_replace_only_files_of_their_own_kind(tmp_path):
             io.refuse_replacing([path], "kind-a", "thing")
 
 
+def test_check_writable_fails_before_the_work(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    io.check_writable(tmp_path / "new" / "deeper" / "out.json")  # folders to be made: fine
+    for path, message in ((tmp_path / "afile" / "out.json", "a file stands where"), (tmp_path, "it is a folder")):
+        with pytest.raises(UserError, match=message):
+            io.check_writable(path)
+    monkeypatch.setattr(io.os, "access", lambda *_args: False)  # a read-only folder (root ignores permissions)
+    with pytest.raises(UserError, match="is not writable"):
+        io.check_writable(tmp_path / "out.json")
+
+
 def test_unwritable_destinations_are_one_clear_error(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="a file stands where one of its folders should be"):

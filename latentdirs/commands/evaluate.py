@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from ..io import file_format, write_json
+from ..io import check_writable, file_format, write_json
 from ..metrics import ALL_METRICS, DEFAULT_EVALUATE_METRICS, evaluate_representation, parse_metrics
 from ..metrics.report import format_table, json_ready, to_json
 from ..metrics.suite import evaluation_stages
@@ -53,6 +53,7 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
     target = Path(out_path) if out_path else Path(run_dir) / "metrics.json"
     if target.resolve() in {p.resolve() for p in RunDir(run_dir).owned_paths()} or file_format(target):
         raise UserError(f"--out {target} is a file of the run or a latentdirs model; choose another --out")
+    check_writable(target)
     trained = load_trained(run_dir, device=device)
     estimator = "hist_gbt" if fast else "gbt"
     started = time.perf_counter()

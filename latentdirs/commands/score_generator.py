@@ -10,7 +10,7 @@ from ..data import get_dataset
 from ..errors import UserError
 from ..gan import load_generator
 from ..gan.training import load_quality_probe
-from ..io import save_image_grid, write_json
+from ..io import check_writable, save_image_grid, write_json
 from ..seeding import resolve_device
 from ._options import FINITE, SEED
 
@@ -47,6 +47,9 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
     """
     if num < 1:
         raise UserError(f"--num must be ≥ 1, got {num}")
+    for output in (json_out, pairs):
+        if output:
+            check_writable(output)
     dev = resolve_device(device)
     data = get_dataset(dataset, dataset_path)
     probe = load_quality_probe(classifier, data, dev)

@@ -10,7 +10,7 @@ from ..data import get_dataset
 from ..errors import UserError
 from ..factors import classifier_paths, rerender_quality, save_factor_classifier, train_factor_classifier
 from ..factors.store import FORMAT
-from ..io import refuse_replacing
+from ..io import check_writable, refuse_replacing
 from ._options import COUNT, NON_NEGATIVE, POSITIVE, SEED
 
 
@@ -52,6 +52,8 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
         torch.set_num_threads(max(1, threads))
     data = get_dataset(dataset, dataset_path)
     refuse_replacing(classifier_paths(out), FORMAT, "factor classifier")
+    for path in classifier_paths(out):
+        check_writable(path)
     checkpoint = classifier_paths(out)[0].with_suffix(".ckpt.pt")
     if resume and not checkpoint.exists():
         raise UserError(f"nothing to resume: {checkpoint} does not exist")
