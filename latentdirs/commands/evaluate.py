@@ -50,11 +50,11 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
     from ..vae.runs import RunDir, load_trained
 
     metrics = parse_metrics(metric_spec, ALL_METRICS)
+    trained = load_trained(run_dir, device=device)
     target = Path(out_path) if out_path else Path(run_dir) / "metrics.json"
     if target.resolve() in {p.resolve() for p in RunDir(run_dir).owned_paths()} or file_format(target):
         raise UserError(f"--out {target} is a file of the run or a latentdirs model; choose another --out")
     check_writable(target)
-    trained = load_trained(run_dir, device=device)
     estimator = "hist_gbt" if fast else "gbt"
     started = time.perf_counter()
     with progress_bar(total=len(evaluation_stages(metrics)), desc="evaluate", unit="stage", leave=False) as bar:

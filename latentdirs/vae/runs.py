@@ -146,6 +146,8 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: GroundTruthD
 
     run = RunDir(run_dir)
     if not run.path.is_dir():
+        if run.path.exists():
+            raise UserError(f"{run.path} is a file; expected a train-vae run directory")
         raise UserError(f"run directory not found: {run.path}")
     if not run.holds_run():
         raise UserError(f"{run.path} is not a train-vae run directory (no config.json)")
