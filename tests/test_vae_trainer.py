@@ -184,6 +184,17 @@ def test_trainer_adds_the_orthogonalized_gradient(tmp_path):
     assert not torch.allclose(got, g_total + g_orth, rtol=1e-3, atol=1e-5)
 
 
+def test_an_orthogonal_term_that_is_off_costs_no_gradient_pass(tmp_path, monkeypatch):
+    from latentdirs.vae import trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module, "orthogonalized_gradients", lambda *args: calls.append(args))
+    cfg = config(regularizers=["topdis:gamma=5,delay=10,orthogonalize=true,sampler=uniform"])
+    trainer = Trainer(cfg, RunDir(tmp_path / "a"), dataset=Squares(), progress=False)
+    trainer.train_step(0)  # TopDis is off during its delay: its loss_orthogonal is a constant 0
+    assert calls == []
+
+
 def test_decoder_free_training(tmp_path):
     with pytest.raises(UserError, match="test-probe.*needs decode"):
         Trainer(config(decoder=False, regularizers=["test-probe"]), RunDir(tmp_path / "x"), dataset=Squares())

@@ -55,7 +55,7 @@ class TopDis(LossTerm):
     params = {
         "gamma": Param(5.0, "weight γ of the RTD term", minimum=0),
         "delay": Param(0, "training steps before the term is switched on", minimum=0),
-        "shift": Param(0.125, "C: shift in the quantile space of the batch, in (0, 1)"),
+        "shift": Param(0.125, "C: shift in the quantile space of the batch, in (0, 0.5)"),
         "sampler": Param("decoder_norm", "how the latent coordinate is picked", SAMPLERS),
         "card": Param(50, "longest bars kept per persistence computation", minimum=1),
         "p": Param(1.0, "exponent of the bar lengths", above=0),

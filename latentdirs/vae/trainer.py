@@ -141,7 +141,8 @@ class Trainer:
         ctx = self.context(self.batch(self.data_rs), step)
         outputs = [term(ctx) for term in self.terms]
         total = sum(out["loss"] for out in outputs)
-        orthogonal = [out["loss_orthogonal"] for out in outputs if "loss_orthogonal" in out]
+        orthogonal = [out["loss_orthogonal"] for out in outputs
+                      if "loss_orthogonal" in out and out["loss_orthogonal"].requires_grad]  # not a term that is off
         self.optimizer.zero_grad(set_to_none=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
         extra = orthogonalized_gradients(sum(orthogonal), ctx.recon, params) if orthogonal else None
