@@ -121,8 +121,10 @@ def refuse_replacing(paths: Sequence[str | os.PathLike], fmt: str, what: str) ->
     """A one-line UserError when one of ``paths`` exists and is not a ``fmt`` file: outputs replace earlier
     outputs of the same kind, never another model, run file or the command's own input."""
     for path in map(Path, paths):
-        if path.exists() and (not path.is_file() or file_format(path) != fmt):
-            kind = file_format(path) if path.is_file() else "a folder"
+        if not path.exists():
+            continue
+        kind = file_format(path) if path.is_file() else "a folder"
+        if kind != fmt:
             raise UserError(f"{path} exists and is {kind or 'not a ' + what}; refusing to replace it with a {what} "
                             "(choose another --out)")
 

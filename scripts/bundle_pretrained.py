@@ -46,6 +46,7 @@ def hardware() -> str:
 
 
 GOAL = {"mean_iou_at_least": 0.75, "shape_within_points": 10, "shapes_read_by": "re-render (shape_by_rerender)"}
+SHAPE_WITHIN = GOAL["shape_within_points"] / 100
 REAL_SEED = 987_654
 
 
@@ -61,7 +62,8 @@ def generator_quality(probe: QualityProbe, G, n: int) -> dict:
     """The manifest's ``quality`` entry of a generator: ``n`` samples at ψ = 1 and 0.7 (latent seed 0), goal."""
     quality = probe.measure(G, n, seed=0)
     truncated = probe.measure(G, n, seed=0, truncation_psi=0.7)
-    reached = quality["mean"] >= 0.75 and shapes_balanced(quality)
+    reached = (quality["mean"] >= GOAL["mean_iou_at_least"]
+               and shapes_balanced(quality, within=SHAPE_WITHIN))
     print("generator:", quality["mean"], "shapes by re-render", quality.get("shape_by_rerender"),
           "goal reached" if reached else "goal NOT reached", "coverage TV:", quality["coverage"]["tv_to_real"])
     return {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0, "dataset_shape_proportions": [1 / 3] * 3,
@@ -133,7 +135,7 @@ def main() -> None:
         for path in snapshots if args.select == "best" else snapshots[-1:]:
             measured = probe.measure(load_generator(path).eval(), args.select_samples, seed=1)
             score, shapes = measured["mean"], measured.get("shape_by_rerender")
-            balanced = shapes_balanced(measured)
+            balanced = shapes_balanced(measured, within=SHAPE_WITHIN)
             scored.append((balanced, score, str(path), index))
             coverage = measured["coverage"]
             print(f"{path}: mean IoU {score:.4f}, shapes {[round(p, 3) for p in shapes]}, worst coverage TV "

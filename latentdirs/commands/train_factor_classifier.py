@@ -51,10 +51,11 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
     if threads is not None:
         torch.set_num_threads(max(1, threads))
     data = get_dataset(dataset, dataset_path)
-    refuse_replacing(classifier_paths(out), FORMAT, "factor classifier")
-    for path in classifier_paths(out):
+    outputs = classifier_paths(out)
+    refuse_replacing(outputs, FORMAT, "factor classifier")
+    for path in outputs:
         check_writable(path)
-    checkpoint = classifier_paths(out)[0].with_suffix(".ckpt.pt")
+    checkpoint = outputs[0].with_suffix(".ckpt.pt")
     if resume and not checkpoint.exists():
         raise UserError(f"nothing to resume: {checkpoint} does not exist")
     model, info = train_factor_classifier(data, steps=steps, seed=seed, device=device, batch_size=batch_size, lr=lr,
