@@ -266,8 +266,8 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
     solver = EntropicGromovSolver(inner_iter=100_000)
     zeros_f, zeros_g = torch.zeros(1, 40, 1, dtype=torch.float64), torch.zeros(1, 1, 50, dtype=torch.float64)
     plan, _, _, error = solver._sinkhorn(
-        (-cost / eps)[None].clone(), torch.tensor(eps).reshape(1, 1, 1), a[None], b[None], zeros_f, zeros_g,
-        torch.tensor([1e-11], dtype=torch.float64))
+        (-cost / eps)[None].clone(), torch.tensor(eps).reshape(1, 1, 1), a[None, :, None], b[None, :, None],
+        zeros_f, zeros_g, torch.tensor([1e-11], dtype=torch.float64))
     reference = ot.sinkhorn(a.numpy(), b.numpy(), cost.numpy(), eps, method="sinkhorn_log", numItermax=1_000_000,
                             stopThr=1e-14)
     assert max(omegas) > 1.5 and float(error[0]) < 1e-11

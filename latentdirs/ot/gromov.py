@@ -362,16 +362,18 @@ class EntropicGromovSolver:
         marginal_error, change = error.clone(), torch.zeros_like(error)  # the first inner solve goes to tol
         iterations = 0
         spare = torch.empty_like(plan)  # two [P, n, m] buffers alternate: the plan and the next kernel
+        a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
         for iterations in range(1, self.max_iter + 1):
             scale = max(1.0, self.anneal_from * self.anneal_rate ** (iterations - 1))
-            e_k = e * scale
+            e_k = e if scale == 1.0 else e * scale
             scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)  # (f+g−L⊗T)/ε
-            inner_tol = torch.clamp(self.inner_ratio * change, min=tol)
-            new_plan, f, g, marginal_error = self._sinkhorn(scaled, e_k, a, b, f, g, inner_tol)
+            inner_tol = (self.inner_ratio * change).clamp_min_(tol)
+            new_plan, f, g, marginal_error = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol)
             step = plan.sub_(new_plan)  # the old plan's buffer becomes the step, then the next spare
-            error, change = torch.linalg.matrix_norm(step), step.abs_().sum(dim=(-1, -2))  # Frobenius, L1
+            error = torch.linalg.vector_norm(step, 2, dim=(-1, -2))  # Frobenius
+            change = torch.linalg.vector_norm(step, 1, dim=(-1, -2))
             plan, spare = new_plan, step
-            if scale == 1.0 and bool(((error < tol) & (marginal_error < tol)).all()):
+            if scale == 1.0 and float(torch.maximum(error, marginal_error).max()) < tol:  # NaN: go on
                 break
         value = gw_value(problem.cx, problem.cy, plan)
         kl = (torch.xlogy(plan, plan) - plan * (_safe_log(a)[:, :, None] + _safe_log(b)[:, None, :])).sum((-1, -2))
@@ -389,7 +391,7 @@ class EntropicGromovSolver:
         )
 
     def _sinkhorn(
-        self, scaled: Tensor, e: Tensor, a: Tensor, b: Tensor, f: Tensor, g: Tensor, tol: Tensor
+        self, scaled: Tensor, e: Tensor, a_col: Tensor, b_col: Tensor, f: Tensor, g: Tensor, tol: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Entropic OT for one linearised cost, warm-started: ``scaled = (f + g − cost)/ε`` (overwritten).
 
@@ -397,30 +399,33 @@ class EntropicGromovSolver:
         and the exact row update ``u = a / K1`` come from a single exponential; matrix-vector sweeps in ``K``
         (over-relaxed once they prove slow, see :class:`_Overrelaxation`) follow until the marginal error
         ``‖T1 − a‖₁ + ‖Tᵀ1 − b‖₁`` of ``T = diag(u) K diag(v)`` is below ``tol`` [P]; a last plain row update
-        makes the rows exact; the scalings and the row maxima are absorbed into ``f, g``.
+        makes the rows exact; the scalings and the row maxima are absorbed into ``f, g``. Weights come as
+        columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``. Each check reads one number back (the worst
+        ``error / tol``), which also drives the over-relaxation (its rate estimate is scale-free).
         Returns plan, f, g, marginal error.
         """
         row_max = scaled.amax(dim=-1, keepdim=True)
         kernel = scaled.sub_(row_max).exp_()
         kernel_t = kernel.transpose(-1, -2)
         tiny = torch.finfo(kernel.dtype).tiny
-        a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
+        neg_a, neg_b = -a_col, -b_col
         u = a_col / kernel.sum(dim=-1, keepdim=True)
         v = torch.ones_like(b_col)
         error = torch.full_like(tol, float("inf"))
         relaxation = _Overrelaxation(self.inner_check)
         for sweep in range(1, self.inner_iter + 1):
-            column_sums = torch.bmm(kernel_t, u).clamp_min(tiny)
+            column_sums = torch.bmm(kernel_t, u).clamp_min_(tiny)
             v = relaxation.apply(v, b_col / column_sums)
-            kernel_v = torch.bmm(kernel, v).clamp_min(tiny)
+            kernel_v = torch.bmm(kernel, v).clamp_min_(tiny)
             if sweep == 1 or sweep % self.inner_check == 0 or sweep == self.inner_iter:
-                error = (u * kernel_v - a_col).abs().sum(dim=(-1, -2))  # the columns are exact unless relaxed
+                # ‖diag(u) K v − a‖₁: the columns are exact unless relaxed
+                error = torch.linalg.vector_norm(torch.addcmul(neg_a, u, kernel_v), 1, dim=(-1, -2))
                 if relaxation.omega != 1.0:
-                    error = error + (v * column_sums - b_col).abs().sum(dim=(-1, -2))
-                if bool((error < tol).all()):
+                    error = error + torch.linalg.vector_norm(torch.addcmul(neg_b, v, column_sums), 1, dim=(-1, -2))
+                worst = float((error / tol).max())  # NaN when a scaling overflowed
+                if worst < 1.0:
                     u = a_col / kernel_v
                     break
-                worst = float(error.max())
                 if relaxation.omega != 1.0 and not math.isfinite(worst):  # scalings at float limits: plain again
                     relaxation.give_up()
                     u, v = a_col / kernel.sum(dim=-1, keepdim=True), torch.ones_like(b_col)
@@ -468,7 +473,8 @@ class _Overrelaxation:
         self.omega, self.gave_up = 1.0, True
 
     def observe(self, error: float) -> None:
-        """Record the (worst) marginal error of a check; at the end of a window, choose the next ω."""
+        """Record the (worst) marginal error of a check, in any fixed unit (the solver passes error / tolerance);
+        at the end of a window, choose the next ω."""
         if self.gave_up:
             return
         self.errors.append(error)
