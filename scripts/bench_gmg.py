@@ -5,8 +5,9 @@ costs, ε = eps0 · mean(C_X) · mean(C_Y) (POT gets epsilon = 2ε: it has no ½
 ``ot.gromov.entropic_gromov_wasserstein`` with its defaults (numpy, float64, tol 1e-9); ours runs with its
 defaults in float64 on the CPU, in float32 on the CPU, and on the GPU when one is available. Printed: wall
 time, speed-up over POT (same run), max |plan − plan_POT| / max plan_POT, relative value difference,
-outer iterations, convergence. Times are medians of ``--repeats`` runs (POT's: of fewer once its runs add
-up to 5 s). Also: POT on torch tensors (what a torch training loop would call), POT's
+outer iterations, convergence. Times are medians of ``--repeats`` rounds after an untimed one; within a
+round all runs alternate, so that other load on the machine hits POT and ours alike. Also: POT on torch
+tensors (what a torch training loop would call), POT's
 forward + backward through ``entropic_gromov_wasserstein2`` (small n only: it backpropagates through every
 iteration), and our full GMG forward + backward (plan fixed, envelope gradient).
 
@@ -21,6 +22,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import ot
@@ -39,24 +41,64 @@ def make_points(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None],
-          budget_s: float = float("inf")) -> tuple[float, object]:
-    """Median time of ``repeats`` runs of ``fn``, or of the runs so far once they add up to ``budget_s``."""
-    times, out = [], None
-    while len(times) < repeats and sum(times) < budget_s:
-        sync()
-        start = time.perf_counter()
-        out = fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+def no_sync() -> None:
+    """CPU work is finished when its call returns."""
+
+
+def contestants(x: torch.Tensor, y: torch.Tensor, eps: float, eps0: float,
+                devices: list[str]) -> dict[str, tuple[Callable[[], object], Callable[[], None]]]:
+    """The timed runs for one problem: POT (numpy and torch backends), our solver per device and dtype, and
+    our GMG forward + backward, each as ``(fn, sync)``."""
+    cx, cy = cost_matrix(x, "scaled_sqeuclidean").dense[0], cost_matrix(y, "scaled_sqeuclidean").dense[0]
+    runs = {
+        "POT (numpy64)": (partial(ot.gromov.entropic_gromov_wasserstein, cx.numpy(), cy.numpy(), epsilon=2 * eps,
+                                  log=True), no_sync),
+        "POT (torch64)": (partial(ot.gromov.entropic_gromov_wasserstein, cx, cy, epsilon=2 * eps), no_sync),
+    }
+    for device in devices:
+        sync = torch.cuda.synchronize if device == "cuda" else no_sync
+        for dtype in (torch.float64, torch.float32):
+            if device == "cuda" and dtype == torch.float64:
+                continue
+            problem = GromovProblem.create(
+                cost_matrix(x.to(device, dtype), "scaled_sqeuclidean"),
+                cost_matrix(y.to(device, dtype), "scaled_sqeuclidean"),
+            )
+            runs[f"ours {device} {str(dtype)[-7:]}"] = (partial(EntropicGromovSolver().solve, problem, eps), sync)
+        source, target = x.to(device, torch.float32), y.to(device, torch.float32).requires_grad_(True)
+        runs[f"GMG fwd+bwd {device}"] = (partial(gmg_step, source, target, eps0), sync)
+    return runs
+
+
+def gmg_step(source: torch.Tensor, target: torch.Tensor, eps0: float) -> torch.Tensor:
+    """One GMG forward + backward (float32, the GMG defaults: identity init, tol 1e-6)."""
+    gap = gromov_monge_gap(source, target, cost="scaled_sqeuclidean", eps0=eps0).gap
+    gap.backward()
+    return gap
+
+
+def alternating(runs: dict[str, tuple[Callable[[], object], Callable[[], None]]],
+                rounds: int) -> dict[str, tuple[float, object]]:
+    """Median time and last output of each ``(fn, sync)`` over ``rounds`` rounds, after one untimed round; the
+    runs alternate within each round, so that load from elsewhere on the machine hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    outputs: dict[str, object] = {}
+    for round_ in range(rounds + 1):
+        for name, (fn, sync) in runs.items():
+            sync()
+            start = time.perf_counter()
+            outputs[name] = fn()
+            sync()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), outputs[name]) for name in runs}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--eps0", type=float, default=0.1, help="ε relative to mean(C_X)·mean(C_Y)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (median); POT stops repeating after 5 s")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median), each running POT and ours once")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="sizes 64 and 128, one repeat")
     parser.add_argument("--seed", type=int, default=0)
@@ -75,35 +117,23 @@ def main() -> None:
     print(header)
     for n in args.sizes:
         x, y = make_points(n, args.seed + n)
-        cx, cy = cost_matrix(x, "scaled_sqeuclidean"), cost_matrix(y, "scaled_sqeuclidean")
-        eps = float(GromovProblem.create(cx, cy).relative_epsilon(args.eps0)[0])
-        c1, c2 = cx.dense[0].numpy(), cy.dense[0].numpy()
-        pot_time, (pot_plan, pot_log) = timed(
-            lambda c1=c1, c2=c2, e=eps: ot.gromov.entropic_gromov_wasserstein(c1, c2, epsilon=2 * e, log=True),
-            args.repeats, lambda: None, budget_s=5.0)
+        eps = float(GromovProblem.create(cost_matrix(x, "scaled_sqeuclidean"), cost_matrix(y, "scaled_sqeuclidean"))
+                    .relative_epsilon(args.eps0)[0])
+        runs = contestants(x, y, eps, args.eps0, devices)
+        measured = alternating(runs, args.repeats)
+
+        pot_time, (pot_plan, pot_log) = measured.pop("POT (numpy64)")
         pot_value = float(pot_log["gw_dist"])
         print(f"{n:>5} {'POT (numpy64)':<14} {pot_time:>9.3f} {1.0:>9.1f} {'-':>9} {'-':>9} {'-':>6} -")
-        start = time.perf_counter()
-        torch_plan = ot.gromov.entropic_gromov_wasserstein(cx.dense[0], cy.dense[0], epsilon=2 * eps)
-        seconds = time.perf_counter() - start
+        seconds, torch_plan = measured.pop("POT (torch64)")
         torch_err = np.abs(torch_plan.numpy() - pot_plan).max() / pot_plan.max()
         print(f"{n:>5} {'POT (torch64)':<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {torch_err:>9.1e} {'-':>9} "
               f"{'-':>6} -")
-        for device in devices:
-            for dtype in (torch.float64, torch.float32):
-                if device == "cuda" and dtype == torch.float64:
-                    continue
-                sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-                problem = GromovProblem.create(
-                    cost_matrix(x.to(device, dtype), "scaled_sqeuclidean"),
-                    cost_matrix(y.to(device, dtype), "scaled_sqeuclidean"),
-                )
-                solver = EntropicGromovSolver()
-                seconds, result = timed(lambda p=problem, s=solver, e=eps: s.solve(p, e), args.repeats, sync)
+        for label, (seconds, result) in measured.items():
+            if label.startswith("ours"):
                 plan = result.plan[0].double().cpu().numpy()
                 plan_err = np.abs(plan - pot_plan).max() / pot_plan.max()
                 value_err = abs(2 * float(result.value[0]) - pot_value) / abs(pot_value)
-                label = f"ours {device} {str(dtype)[-7:]}"
                 print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {plan_err:>9.1e} "
                       f"{value_err:>9.1e} {result.iterations:>6} {bool(result.converged.all())}")
         pot_backward = None
@@ -116,19 +146,11 @@ def main() -> None:
             pot_backward = time.perf_counter() - start
             print(f"{n:>5} {'POT fwd+bwd':<14} {pot_backward:>9.3f} {pot_time / pot_backward:>9.1f} {'-':>9} {'-':>9} "
                   f"{'-':>6} (torch backend, float64, autograd through the iterations)")
-        for device in devices:
-            sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-            xs, ys = x.to(device, torch.float32), y.to(device, torch.float32).requires_grad_(True)
-
-            def step(xs=xs, ys=ys):
-                gap = gromov_monge_gap(xs, ys, cost="scaled_sqeuclidean", eps0=args.eps0).gap
-                gap.backward()
-                return gap
-
-            seconds, _ = timed(step, args.repeats, sync)
-            versus = f", {pot_backward / seconds:.0f}× faster than POT fwd+bwd" if pot_backward else ""
-            print(f"{n:>5} {'GMG fwd+bwd ' + device:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} "
-                  f"{'-':>9} {'-':>9} {'-':>6} (float32, identity init, tol 1e-6{versus})")
+        for label, (seconds, _) in measured.items():
+            if label.startswith("GMG"):
+                versus = f", {pot_backward / seconds:.0f}× faster than POT fwd+bwd" if pot_backward else ""
+                print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} "
+                      f"{'-':>9} {'-':>9} {'-':>6} (float32, identity init, tol 1e-6{versus})")
 
 
 if __name__ == "__main__":
