@@ -224,26 +224,41 @@ def test_float32_precise_when_one_cost_is_tiny():
 
 
 def test_overrelaxation_parameter_follows_young():
-    relaxation = _Overrelaxation(sweeps_per_check=2, window=4)
+    relaxation = _Overrelaxation(window=4)
     for k in range(5):  # plain sweeps; the error shrinks by 0.81 per check after a transient: θ = 0.9 per sweep
         assert relaxation.omega == 1.0
-        relaxation.observe(10.0 if k == 0 else 0.81**k)
+        relaxation.observe(10.0 if k == 0 else 0.81**k, sweep=2 * k)
     omega = 2 / (1 + np.sqrt(1 - 0.9))
     assert relaxation.omega == pytest.approx(omega)
     rho = omega - 1  # relaxed at the optimum, the rate is ω* − 1: Young's relation gives back θ = 0.9
-    for k in range(1, 5):
-        relaxation.observe(0.5 * rho ** (2 * k))
+    for k in range(1, 5):  # checks 3 sweeps apart this time: the rate is per sweep, not per check
+        relaxation.observe(0.5 * rho ** (3 * k), sweep=8 + 3 * k)
     assert relaxation.omega == pytest.approx(omega)
-    for _ in range(4):  # a relaxed window without progress: plain sweeps for the rest of the solve
-        relaxation.observe(1.0)
+    for k in range(4):  # a relaxed window without progress: plain sweeps for the rest of the solve
+        relaxation.observe(1.0, sweep=20 + k)
     assert relaxation.omega == 1.0
     for k in range(1, 9):
-        relaxation.observe(0.9**k)
+        relaxation.observe(0.9**k, sweep=24 + k)
     assert relaxation.omega == 1.0
     old, plain = torch.tensor([2.0]), torch.tensor([8.0])
     assert float(relaxation.apply(old.clone(), plain.clone())) == 8.0
     relaxation.omega = 1.5
     assert float(relaxation.apply(old.clone(), plain.clone())) == pytest.approx(2.0 ** (1 - 1.5) * 8.0**1.5)
+
+
+def test_next_check_comes_when_the_observed_rate_reaches_the_tolerance():
+    relaxation = _Overrelaxation()
+    assert relaxation.sweeps_to_tolerance(50.0, default=2, most=8) == 2  # no checks yet
+    for sweep, error in ((1, 400.0), (2, 100.0)):
+        relaxation.observe(error, sweep)
+        assert relaxation.sweeps_to_tolerance(error, default=2, most=8) == 2  # the first check is a transient
+    relaxation.observe(25.0, 4)  # error / tol quartered in 2 sweeps: ½ per sweep, 25 → below 1 in 5 sweeps
+    assert relaxation.sweeps_to_tolerance(25.0, default=2, most=8) == 5
+    assert relaxation.sweeps_to_tolerance(25.0, default=2, most=3) == 3
+    relaxation.observe(1.01, 9)  # almost there: one more sweep
+    assert relaxation.sweeps_to_tolerance(1.01, default=2, most=8) == 1
+    relaxation.observe(3.0, 10)  # the error grew: no rate to go by
+    assert relaxation.sweeps_to_tolerance(3.0, default=2, most=8) == 2
 
 
 def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
@@ -258,8 +273,8 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
     omegas = []
     observe = _Overrelaxation.observe
 
-    def recording(self, error):
-        observe(self, error)
+    def recording(self, error, sweep):
+        observe(self, error, sweep)
         omegas.append(self.omega)
 
     monkeypatch.setattr(_Overrelaxation, "observe", recording)

@@ -296,11 +296,14 @@ class EntropicGromovSolver:
     plan moved by less than ``tol`` (Frobenius norm) and the marginal error ``‖T1 − a‖₁`` is below
     ``tol`` (``tol=None``: 1e-9 in float64, 1e-6 in lower precision). Inner loop (inexact, warm-started):
     Sinkhorn sweeps until that error is below ``max(tol, inner_ratio · ‖ΔT‖₁)`` (last plan change) or
-    ``inner_iter`` sweeps, checked every ``inner_check`` sweeps — loose while the plan still moves a lot,
-    tight near the end. ``anneal_from``/``anneal_rate``: ε-annealing, outer step ``k`` (from 0) uses
-    ``ε·max(1, anneal_from·anneal_rate^k)`` (``anneal_from=1``: off). ``init``: initial coupling
-    ``product`` (``a bᵀ``, POT's default) or ``identity`` (``diag(a)``: the coupling of a map ``i ↦ i``); a
-    previous :class:`GromovResult` passed as ``warm_start`` to :meth:`solve` replaces it (plan and potentials).
+    ``inner_iter`` sweeps — loose while the plan still moves a lot, tight near the end. The error is checked
+    after the first sweep, then every ``inner_check`` sweeps until the last two checks give a rate, then after
+    as many sweeps as that rate needs to reach the tolerance (at most ``4 · inner_check``); each check costs a
+    few small operations and one read-back, which count on a GPU and at small n. ``anneal_from``/``anneal_rate``:
+    ε-annealing, outer step ``k`` (from 0) uses ``ε·max(1, anneal_from·anneal_rate^k)`` (``anneal_from=1``: off).
+    ``init``: initial coupling ``product`` (``a bᵀ``, POT's default) or ``identity`` (``diag(a)``: the coupling
+    of a map ``i ↦ i``); a previous :class:`GromovResult` passed as ``warm_start`` to :meth:`solve` replaces it
+    (plan and potentials).
     ``low_rank``: apply the costs through their factors (``None``: when that pays, i.e. rank < n/2).
     """
 
@@ -400,8 +403,9 @@ class EntropicGromovSolver:
         (over-relaxed once they prove slow, see :class:`_Overrelaxation`) follow until the marginal error
         ``‖T1 − a‖₁ + ‖Tᵀ1 − b‖₁`` of ``T = diag(u) K diag(v)`` is below ``tol`` [P]; a last plain row update
         makes the rows exact; the scalings and the row maxima are absorbed into ``f, g``. Weights come as
-        columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``. Each check reads one number back (the worst
-        ``error / tol``), which also drives the over-relaxation (its rate estimate is scale-free).
+        columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``. Each check reads one number back, the worst
+        ``error / tol``, which also drives the over-relaxation and the sweeps to the next check (see
+        :meth:`_Overrelaxation.sweeps_to_tolerance`).
         Returns plan, f, g, marginal error.
         """
         row_max = scaled.amax(dim=-1, keepdim=True)
@@ -412,12 +416,13 @@ class EntropicGromovSolver:
         u = a_col / kernel.sum(dim=-1, keepdim=True)
         v = torch.ones_like(b_col)
         error = torch.full_like(tol, float("inf"))
-        relaxation = _Overrelaxation(self.inner_check)
+        relaxation = _Overrelaxation()
+        next_check = 1
         for sweep in range(1, self.inner_iter + 1):
             column_sums = torch.bmm(kernel_t, u).clamp_min_(tiny)
             v = relaxation.apply(v, b_col / column_sums)
             kernel_v = torch.bmm(kernel, v).clamp_min_(tiny)
-            if sweep == 1 or sweep % self.inner_check == 0 or sweep == self.inner_iter:
+            if sweep == next_check or sweep == self.inner_iter:
                 # ‖diag(u) K v − a‖₁: the columns are exact unless relaxed
                 error = torch.linalg.vector_norm(torch.addcmul(neg_a, u, kernel_v), 1, dim=(-1, -2))
                 if relaxation.omega != 1.0:
@@ -429,8 +434,10 @@ class EntropicGromovSolver:
                 if relaxation.omega != 1.0 and not math.isfinite(worst):  # scalings at float limits: plain again
                     relaxation.give_up()
                     u, v = a_col / kernel.sum(dim=-1, keepdim=True), torch.ones_like(b_col)
+                    next_check = sweep + self.inner_check
                     continue
-                relaxation.observe(worst)
+                relaxation.observe(worst, sweep)
+                next_check = sweep + relaxation.sweeps_to_tolerance(worst, self.inner_check, 4 * self.inner_check)
             u = relaxation.apply(u, a_col / kernel_v)
         plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
         return plan, f + e * (torch.log(u) - row_max), g + e * torch.log(v).transpose(-1, -2), error
@@ -452,12 +459,11 @@ class _Overrelaxation:
     second case). Inner solves shorter than one window (the common, warm-started case) stay plain.
     """
 
-    def __init__(self, sweeps_per_check: int, window: int = 8, max_omega: float = 1.9) -> None:
-        self.sweeps_per_check = sweeps_per_check
+    def __init__(self, window: int = 8, max_omega: float = 1.9) -> None:
         self.window = window
         self.max_omega = max_omega
         self.omega = 1.0
-        self.errors: list[float] = []
+        self.checks: list[tuple[int, float]] = []  # (sweep, error) since the last window ended
         self.gave_up = False
 
     def apply(self, old: Tensor, plain: Tensor) -> Tensor:
@@ -472,22 +478,32 @@ class _Overrelaxation:
         """Plain sweeps for the rest of the solve."""
         self.omega, self.gave_up = 1.0, True
 
-    def observe(self, error: float) -> None:
-        """Record the (worst) marginal error of a check, in any fixed unit (the solver passes error / tolerance);
-        at the end of a window, choose the next ω."""
-        if self.gave_up:
+    def observe(self, error: float, sweep: int) -> None:
+        """Record the (worst) marginal error of a check after ``sweep`` sweeps, in any fixed unit (the solver
+        passes error / tolerance); at the end of a window, choose the next ω."""
+        self.checks.append((sweep, error))
+        if self.gave_up or len(self.checks) <= self.window:
             return
-        self.errors.append(error)
-        if len(self.errors) <= self.window:
-            return
-        first, sweeps = self.errors[1], self.sweeps_per_check * (len(self.errors) - 2)
-        rho = (error / first) ** (1.0 / sweeps) if first > 0 else 0.0
+        (first_sweep, first), (last_sweep, _) = self.checks[1], self.checks[-1]
+        rho = (error / first) ** (1.0 / (last_sweep - first_sweep)) if first > 0 else 0.0
         if rho < 1.0:
             theta = min((rho + self.omega - 1.0) ** 2 / (rho * self.omega**2), 1.0) if rho > 0 else 0.0
             self.omega = min(2.0 / (1.0 + math.sqrt(1.0 - theta)), self.max_omega)
         elif self.omega != 1.0:  # a relaxed window without progress
             self.give_up()
-        self.errors = [error]
+        self.checks = [(sweep, error)]
+
+    def sweeps_to_tolerance(self, error: float, default: int, most: int) -> int:
+        """Sweeps until the next check: the number that brings ``error`` (in units of the tolerance, > 1) below 1
+        at the rate of the last two checks of this window (its transient first check left out), between 1 and
+        ``most``; ``default`` until the window has such a rate or when the error did not fall."""
+        if len(self.checks) < 3:
+            return default
+        (sweep_0, error_0), (sweep_1, error_1) = self.checks[-2:]
+        if not 0 < error_1 < error_0:
+            return default
+        rate = math.log(error_1 / error_0) / (sweep_1 - sweep_0)  # < 0: log-error change per sweep
+        return min(max(math.ceil(-math.log(error) / rate), 1), most)
 
 
 def _safe_log(w: Tensor) -> Tensor:
