@@ -374,7 +374,7 @@ class EntropicGromovSolver:
             new_plan, f, g, marginal_error = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol)
             step = plan.sub_(new_plan)  # the old plan's buffer becomes the step, then the next spare
             error = torch.linalg.vector_norm(step, 2, dim=(-1, -2))  # Frobenius
-            change = torch.linalg.vector_norm(step, 1, dim=(-1, -2))
+            change = step.abs_().sum(dim=(-1, -2))  # L1 (vector_norm's ord=1 is 5× slower on the CPU at n = 512)
             plan, spare = new_plan, step
             if scale == 1.0 and float(torch.maximum(error, marginal_error).max()) < tol:  # NaN: go on
                 break
