@@ -231,7 +231,7 @@ class _CentredCosts:
                 right = core @ self.dense_b
             return self.left_a, right
         if factored_b:
-            core = plan @ self.left_b  # T L_B                                 [P, n, r_B]
+            core = _times_thin(plan, self.left_b)  # T L_B                     [P, n, r_B]
             if factored_a:
                 left = self.left_a @ (self.right_a.transpose(-1, -2) @ core)
             else:
@@ -504,6 +504,12 @@ class _Overrelaxation:
             return default
         rate = math.log(error_1 / error_0) / (sweep_1 - sweep_0)  # < 0: log-error change per sweep
         return min(max(math.ceil(-math.log(error) / rate), 1), most)
+
+
+def _times_thin(matrix: Tensor, thin: Tensor) -> Tensor:
+    """``matrix @ thin`` for a thin ``thin [P, m, r]``, formed as ``(thinᵀ matrixᵀ)ᵀ``: CPU BLAS is up to 4× faster
+    with the wide operand on the right (one thread, n = 512, r = 11: 125 vs 476 µs)."""
+    return (thin.transpose(-1, -2) @ matrix.transpose(-1, -2)).transpose(-1, -2)
 
 
 def _safe_log(w: Tensor) -> Tensor:
