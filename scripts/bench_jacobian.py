@@ -5,7 +5,8 @@ disentanglement_lib encoder/decoder of ``latentdirs.vae.models`` (64×64×1, D l
 computed by: ``exact`` (vmapped forward-mode JVPs), ``exact k=3`` (3 random latents, scaled), the paper's
 ``finite differences`` (one decoder call on (D+1)·B inputs), and a ``naive loop`` of D reverse-over-reverse
 JVPs (``torch.autograd.functional.jvp`` with create_graph), the straightforward autograd implementation.
-Printed: median step time and its ratio to the plain step measured in the same run (goal: exact ≤ 4×).
+Printed: median step time and its ratio to the plain step measured in the same run (goal: exact ≤ 4×); the
+variants alternate within each timed round, so that other load on the machine hits them alike.
 
 Examples:
     python scripts/bench_jacobian.py --quick
@@ -41,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=10, help="timed steps per variant (median), after 2 warm-up")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds (median), after 2 warm-up rounds")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="batch 16, 3 repeats")
@@ -85,19 +86,18 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"batch {args.batch_size}, latents {args.latent_dim}")
-    times = {}
-    for name, penalty in penalties.items():
-        for _ in range(2):
-            step(penalty)
-        samples = []
-        for _ in range(args.repeats):
+    samples: dict[str, list[float]] = {name: [] for name in penalties}
+    for round_ in range(args.repeats + 2):  # two warm-up rounds; the variants alternate within each round
+        for name, penalty in penalties.items():
             sync()
             start = time.perf_counter()
             step(penalty)
             sync()
-            samples.append(time.perf_counter() - start)
-        times[name] = statistics.median(samples)
-        print(f"{name:<22} {1000 * times[name]:>9.1f} ms   {times[name] / times['plain']:>6.2f}× plain", flush=True)
+            if round_ >= 2:
+                samples[name].append(time.perf_counter() - start)
+    times = {name: statistics.median(values) for name, values in samples.items()}
+    for name, seconds in times.items():
+        print(f"{name:<22} {1000 * seconds:>9.1f} ms   {seconds / times['plain']:>6.2f}× plain")
 
 
 if __name__ == "__main__":
