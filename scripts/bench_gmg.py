@@ -5,9 +5,10 @@ costs, ε = eps0 · mean(C_X) · mean(C_Y) (POT gets epsilon = 2ε: it has no ½
 ``ot.gromov.entropic_gromov_wasserstein`` with its defaults (numpy, float64, tol 1e-9); ours runs with its
 defaults in float64 on the CPU, in float32 on the CPU, and on the GPU when one is available. Printed: wall
 time, speed-up over POT (same run), max |plan − plan_POT| / max plan_POT, relative value difference,
-outer iterations, convergence. Times are medians of ``--repeats`` rounds after an untimed one; within a
-round all runs alternate, so that other load on the machine hits POT and ours alike. Also: POT on torch
-tensors (what a torch training loop would call), POT's
+outer iterations, torch operations that do work (kernel launches on a GPU, where they bound the time at
+small n) and read-backs (device synchronisations), convergence. Times are medians of ``--repeats`` rounds
+after an untimed one; within a round all runs alternate, so that other load on the machine hits POT and
+ours alike. Also: POT on torch tensors (what a torch training loop would call), POT's
 forward + backward through ``entropic_gromov_wasserstein2`` (small n only: it backpropagates through every
 iteration), and our full GMG forward + backward (plan fixed, envelope gradient).
 
@@ -27,6 +28,7 @@ from functools import partial
 import numpy as np
 import ot
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentdirs.ot.costs import cost_matrix
 from latentdirs.ot.gmg import gromov_monge_gap
@@ -39,6 +41,29 @@ def make_points(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     x = centres[torch.randint(0, 4, (n,), generator=g)] + torch.randn(n, 32, generator=g, dtype=torch.float64)
     y = torch.tanh(x @ torch.randn(32, 8, generator=g, dtype=torch.float64) / 6.0)
     return x, y
+
+
+class OperationCount(TorchDispatchMode):
+    """Counts the torch operations that do work (views left out: each other one is a kernel launch on a GPU)
+    and the read-backs to Python (each a device synchronisation on a GPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.operations = self.reads = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket is torch.ops.aten._local_scalar_dense:
+            self.reads += 1
+        elif not func.is_view and func.overloadpacket is not torch.ops.aten._unsafe_view:
+            self.operations += 1
+        return func(*args, **(kwargs or {}))
+
+
+def counted(fn: Callable[[], object]) -> OperationCount:
+    """The operations and read-backs of one call of ``fn``."""
+    with OperationCount() as count:
+        fn()
+    return count
 
 
 def no_sync() -> None:
@@ -113,7 +138,8 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, POT {ot.__version__}, threads {torch.get_num_threads()}, eps0 {args.eps0}, "
           f"devices {devices}")
-    header = f"{'n':>5} {'run':<14} {'time s':>9} {'speed-up':>9} {'plan err':>9} {'value err':>9} {'iters':>6} conv"
+    header = (f"{'n':>5} {'run':<14} {'time s':>9} {'speed-up':>9} {'plan err':>9} {'value err':>9} {'iters':>6} "
+              f"{'ops':>6} {'reads':>6} conv")
     print(header)
     for n in args.sizes:
         x, y = make_points(n, args.seed + n)
@@ -124,18 +150,21 @@ def main() -> None:
 
         pot_time, (pot_plan, pot_log) = measured.pop("POT (numpy64)")
         pot_value = float(pot_log["gw_dist"])
-        print(f"{n:>5} {'POT (numpy64)':<14} {pot_time:>9.3f} {1.0:>9.1f} {'-':>9} {'-':>9} {'-':>6} -")
+        print(f"{n:>5} {'POT (numpy64)':<14} {pot_time:>9.3f} {1.0:>9.1f} {'-':>9} {'-':>9} {'-':>6} {'-':>6} "
+              f"{'-':>6} -")
         seconds, torch_plan = measured.pop("POT (torch64)")
         torch_err = np.abs(torch_plan.numpy() - pot_plan).max() / pot_plan.max()
         print(f"{n:>5} {'POT (torch64)':<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {torch_err:>9.1e} {'-':>9} "
-              f"{'-':>6} -")
+              f"{'-':>6} {'-':>6} {'-':>6} -")
         for label, (seconds, result) in measured.items():
             if label.startswith("ours"):
                 plan = result.plan[0].double().cpu().numpy()
                 plan_err = np.abs(plan - pot_plan).max() / pot_plan.max()
                 value_err = abs(2 * float(result.value[0]) - pot_value) / abs(pot_value)
+                count = counted(runs[label][0])
                 print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {plan_err:>9.1e} "
-                      f"{value_err:>9.1e} {result.iterations:>6} {bool(result.converged.all())}")
+                      f"{value_err:>9.1e} {result.iterations:>6} {count.operations:>6} {count.reads:>6} "
+                      f"{bool(result.converged.all())}")
         pot_backward = None
         if n <= args.pot_backward_max:
             xs, ys = x.clone(), y.clone().requires_grad_(True)
@@ -145,12 +174,13 @@ def main() -> None:
             ot.gromov.entropic_gromov_wasserstein2(cost_x, cost_y, epsilon=2 * eps).backward()
             pot_backward = time.perf_counter() - start
             print(f"{n:>5} {'POT fwd+bwd':<14} {pot_backward:>9.3f} {pot_time / pot_backward:>9.1f} {'-':>9} {'-':>9} "
-                  f"{'-':>6} (torch backend, float64, autograd through the iterations)")
+                  f"{'-':>6} {'-':>6} {'-':>6} (torch backend, float64, autograd through the iterations)")
         for label, (seconds, _) in measured.items():
             if label.startswith("GMG"):
                 versus = f", {pot_backward / seconds:.0f}× faster than POT fwd+bwd" if pot_backward else ""
-                print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} "
-                      f"{'-':>9} {'-':>9} {'-':>6} (float32, identity init, tol 1e-6{versus})")
+                count = counted(runs[label][0])
+                print(f"{n:>5} {label:<14} {seconds:>9.3f} {pot_time / seconds:>9.1f} {'-':>9} {'-':>9} {'-':>6} "
+                      f"{count.operations:>6} {count.reads:>6} (float32, identity init, tol 1e-6{versus})")
 
 
 if __name__ == "__main__":
