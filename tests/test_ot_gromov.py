@@ -248,17 +248,17 @@ def test_overrelaxation_parameter_follows_young():
 
 def test_next_check_comes_when_the_observed_rate_reaches_the_tolerance():
     relaxation = _Overrelaxation()
-    assert relaxation.sweeps_to_tolerance(50.0, default=2, most=8) == 2  # no checks yet
+    assert relaxation.sweeps_to_tolerance(default=2, most=8) == 2  # no checks yet
     for sweep, error in ((1, 400.0), (2, 100.0)):
         relaxation.observe(error, sweep)
-        assert relaxation.sweeps_to_tolerance(error, default=2, most=8) == 2  # the first check is a transient
+        assert relaxation.sweeps_to_tolerance(default=2, most=8) == 2  # the first check is a transient
     relaxation.observe(25.0, 4)  # error / tol quartered in 2 sweeps: ½ per sweep, 25 → below 1 in 5 sweeps
-    assert relaxation.sweeps_to_tolerance(25.0, default=2, most=8) == 5
-    assert relaxation.sweeps_to_tolerance(25.0, default=2, most=3) == 3
+    assert relaxation.sweeps_to_tolerance(default=2, most=8) == 5
+    assert relaxation.sweeps_to_tolerance(default=2, most=3) == 3
     relaxation.observe(1.01, 9)  # almost there: one more sweep
-    assert relaxation.sweeps_to_tolerance(1.01, default=2, most=8) == 1
+    assert relaxation.sweeps_to_tolerance(default=2, most=8) == 1
     relaxation.observe(3.0, 10)  # the error grew: no rate to go by
-    assert relaxation.sweeps_to_tolerance(3.0, default=2, most=8) == 2
+    assert relaxation.sweeps_to_tolerance(default=2, most=8) == 2
 
 
 def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):

@@ -437,7 +437,7 @@ class EntropicGromovSolver:
                     next_check = sweep + self.inner_check
                     continue
                 relaxation.observe(worst, sweep)
-                next_check = sweep + relaxation.sweeps_to_tolerance(worst, self.inner_check, 4 * self.inner_check)
+                next_check = sweep + relaxation.sweeps_to_tolerance(self.inner_check, 4 * self.inner_check)
             u = relaxation.apply(u, a_col / kernel_v)
         plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
         return plan, f + e * (torch.log(u) - row_max), g + e * torch.log(v).transpose(-1, -2), error
@@ -493,17 +493,18 @@ class _Overrelaxation:
             self.give_up()
         self.checks = [(sweep, error)]
 
-    def sweeps_to_tolerance(self, error: float, default: int, most: int) -> int:
-        """Sweeps until the next check: the number that brings ``error`` (in units of the tolerance, > 1) below 1
-        at the rate of the last two checks of this window (its transient first check left out), between 1 and
-        ``most``; ``default`` until the window has such a rate or when the error did not fall."""
+    def sweeps_to_tolerance(self, default: int, most: int) -> int:
+        """Sweeps until the next check: the number that brings the last recorded error (in units of the
+        tolerance, > 1) below 1 at the rate of the last two checks of this window (its transient first check
+        left out), between 1 and ``most``; ``default`` until the window has such a rate or when the error did
+        not fall."""
         if len(self.checks) < 3:
             return default
         (sweep_0, error_0), (sweep_1, error_1) = self.checks[-2:]
         if not 0 < error_1 < error_0:
             return default
         rate = math.log(error_1 / error_0) / (sweep_1 - sweep_0)  # < 0: log-error change per sweep
-        return min(max(math.ceil(-math.log(error) / rate), 1), most)
+        return min(max(math.ceil(-math.log(error_1) / rate), 1), most)
 
 
 def _times_thin(matrix: Tensor, thin: Tensor) -> Tensor:
