@@ -253,15 +253,6 @@ class _CentredCosts:
         return torch.bmm(left, right, out=out)
 
 
-def centred_product(cx: CostMatrix, cy: CostMatrix, plan: Tensor, low_rank: bool) -> Tensor:
-    r"""``(C_X − μ_X) T (C_Y − μ_Y)`` (μ: the mean entry) for batched costs, through the factors that pay if
-    ``low_rank``: the plan-dependent part of ``L ⊗ T``. Centring changes ``L ⊗ T`` only by row / column
-    constants (for a plan with marginals a, b) but keeps float32 precise when one cost is nearly constant or
-    much smaller than the other."""
-    left, right = _CentredCosts.of(cx, cy, low_rank).product_factors(plan)
-    return left @ right
-
-
 def gw_value(cx: Tensor | CostMatrix, cy: Tensor | CostMatrix, plan: Tensor) -> Tensor:
     r"""``½ Σ_{ijkl} (C_X,ik − C_Y,jl)² T_ij T_kl`` for a fixed plan, differentiable in ``cx``, ``cy``.
 
@@ -282,8 +273,9 @@ def gw_value(cx: Tensor | CostMatrix, cy: Tensor | CostMatrix, plan: Tensor) -> 
     def quadratic(matrix: Tensor, weights: Tensor) -> Tensor:
         return (matrix @ weights.unsqueeze(-1)).squeeze(-1).mul(weights).sum(-1)
 
-    low_rank = cx.low_rank_pays() or cy.low_rank_pays()
-    cross = (centred_product(cx, cy, plan, low_rank) * plan).sum(dim=(-1, -2))
+    # ⟨A T B, T⟩ = Σ left ⊙ (T rightᵀ) for left @ right = A T B: no [n, m] product is formed with factors
+    left, right = _CentredCosts.of(cx, cy, cx.low_rank_pays() or cy.low_rank_pays()).product_factors(plan)
+    cross = (left * (right @ plan.transpose(-1, -2)).transpose(-1, -2)).sum(dim=(-1, -2))
     value = 0.5 * (
         quadratic(a * a, p) + quadratic(b * b, q) + (delta * mass).square() - 2.0 * cross
         + 2.0 * delta * (quadratic(a, p) - quadratic(b, q))
@@ -382,7 +374,9 @@ class EntropicGromovSolver:
             if scale == 1.0 and float(torch.maximum(error, marginal_error).max()) < tol:  # NaN: go on
                 break
         value = gw_value(problem.cx, problem.cy, plan)
-        kl = (torch.xlogy(plan, plan) - plan * (_safe_log(a)[:, :, None] + _safe_log(b)[:, None, :])).sum((-1, -2))
+        # KL(T ‖ a bᵀ) = Σ T log T − (T1)·log a − (Tᵀ1)·log b
+        kl = (torch.xlogy(plan, plan).sum((-1, -2)) - (plan.sum(-1) * _safe_log(a)).sum(-1)
+              - (plan.sum(-2) * _safe_log(b)).sum(-1))
         return GromovResult(
             plan=plan,
             f=f.squeeze(-1),
