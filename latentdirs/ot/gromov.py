@@ -409,7 +409,6 @@ class EntropicGromovSolver:
         kernel = scaled.sub_(row_max).exp_()
         kernel_t = kernel.transpose(-1, -2)
         tiny = torch.finfo(kernel.dtype).tiny
-        neg_a, neg_b = -a_col, -b_col
         u = a_col / kernel.sum(dim=-1, keepdim=True)
         v = torch.ones_like(b_col)
         error = torch.full_like(tol, float("inf"))
@@ -421,9 +420,10 @@ class EntropicGromovSolver:
             kernel_v = torch.bmm(kernel, v).clamp_min_(tiny)
             if sweep == next_check or sweep == self.inner_iter:
                 # ‖diag(u) K v − a‖₁: the columns are exact unless relaxed
-                error = torch.linalg.vector_norm(torch.addcmul(neg_a, u, kernel_v), 1, dim=(-1, -2))
+                error = torch.linalg.vector_norm(torch.addcmul(a_col, u, kernel_v, value=-1.0), 1, dim=(-1, -2))
                 if relaxation.omega != 1.0:
-                    error = error + torch.linalg.vector_norm(torch.addcmul(neg_b, v, column_sums), 1, dim=(-1, -2))
+                    residual = torch.addcmul(b_col, v, column_sums, value=-1.0)
+                    error = error + torch.linalg.vector_norm(residual, 1, dim=(-1, -2))
                 worst = float((error / tol).max())  # NaN when a scaling overflowed
                 if worst < 1.0:
                     u = a_col / kernel_v
