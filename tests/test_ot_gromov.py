@@ -235,10 +235,10 @@ def test_overrelaxation_parameter_follows_young():
         relaxation.observe(0.5 * rho ** (3 * k), sweep=8 + 3 * k)
     assert relaxation.omega == pytest.approx(omega)
     for k in range(4):  # a relaxed window without progress: plain sweeps for the rest of the solve
-        relaxation.observe(1.0, sweep=20 + k)
+        relaxation.observe(1.0, sweep=21 + k)
     assert relaxation.omega == 1.0
     for k in range(1, 9):
-        relaxation.observe(0.9**k, sweep=24 + k)
+        relaxation.observe(0.9**k, sweep=25 + k)
     assert relaxation.omega == 1.0
     old, plain = torch.tensor([2.0]), torch.tensor([8.0])
     assert float(relaxation.apply(old.clone(), plain.clone())) == 8.0
