@@ -15,6 +15,8 @@ from latentdirs.errors import UserError
 from latentdirs.interrupt import Interrupted
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+#: report pictures kept small: one sample row, two columns (±3σ)
+SMALL_REPORT = {"samples": 1, "strengths": [-3.0, 3.0]}
 
 
 def _config(**overrides):
@@ -42,7 +44,7 @@ def _handle(seed=0):
 def test_each_method_gives_k_directions(tmp_path, method, space, layers, parameterization):
     handle = _handle()
     config = _config(method=method, space=space, layers=layers, parameterization=parameterization)
-    dset = run_discovery(handle, config, tmp_path, progress=False, report={"samples": 2, "steps": 3})
+    dset = run_discovery(handle, config, tmp_path, progress=False, report={"samples": 2, "strengths": [-3.0, 0.0, 3.0]})
     dim = handle.z_dim if space == "z" else handle.w_dim
     assert dset.directions.shape == (3, dim)
     norms = dset.directions.norm(dim=1)
@@ -104,19 +106,19 @@ def test_resume_is_bit_identical(tmp_path):
 
 def test_run_folder_resume_matches_uninterrupted_run(tmp_path):
     handle = _handle()
-    run_discovery(handle, _config(steps=6), tmp_path / "a", progress=False, report={"samples": 1, "steps": 2})
-    run_discovery(handle, _config(steps=3), tmp_path / "b", progress=False, report={"samples": 1, "steps": 2})
+    run_discovery(handle, _config(steps=6), tmp_path / "a", progress=False, report=SMALL_REPORT)
+    run_discovery(handle, _config(steps=3), tmp_path / "b", progress=False, report=SMALL_REPORT)
     with pytest.raises(UserError, match="resume"):
         run_discovery(handle, _config(steps=6), tmp_path / "b", progress=False)
     with pytest.raises(UserError, match="different settings"):
         run_discovery(handle, _config(steps=6, lr=0.5), tmp_path / "b", resume=True, progress=False)
     run_discovery(handle, _config(steps=6), tmp_path / "b", resume=True, progress=False,
-                  report={"samples": 1, "steps": 2})
+                  report=SMALL_REPORT)
     a = (tmp_path / "a" / "directions.safetensors").read_bytes()
     b = (tmp_path / "b" / "directions.safetensors").read_bytes()
     assert a == b
     run_discovery(handle, _config(steps=6, checkpoint_every=0), tmp_path / "c", progress=False,  # only at the end
-                  report={"samples": 1, "steps": 2})
+                  report=SMALL_REPORT)
     straight, only_at_end = (load_directions(tmp_path / run / "directions.safetensors") for run in ("a", "c"))
     assert torch.equal(straight.directions, only_at_end.directions)
     before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()}
@@ -124,16 +126,16 @@ def test_run_folder_resume_matches_uninterrupted_run(tmp_path):
         with pytest.raises(UserError, match="holds another discovery run"):
             run_discovery(handle, other, tmp_path / "a", progress=False)
     assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()} == before
-    run_discovery(handle, _config(method="sefa"), tmp_path / "s", progress=False, report={"samples": 1, "steps": 2})
+    run_discovery(handle, _config(method="sefa"), tmp_path / "s", progress=False, report=SMALL_REPORT)
     run_discovery(handle, _config(method="sefa"), tmp_path / "s", progress=False,  # the same closed-form run again
-                  report={"samples": 1, "steps": 2})
+                  report=SMALL_REPORT)
     with pytest.raises(UserError, match="holds another discovery run"):
         run_discovery(handle, _config(method="ganspace"), tmp_path / "s", progress=False)
 
 
 def test_ctrl_c_stops_at_a_step_boundary_and_resume_matches(tmp_path, monkeypatch):
     handle = _handle()
-    run_discovery(handle, _config(steps=6), tmp_path / "a", progress=False, report={"samples": 1, "steps": 2})
+    run_discovery(handle, _config(steps=6), tmp_path / "a", progress=False, report=SMALL_REPORT)
     step = DirectionTrainer.train_step
 
     def step_with_ctrl_c(self):
@@ -143,10 +145,10 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resume_matches(tmp_path, monkeypatc
 
     monkeypatch.setattr(DirectionTrainer, "train_step", step_with_ctrl_c)
     with pytest.raises(Interrupted, match="stopped at step 4 of 6"):
-        run_discovery(handle, _config(steps=6), tmp_path / "b", progress=False, report={"samples": 1, "steps": 2})
+        run_discovery(handle, _config(steps=6), tmp_path / "b", progress=False, report=SMALL_REPORT)
     monkeypatch.setattr(DirectionTrainer, "train_step", step)
     run_discovery(handle, _config(steps=6), tmp_path / "b", resume=True, progress=False,
-                  report={"samples": 1, "steps": 2})
+                  report=SMALL_REPORT)
     a = (tmp_path / "a" / "directions.safetensors").read_bytes()
     assert a == (tmp_path / "b" / "directions.safetensors").read_bytes()
 

@@ -7,6 +7,7 @@ import click
 from ..directions.discovery import DIRECTIONS_FILE, run_discovery
 from ..directions.model import PARAMETERIZATIONS
 from ..directions.options import generator_options, open_generator
+from ..directions.report import symmetric_strengths
 from ..directions.shifts import ShiftSampler
 from ..directions.trainer import DiscoveryConfig
 from ._options import COUNT, POSITIVE, SEED
@@ -71,5 +72,6 @@ def command(generator_path, device, class_index, method, regs, num_directions, s
         stats_samples=stats_samples, pca_samples=pca_samples, sefa_torgb=sefa_torgb, checkpoint_every=checkpoint_every)
     handle = open_generator(generator_path, device, trunc, class_index)
     dset = run_discovery(handle, config, out, resume=resume, progress=not quiet,
-                         report={"samples": grid_samples, "steps": grid_steps, "extent": grid_range, "seed": seed})
+                         report={"samples": grid_samples, "seed": seed,
+                                 "strengths": symmetric_strengths(grid_range, grid_steps)})
     click.echo(f"{dset.num_directions} directions in {dset.space} → {out}/{DIRECTIONS_FILE}; report: {out}/report.html")

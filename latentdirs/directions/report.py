@@ -31,6 +31,10 @@ def symmetric_strengths(extent: float, steps: int) -> list[float]:
     return [float(s) for s in np.linspace(-extent, extent, steps)] if steps > 1 else [0.0]
 
 
+#: the report's columns unless told otherwise: 7 strengths from −3σ to +3σ
+DEFAULT_STRENGTHS = tuple(symmetric_strengths(3.0, 7))
+
+
 def traversal_grids(renderer: SpaceRenderer, dset: DirectionSet, strengths: Sequence[float], *, samples: int = 4,
                     seed: int = 0) -> np.ndarray:
     """``[K, samples, len(strengths), C, H, W]`` images in [0, 1]: each direction at each strength (σ units)."""
@@ -88,7 +92,7 @@ def per_direction_scores(dset: DirectionSet) -> dict[str, list[float]]:
 
 def write_report(path: str | os.PathLike, dset: DirectionSet, grids: np.ndarray, *,
                  scores: dict[str, list[float]] | None = None, summary: dict[str, Any] | None = None,
-                 notes: list[str] | None = None, strengths: Sequence[float] = (-3.0, 3.0),
+                 notes: list[str] | None = None, strengths: Sequence[float] = DEFAULT_STRENGTHS,
                  matrix: tuple[list[list[float]], list[str]] | None = None) -> Path:
     """Write the self-contained HTML report (see the module docstring)."""
     columns = {**per_direction_scores(dset), **(scores or {})}
@@ -149,12 +153,9 @@ def _matrix_table(values: list[list[float]], factor_names: list[str]) -> str:
 
 
 def render_report(out: str | os.PathLike, renderer: SpaceRenderer, dset: DirectionSet, *, samples: int = 4,
-                  steps: int = 7, extent: float = 3.0, strengths: Sequence[float] | None = None, seed: int = 0,
-                  **report_fields) -> Path:
-    """Traversal PNGs into ``out/traversals`` and ``out/report.html``; columns at ``strengths``, by default
-    ``steps`` from ``-extent`` to ``+extent``."""
+                  strengths: Sequence[float] = DEFAULT_STRENGTHS, seed: int = 0, **report_fields) -> Path:
+    """Traversal PNGs into ``out/traversals`` and ``out/report.html``; columns at ``strengths`` (σ units)."""
     out = Path(out)
-    strengths = symmetric_strengths(extent, steps) if strengths is None else list(strengths)
     with torch.no_grad():
         grids = traversal_grids(renderer, dset, strengths, samples=samples, seed=seed)
     save_traversal_pngs(out / "traversals", grids)
