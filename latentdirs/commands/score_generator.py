@@ -12,7 +12,7 @@ from ..gan import load_generator
 from ..gan.training import load_quality_probe
 from ..io import check_writable, save_image_grid, write_json
 from ..seeding import resolve_device
-from ._options import FINITE, SEED
+from ._options import COUNT, FINITE, SEED
 
 
 @click.command("score-generator")
@@ -22,7 +22,7 @@ from ._options import FINITE, SEED
 @click.option("--dataset-path", default=None, help="File of a file-backed dataset.")
 @click.option("--classifier", default="auto", show_default=True,
               help="Factor classifier path stem, or 'auto' for the bundled one of the dataset.")
-@click.option("--num", type=int, default=1024, show_default=True, help="Number of samples scored.")
+@click.option("--num", type=COUNT, default=1024, show_default=True, help="Number of samples scored.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampled latents.")
 @click.option("--trunc", "psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -45,8 +45,6 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
       latentdirs score-generator --generator runs/g/snapshots/network-snapshot-000020.json --num 256 --pairs p.png
       latentdirs score-generator --generator g.pkl --dataset threedots --json-out scores.json
     """
-    if num < 1:
-        raise UserError(f"--num must be ≥ 1, got {num}")
     for output in (json_out, pairs):
         if output:
             check_writable(output)
