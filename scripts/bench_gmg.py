@@ -20,7 +20,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 from functools import partial
@@ -28,6 +27,7 @@ from functools import partial
 import numpy as np
 import ot
 import torch
+from _timing import alternating
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from latentdirs.ot.costs import cost_matrix
@@ -100,23 +100,6 @@ def gmg_step(source: torch.Tensor, target: torch.Tensor, eps0: float) -> torch.T
     gap = gromov_monge_gap(source, target, cost="scaled_sqeuclidean", eps0=eps0).gap
     gap.backward()
     return gap
-
-
-def alternating(runs: dict[str, tuple[Callable[[], object], Callable[[], None]]],
-                rounds: int) -> dict[str, tuple[float, object]]:
-    """Median time and last output of each ``(fn, sync)`` over ``rounds`` rounds, after one untimed round; the
-    runs alternate within each round, so that load from elsewhere on the machine hits all of them alike."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    outputs: dict[str, object] = {}
-    for round_ in range(rounds + 1):
-        for name, (fn, sync) in runs.items():
-            sync()
-            start = time.perf_counter()
-            outputs[name] = fn()
-            sync()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(times[name]), outputs[name]) for name in runs}
 
 
 def main() -> None:

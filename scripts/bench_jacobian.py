@@ -16,12 +16,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _timing import alternating
 
 from latentdirs.losses.jacobian import jacobian_l1
 from latentdirs.vae.models import VAE, reparameterize
@@ -86,19 +86,11 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"batch {args.batch_size}, latents {args.latent_dim}")
-    samples: dict[str, list[float]] = {name: [] for name in penalties}
-    for round_ in range(args.repeats + 2):  # two warm-up rounds; the variants alternate within each round
-        for name, penalty in penalties.items():
-            sync()
-            start = time.perf_counter()
-            step(penalty)
-            sync()
-            if round_ >= 2:
-                samples[name].append(time.perf_counter() - start)
-    times = {name: statistics.median(values) for name, values in samples.items()}
+    measured = alternating({name: (partial(step, penalty), sync) for name, penalty in penalties.items()},
+                           args.repeats, warmup=2)
+    times = {name: seconds for name, (seconds, _) in measured.items()}
     for name, seconds in times.items():
         print(f"{name:<22} {1000 * seconds:>9.1f} ms   {seconds / times['plain']:>6.2f}× plain")
-
 
 if __name__ == "__main__":
     main()
