@@ -207,6 +207,10 @@ def test_bad_inputs_are_user_errors():
         cost_matrix(x, "manhattan")
     with pytest.raises(UserError, match="weights"):
         GromovProblem.create(cx, cx, a=torch.ones(5, dtype=torch.float64))
+    with pytest.raises(UserError, match="newton_steps"):
+        EntropicGromovSolver(newton_steps=0)
+    with pytest.raises(UserError, match="newton_after"):
+        EntropicGromovSolver(newton_after=float("nan"))
 
 
 def test_float32_precise_when_one_cost_is_tiny():
@@ -262,8 +266,8 @@ def test_next_check_comes_when_the_observed_rate_reaches_the_tolerance():
 
 
 def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
-    """A sharp kernel (ε ≪ cost scale) needs many plain sweeps: the relaxed inner solve engages ω > 1 and
-    still lands on POT's log-domain Sinkhorn plan."""
+    """A sharp kernel (ε ≪ cost scale) needs many plain sweeps: the relaxed inner solve (Newton steps off)
+    engages ω > 1 and still lands on POT's log-domain Sinkhorn plan."""
     g = torch.Generator().manual_seed(3)
     x, y = torch.rand(40, 1, generator=g, dtype=torch.float64), torch.rand(50, 1, generator=g, dtype=torch.float64)
     cost = (x - y.T).square()
@@ -278,7 +282,7 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
         omegas.append(self.omega)
 
     monkeypatch.setattr(_Overrelaxation, "observe", recording)
-    solver = EntropicGromovSolver(inner_iter=100_000)
+    solver = EntropicGromovSolver(inner_iter=100_000, newton_after=float("inf"))
     zeros_f, zeros_g = torch.zeros(1, 40, 1, dtype=torch.float64), torch.zeros(1, 1, 50, dtype=torch.float64)
     plan, _, _, error = solver._sinkhorn(
         (-cost / eps)[None].clone(), torch.tensor(eps).reshape(1, 1, 1), a[None, :, None], b[None, :, None],
@@ -287,6 +291,62 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
                             stopThr=1e-14)
     assert max(omegas) > 1.5 and float(error[0]) < 1e-11
     np.testing.assert_allclose(plan[0].numpy(), reference, atol=1e-9 * reference.max())
+
+
+def _two_block_transport() -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-kernel ``−(x_i − y_j)²/ε`` of points in two clusters 0.8 apart (ε = 0.04: between the clusters the
+    kernel is e^{−16}…e^{−25}) and the known entropic plan ``diag(e^f) K diag(e^g)`` for random ``f, g``, so its
+    marginals define the problem and its solution is known exactly."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.cat([0.1 * torch.rand(10, generator=g), 0.9 + 0.1 * torch.rand(14, generator=g)]).double()
+    y = torch.cat([0.1 * torch.rand(16, generator=g), 0.9 + 0.1 * torch.rand(12, generator=g)]).double()
+    log_kernel = -(x[:, None] - y[None, :]).square() / 0.04
+    f, h = torch.randn(24, generator=g, dtype=torch.float64), torch.randn(28, generator=g, dtype=torch.float64)
+    plan = (f[:, None] + log_kernel + h[None, :]).exp()
+    return log_kernel, plan / plan.sum()
+
+
+@pytest.mark.parametrize("newton", [True, False])
+def test_newton_steps_finish_what_sinkhorn_cannot(newton):
+    """Mass must cross between two weakly coupled blocks: relaxed sweeps stall near 2.5e-9 (5 000 of them),
+    Newton steps on the dual reach 1e-12 and the known plan."""
+    log_kernel, known = _two_block_transport()
+    a, b = known.sum(1)[None, :, None], known.sum(0)[None, :, None]
+    solver = EntropicGromovSolver(inner_iter=5000, newton_after=None if newton else float("inf"))
+    plan, _, _, error = solver._sinkhorn(
+        log_kernel[None].clone(), torch.ones(1, 1, 1, dtype=torch.float64), a, b,
+        torch.zeros(1, 24, 1, dtype=torch.float64), torch.zeros(1, 1, 28, dtype=torch.float64),
+        torch.tensor([1e-12], dtype=torch.float64))
+    if newton:
+        assert float(error[0]) < 1e-12
+        torch.testing.assert_close(plan[0], known, atol=1e-10 * float(known.max()), rtol=0)
+    else:
+        assert float(error[0]) > 1e-10
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_small_epsilon_problems_converge_to_a_stationary_plan(seed):
+    """ε0 = 0.03 on 24 points: the inner Sinkhorn used to stall with a marginal error of 1e-8–1e-7 and the
+    solve ran out of its 200 steps unconverged; it now converges, and the plan is a stationary point of the
+    entropic GW objective checked from the four-index sum: ``Σ_kl (C_X,ik − C_Y,jl)² T_kl + ε log T_ij`` is
+    ``α_i + β_j`` (its double-centred part vanishes). Float32 converges to the same plan."""
+    x, y = _points(seed, 24)
+    plans = []
+    for dtype in (torch.float32, torch.float64):
+        problem = GromovProblem.create(cost_matrix(x.to(dtype), "sqeuclidean"), cost_matrix(y.to(dtype), "sqeuclidean"))
+        epsilon = problem.relative_epsilon(0.03)
+        result = EntropicGromovSolver(max_iter=200, inner_iter=200).solve(problem, epsilon)
+        assert bool(result.converged.all()) and result.iterations < 100
+        plans.append(result.plan[0].double())
+    plan, cx, cy = plans[1].numpy(), problem.cx.dense[0].numpy(), problem.cy.dense[0].numpy()  # float64
+    linear = np.einsum("ikjl,kl->ij", (cx[:, :, None, None] - cy[None, None, :, :]) ** 2, plan)
+    first_order = linear + float(epsilon) * np.log(plan)
+    residual = (first_order - first_order.mean(1, keepdims=True) - first_order.mean(0, keepdims=True)
+                + first_order.mean())
+    assert np.abs(residual).max() < 1e-6 * float(epsilon)
+    np.testing.assert_allclose(plan.sum(1), np.full(24, 1 / 24), atol=1e-9)
+    np.testing.assert_allclose(plan.sum(0), np.full(24, 1 / 24), atol=1e-9)
+    torch.testing.assert_close(plans[0], plans[1], atol=1e-4 * float(plans[1].max()), rtol=0)
 
 
 def test_relaxation_survives_a_kernel_at_float32_limits():

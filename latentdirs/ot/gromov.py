@@ -26,7 +26,9 @@ over from one outer step to the next (and from a previous solve, for warm starts
 ``(f_i + g_j − G_ij)/ε`` with one batched matrix product (through the cost factors when they pay), takes one
 exponential after subtracting each row's maximum (the stabilised kernel, entries in [0, 1], so float32 is safe
 at small ε), does the exact row update and runs cheap matrix-vector scaling sweeps in the kernel (over-relaxed
-when they converge slowly, ω chosen from the observed rate), which are then absorbed back into ``f, g``. In
+when they converge slowly, ω chosen from the observed rate; replaced by a few Newton steps on the dual when
+even that rate would need hundreds of sweeps — at small ε the kernel can couple blocks of points so weakly
+that sweeps gain < 1 % in 10⁴), which are then absorbed back into ``f, g``. In
 practice ``G`` is evaluated from centred costs ``C − mean(C)`` and without its row constant (absorbed exactly
 by the row update): same plans, and float32 stays precise when one cost is nearly constant or much smaller
 than the other. The inner solve is inexact: sweeps stop once
@@ -166,7 +168,9 @@ class GromovResult:
     row constant);
     ``value [P]``: ``½ Σ L T T`` at the plan (POT's ``gw_dist`` / 2); ``kl [P]``: ``KL(T ‖ a bᵀ)``, so the
     entropic objective is ``value + epsilon·kl``; ``converged [P]``; ``iterations`` (outer steps run);
-    ``error [P]``: last plan change; ``marginal_error [P]``: ``‖T1 − a‖₁`` (after a column update).
+    ``error [P]``: last plan change; ``marginal_error [P]``: the last inner solve's last measured marginal
+    error, ``‖T1 − a‖₁`` after a plain column update, ``‖T1 − a‖₁ + ‖Tᵀ1 − b‖₁`` after relaxed sweeps or
+    Newton steps.
     """
 
     plan: Tensor
@@ -294,7 +298,10 @@ class EntropicGromovSolver:
     ``inner_iter`` sweeps — loose while the plan still moves a lot, tight near the end. The error is checked
     after the first sweep, then every ``inner_check`` sweeps until the last two checks give a rate, then after
     as many sweeps as that rate needs to reach the tolerance (at most ``4 · inner_check``); each check costs a
-    few small operations and one read-back, which count on a GPU and at small n. ``anneal_from``/``anneal_rate``:
+    few small operations and one read-back, which count on a GPU and at small n. When a window of checks shows
+    a rate that would need more than ``newton_after`` further sweeps (``None``: about what four Newton steps
+    cost, see :func:`_newton_worth`; ``inf``: never), up to ``newton_steps`` Newton steps on the dual finish the
+    inner solve instead (see :func:`_newton_scalings`). ``anneal_from``/``anneal_rate``:
     ε-annealing, outer step ``k`` (from 0) uses ``ε·max(1, anneal_from·anneal_rate^k)`` (``anneal_from=1``: off).
     ``init``: initial coupling ``product`` (``a bᵀ``, POT's default) or ``identity`` (``diag(a)``: the coupling
     of a map ``i ↦ i``); a previous :class:`GromovResult` passed as ``warm_start`` to :meth:`solve` replaces it
@@ -311,10 +318,14 @@ class EntropicGromovSolver:
     low_rank: bool | None = None
     anneal_from: float = 1.0
     anneal_rate: float = 0.7
+    newton_after: float | None = None
+    newton_steps: int = 8
 
     def __post_init__(self) -> None:
-        if self.max_iter < 1 or self.inner_iter < 1 or self.inner_check < 1:
-            raise UserError("max_iter, inner_iter and inner_check must be at least 1")
+        if min(self.max_iter, self.inner_iter, self.inner_check, self.newton_steps) < 1:
+            raise UserError("max_iter, inner_iter, inner_check and newton_steps must be at least 1")
+        if self.newton_after is not None and not self.newton_after >= 0:
+            raise UserError(f"newton_after must be a number of sweeps >= 0 (or None), got {self.newton_after}")
         if self.tol is not None and not self.tol > 0:
             raise UserError(f"tol must be positive, got {self.tol}")
         if self.anneal_from < 1 or not 0 < self.anneal_rate < 1:
@@ -402,7 +413,8 @@ class EntropicGromovSolver:
         makes the rows exact; the scalings and the row maxima are absorbed into ``f, g``. Weights come as
         columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``. Each check reads one number back, the worst
         ``error / tol``, which also drives the over-relaxation and the sweeps to the next check (see
-        :meth:`_Overrelaxation.sweeps_to_tolerance`).
+        :meth:`_Overrelaxation.sweeps_to_tolerance`) and, when the projected sweeps exceed ``newton_after``, the
+        switch to :func:`_newton_scalings`, which ends the solve.
         Returns plan, f, g, marginal error.
         """
         row_max = scaled.amax(dim=-1, keepdim=True)
@@ -414,6 +426,7 @@ class EntropicGromovSolver:
         error = torch.full_like(tol, float("inf"))
         relaxation = _Overrelaxation()
         next_check = 1
+        newton_after = self.newton_after if self.newton_after is not None else _newton_worth(*kernel.shape[-2:])
         for sweep in range(1, self.inner_iter + 1):
             column_sums = torch.bmm(kernel_t, u).clamp_min_(tiny)
             v = relaxation.apply(v, b_col / column_sums)
@@ -434,6 +447,10 @@ class EntropicGromovSolver:
                     next_check = sweep + self.inner_check
                     continue
                 relaxation.observe(worst, sweep)
+                if relaxation.windows > 0 and relaxation.projected_sweeps() > newton_after:
+                    u, v, error = _newton_scalings(kernel, u, v, a_col, b_col, tol, self.newton_steps)
+                    u = a_col / torch.bmm(kernel, v).clamp_min_(tiny)
+                    break
                 next_check = sweep + relaxation.sweeps_to_tolerance(self.inner_check, 4 * self.inner_check)
             u = relaxation.apply(u, a_col / kernel_v)
         plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
@@ -462,6 +479,7 @@ class _Overrelaxation:
         self.omega = 1.0
         self.checks: list[tuple[int, float]] = []  # (sweep, error) since the last window ended
         self.gave_up = False
+        self.windows = 0  # windows completed
 
     def apply(self, old: Tensor, plain: Tensor) -> Tensor:
         """The new scaling from the previous one and the plain Sinkhorn update (``old`` may be overwritten),
@@ -489,6 +507,18 @@ class _Overrelaxation:
         elif self.omega != 1.0:  # a relaxed window without progress
             self.give_up()
         self.checks = [(sweep, error)]
+        self.windows += 1
+
+    def projected_sweeps(self) -> float:
+        """Sweeps that this window's rate (from its second check, the first being a transient, to its last;
+        at least three checks) needs to bring the last error below 1; ``0`` while there is no such rate or the
+        error has not fallen over it (a transient after ω changed: the window's end judges it)."""
+        if len(self.checks) < 4:
+            return 0.0
+        (sweep_0, error_0), (sweep_1, error_1) = self.checks[1], self.checks[-1]
+        if not 0 < error_1 < error_0:
+            return 0.0
+        return math.log(error_1) * (sweep_1 - sweep_0) / math.log(error_0 / error_1)
 
     def sweeps_to_tolerance(self, default: int, most: int) -> int:
         """Sweeps until the next check: the number that brings the last recorded error (in units of the
@@ -502,6 +532,71 @@ class _Overrelaxation:
             return default
         rate = math.log(error_1 / error_0) / (sweep_1 - sweep_0)  # < 0: log-error change per sweep
         return min(max(math.ceil(-math.log(error_1) / rate), 1), most)
+
+
+def _newton_scalings(
+    kernel: Tensor, u: Tensor, v: Tensor, a_col: Tensor, b_col: Tensor, tol: Tensor, steps: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Newton steps on the dual of entropic OT in the log-scalings, for kernels where Sinkhorn crawls.
+
+    With ``T = diag(u) K diag(v)``, ``p = T1``, ``q = Tᵀ1``, the dual
+    ``φ(α, β) = ⟨α, a⟩ + ⟨β, b⟩ − Σ_ij u_i e^{α_i} K_ij v_j e^{β_j}`` (at α = β = 0) has gradient
+    ``(a − p, b − q)`` and Hessian ``−[[diag p, T], [Tᵀ, diag q]]``; the Newton step solves
+
+    .. math:: (\mathrm{diag}\, q - T^\top \mathrm{diag}(1/p)\, T)\, δβ = (b - q) - T^\top \frac{a - p}{p}, \qquad
+              δα = \frac{(a - p) - T δβ}{p}
+
+    (Schur complement, positive semi-definite with null vector ``1``: ``mean(q)/m · 11ᵀ`` is added, which leaves
+    the solution unchanged because the right side sums to 0), then ``u ← u e^{t δα}``, ``v ← v e^{t δβ}`` with
+    ``t`` halved until φ rises by Armijo's rule. Brauer, Clason, Lorenz, Wirth, "A Sinkhorn-Newton method for
+    entropic optimal transport", arXiv 1710.06635, 2017 (there with conjugate gradients; here a Cholesky solve in
+    float64, ``O(nm² + m³)`` per step). Sinkhorn's slow mode — mass that must move between weakly coupled blocks
+    of the kernel, at rates like 1 − 10⁻⁵ per sweep — is one direction of this system, so a few steps finish
+    what 10⁵ sweeps would not. At most ``steps`` steps, stopping once ``‖T1 − a‖₁ + ‖Tᵀ1 − b‖₁ < tol`` [P]
+    (or when it is not finite). Returns ``u, v`` and that error (before the last step when the steps run out);
+    one read-back per step and per step-length trial.
+    """
+    tiny = torch.finfo(u.dtype).tiny
+    a64, b64 = a_col.double(), b_col.double()
+    error = torch.full_like(tol, float("inf"))
+    for _ in range(steps):
+        plan = (kernel * u * v.transpose(-1, -2)).double()
+        p, q = plan.sum(-1, keepdim=True), plan.sum(-2).unsqueeze(-1)
+        res_a, res_b = a64 - p, b64 - q
+        error = (res_a.abs().sum((-1, -2)) + res_b.abs().sum((-1, -2))).to(tol.dtype)
+        worst = float((error / tol).max())
+        if worst < 1.0 or not math.isfinite(worst):  # done, or scalings at the float limits: sweeps again
+            break
+        p = p.clamp_min(torch.finfo(torch.float64).tiny)
+        schur = torch.diag_embed(q.squeeze(-1)) - plan.transpose(-1, -2) @ (plan / p)
+        schur += q.mean(dim=(-1, -2), keepdim=True) / q.shape[-2]
+        chol, info = torch.linalg.cholesky_ex(schur)
+        d_beta = torch.cholesky_solve(res_b - plan.transpose(-1, -2) @ (res_a / p), chol)
+        d_alpha = (res_a - plan @ d_beta) / p
+        solved = (info == 0)[:, None, None] & torch.isfinite(d_alpha).all(-2, keepdim=True)
+        d_alpha, d_beta = d_alpha.where(solved, 0.0), d_beta.where(solved, 0.0)
+        slope = (res_a * d_alpha).sum((-1, -2)) + (res_b * d_beta).sum((-1, -2))  # ≥ 0: ascent direction
+        mass, linear = p.sum((-1, -2)), (a64 * d_alpha).sum((-1, -2)) + (b64 * d_beta).sum((-1, -2))
+        t = torch.ones_like(mass)
+        for _ in range(10):
+            grow_a, grow_b = (t[:, None, None] * d_alpha).exp(), (t[:, None, None] * d_beta).exp()
+            trial = (grow_a.transpose(-1, -2) @ plan @ grow_b).reshape(-1)
+            gain = t * linear - (trial - mass)
+            accept = gain >= 1e-4 * t * slope - 1e-14 * mass
+            if bool(accept.all()):
+                break
+            t = torch.where(accept, t, 0.5 * t)
+        keep = accept[:, None, None]  # a problem without an ascent step after 10 halvings stays where it is
+        u = (u * grow_a.where(keep, 1.0).to(u.dtype)).clamp_(tiny, 1.0 / tiny)
+        v = (v * grow_b.where(keep, 1.0).to(v.dtype)).clamp_(tiny, 1.0 / tiny)
+    return u, v, error
+
+
+def _newton_worth(n: int, m: int) -> float:
+    """Sweeps that four Newton steps cost, ``4·max(32, m/2 + m²/6n)``: one step is ``nm² + m³/3`` float64
+    multiply-adds and ~30 small operations, a sweep ``2nm`` and ~6 (one CPU thread, n = m = 32…512: a step took
+    27–65 sweeps up to n = 128, 86–157 at 256, 118–296 at 512), and a stalled solve needs about four."""
+    return 4.0 * max(32.0, m / 2 + m * m / (6 * n))
 
 
 def _safe_log(w: Tensor) -> Tensor:
