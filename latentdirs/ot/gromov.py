@@ -272,13 +272,16 @@ def gw_value(cx: Tensor | CostMatrix, cy: Tensor | CostMatrix, plan: Tensor) -> 
     plan = plan.detach().unsqueeze(0) if unbatched else plan.detach()
     p, q, mass = plan.sum(-1), plan.sum(-2), plan.sum(dim=(-1, -2))
     mean_x, mean_y = cx.dense.mean(dim=(-1, -2)), cy.dense.mean(dim=(-1, -2))
-    a, b, delta = cx.dense - mean_x[:, None, None], cy.dense - mean_y[:, None, None], mean_x - mean_y
+    centred = _CentredCosts.of(cx, cy, cx.low_rank_pays() or cy.low_rank_pays())
+    a = centred.dense_a if centred.dense_a is not None else cx.dense - mean_x[:, None, None]
+    b = centred.dense_b if centred.dense_b is not None else cy.dense - mean_y[:, None, None]
+    delta = mean_x - mean_y
 
     def quadratic(matrix: Tensor, weights: Tensor) -> Tensor:
         return (matrix @ weights.unsqueeze(-1)).squeeze(-1).mul(weights).sum(-1)
 
     # ⟨A T B, T⟩ = Σ left ⊙ (T rightᵀ) for left @ right = A T B: no [n, m] product is formed with factors
-    left, right = _CentredCosts.of(cx, cy, cx.low_rank_pays() or cy.low_rank_pays()).product_factors(plan)
+    left, right = centred.product_factors(plan)
     cross = (left * (right @ plan.transpose(-1, -2)).transpose(-1, -2)).sum(dim=(-1, -2))
     value = 0.5 * (
         quadratic(a * a, p) + quadratic(b * b, q) + (delta * mass).square() - 2.0 * cross
