@@ -16,9 +16,16 @@ Choosing eps0: the GW plan depends only on how the costs vary around their means
 the means themselves, and cosine costs of images and codes sit near 1 with a spread of 0.2–0.3. With
 eps0 = 0.05 the plan of the bundled dSprites VAE's decoder (64 codes drawn from N(0, I), cosine) is the
 product coupling (sharpness 0.01) and GMG = −0.039 < 0: the term then matches moments instead of measuring
-distortion. The default eps0 = 0.005 gives sharpness 0.77 and GMG = +0.003 (converged in 49 steps at tol 1e-4,
-24–27 ms forward + backward on one CPU thread). Logged ``gw_sharpness`` = KL(plan ‖ product) / log B, from 0 (the
-product coupling: lower eps0) to 1 (a permutation), shows where a run stands.
+distortion. Over 128 such batches the default eps0 = 0.005 gives sharpness 0.72–0.81 and GMG +0.0051 on average
+(tol 1e-4: a median of 45 outer steps, 123 of 128 solves converged within 100; GMG forward + backward median
+31 ms on one CPU thread). Logged ``gw_sharpness`` = KL(plan ‖ product) / log B, from 0 (the product coupling:
+lower eps0) to 1 (a permutation), shows where a run stands.
+
+Annealing (``anneal``, default 10): the GW solve starts at 10ε and shrinks ε by 0.7 per outer step, reaching ε
+after 7 steps. GW is not convex, and at such small ε the plain iteration from the identity coupling (``anneal=1``,
+ott's and POT's) often stops in a poorer local minimum: on the same 128 batches its entropic GW cost was higher
+than the annealed solve's in 118, its GMG lower on average (+0.0037, 10 batches negative against 1), and it
+converged less often (115) in more steps (median 56).
 
 Decoder-free training (``train-vae --no-decoder``) regularizes the encoder alone, e.g.
 ``--objective wae-mmd --reg gmg:where=encoder`` (aggregate prior matching, :mod:`.prior_matching`).
@@ -31,6 +38,7 @@ Reuse outside the VAE (e.g. a GAN direction search, map: shift coefficients → 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -60,7 +68,7 @@ def map_regularizer(
     if kind == "dst":
         dst = map_distortion(source, target, cost)
         return {"value": dst, "dst": dst.detach()}
-    result = gromov_monge_gap(source, target, cost=cost, eps0=eps0, solver=solver or _solver(100, 1e-4, "identity"))
+    result = gromov_monge_gap(source, target, cost=cost, eps0=eps0, solver=solver or _solver())
     return {
         "value": result.gap,
         "dst": result.distortion.detach(),
@@ -76,8 +84,12 @@ def gw_sharpness(kl: Tensor, points: int) -> Tensor:
     return kl.detach() / max(math.log(points), 1e-12)
 
 
-def _solver(iterations: int, tol: float, init: str) -> EntropicGromovSolver:
-    return EntropicGromovSolver(max_iter=iterations, tol=tol, init=init, inner_iter=50)  # type: ignore[arg-type]
+def _solver(hp: Mapping[str, Any] | None = None) -> EntropicGromovSolver:
+    """The GW solver for a ``gmg`` term's settings ``iterations``, ``tol``, ``init``, ``anneal`` (default: its
+    defaults)."""
+    hp = hp or {name: param.default for name, param in GromovMongeGap.params.items()}
+    return EntropicGromovSolver(max_iter=hp["iterations"], tol=hp["tol"], init=hp["init"], inner_iter=50,
+                                anneal_from=hp["anneal"])
 
 
 _COMMON = {
@@ -146,8 +158,8 @@ class GromovMongeGap(MapRegularizer):
 
     Uscidda et al., "Disentangled Representation Learning with the Gromov-Monge Gap", ICLR 2025. The GW
     plan starts from the map's own coupling (``init=identity``) or from the product coupling; ε =
-    eps0 · mean(C_X) · mean(C_Y) (see the module docstring on choosing eps0); at most ``iterations``
-    outer solver steps, tolerance ``tol``.
+    eps0 · mean(C_X) · mean(C_Y) (see the module docstring on choosing eps0), reached from ``anneal``·ε by
+    ×0.7 per outer step; at most ``iterations`` outer solver steps, tolerance ``tol``.
     """
 
     name = "gmg"
@@ -159,8 +171,10 @@ class GromovMongeGap(MapRegularizer):
         "iterations": Param(100, "maximum outer GW iterations per step", minimum=1),
         "tol": Param(1e-4, "GW stopping tolerance (plan change and marginal error)", above=0),
         "init": Param("identity", "initial GW coupling", ("identity", "product")),
+        "anneal": Param(10.0, "ε-annealing: the GW solve starts at anneal·ε, ×0.7 per outer step (1: off); "
+                        "finds lower GW costs at small eps0", minimum=1),
     }
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
-        self.gw_solver = _solver(self.hp["iterations"], self.hp["tol"], self.hp["init"])
+        self.gw_solver = _solver(self.hp)
