@@ -349,6 +349,22 @@ def test_small_epsilon_problems_converge_to_a_stationary_plan(seed):
     torch.testing.assert_close(plans[0], plans[1], atol=1e-4 * float(plans[1].max()), rtol=0)
 
 
+def test_stalling_problems_solved_as_one_batch_match_their_single_solves():
+    """Newton steps act on the whole batch (per-problem step lengths): four ε0 = 0.03 problems, three of
+    which stall alone, solved together end where each ends alone."""
+    pairs = [_points(seed, 24) for seed in range(4)]
+    cx = torch.stack([cost_matrix(x, "sqeuclidean").dense[0] for x, _ in pairs])
+    cy = torch.stack([cost_matrix(y, "sqeuclidean").dense[0] for _, y in pairs])
+    batch = GromovProblem.create(cx, cy)
+    epsilon = batch.relative_epsilon(0.03)
+    solver = EntropicGromovSolver(max_iter=200, inner_iter=200)
+    together = solver.solve(batch, epsilon)
+    assert bool(together.converged.all())
+    for k in range(4):
+        alone = solver.solve(GromovProblem.create(cx[k], cy[k]), epsilon[k])
+        torch.testing.assert_close(together.plan[k], alone.plan[0], atol=1e-6 * float(alone.plan.max()), rtol=0)
+
+
 def test_relaxation_survives_a_kernel_at_float32_limits():
     """A GMG problem met in training (cosine costs of latents, mean 0.97, and of nearly equal decoded images,
     mean 7e-6; float32, ε = 3.6e-7): the kernel has underflowed columns and the scalings reach 1e±36, where a
