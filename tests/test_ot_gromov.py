@@ -265,6 +265,20 @@ def test_next_check_comes_when_the_observed_rate_reaches_the_tolerance():
     assert relaxation.sweeps_to_tolerance(default=2, most=8) == 2
 
 
+def test_projected_sweeps_use_the_window_after_its_transient():
+    """What decides the switch to Newton steps: the sweeps this window's rate needs to reach the tolerance."""
+    relaxation = _Overrelaxation()
+    for sweep, error in ((1, 900.0), (3, 100.0), (5, 50.0)):
+        relaxation.observe(error, sweep)
+        assert relaxation.projected_sweeps() == 0.0  # fewer than three checks after the transient
+    relaxation.observe(25.0, 7)  # 100 → 25 in 4 sweeps: ½ per 2 sweeps; 25 → 1 takes 2·log2(25) sweeps
+    assert relaxation.projected_sweeps() == pytest.approx(2 * np.log2(25))
+    relaxation.observe(40.0, 9)  # up from the last check, still below the window's second (100): a slower rate
+    assert relaxation.projected_sweeps() == pytest.approx(6 * np.log(40) / np.log(100 / 40))
+    relaxation.observe(120.0, 11)  # above the second check: no projection (the window's end judges it)
+    assert relaxation.projected_sweeps() == 0.0
+
+
 def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
     """A sharp kernel (ε ≪ cost scale) needs many plain sweeps: the relaxed inner solve (Newton steps off)
     engages ω > 1 and still lands on POT's log-domain Sinkhorn plan."""
