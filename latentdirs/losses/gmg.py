@@ -18,14 +18,14 @@ eps0 = 0.05 the plan of the bundled dSprites VAE's decoder (64 codes drawn from 
 product coupling (sharpness 0.01) and GMG = −0.039 < 0: the term then matches moments instead of measuring
 distortion. Over 128 such batches the default eps0 = 0.005 gives sharpness 0.72–0.81 and GMG +0.0051 on average
 (tol 1e-4: a median of 45 outer steps, 123 of 128 solves converged within 100; GMG forward + backward median
-31 ms on one CPU thread). Logged ``gw_sharpness`` = KL(plan ‖ product) / log B, from 0 (the product coupling:
+28–31 ms on one CPU thread). Logged ``gw_sharpness`` = KL(plan ‖ product) / log B, from 0 (the product coupling:
 lower eps0) to 1 (a permutation), shows where a run stands.
 
 Annealing (``anneal``, default 10): the GW solve starts at 10ε and shrinks ε by 0.7 per outer step, reaching ε
 after 7 steps. GW is not convex, and at such small ε the plain iteration from the identity coupling (``anneal=1``,
 ott's and POT's) often stops in a poorer local minimum: on the same 128 batches its entropic GW cost was higher
-than the annealed solve's in 118, its GMG lower on average (+0.0037, 10 batches negative against 1), and it
-converged less often (115) in more steps (median 56).
+than the annealed solve's in 116, its GMG lower on average (+0.0037, 10 batches negative against 1), and it
+converged less often (114) in more steps (median 52).
 
 Decoder-free training (``train-vae --no-decoder``) regularizes the encoder alone, e.g.
 ``--objective wae-mmd --reg gmg:where=encoder`` (aggregate prior matching, :mod:`.prior_matching`).

@@ -412,12 +412,12 @@ class EntropicGromovSolver:
         The stabilised kernel ``K = exp(scaled − max_j scaled)`` (entries in [0, 1], one per row equal to 1)
         and the exact row update ``u = a / K1`` come from a single exponential; matrix-vector sweeps in ``K``
         (over-relaxed once they prove slow, see :class:`_Overrelaxation`) follow until the marginal error
-        ``‖T1 − a‖₁ + ‖Tᵀ1 − b‖₁`` of ``T = diag(u) K diag(v)`` is below ``tol`` [P]; a last plain row update
-        makes the rows exact; the scalings and the row maxima are absorbed into ``f, g``. Weights come as
-        columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``. Each check reads one number back, the worst
-        ``error / tol``, which also drives the over-relaxation and the sweeps to the next check (see
-        :meth:`_Overrelaxation.sweeps_to_tolerance`) and, when the projected sweeps exceed ``newton_after``, the
-        switch to :func:`_newton_scalings`, which ends the solve.
+        ``‖T1 − a‖₁ + ‖Tᵀ1 − b‖₁`` of ``T = diag(u) K diag(v)`` is below ``tol`` [P] or the sweeps run out;
+        a last plain row update (never a relaxed one) makes the rows exact either way; the scalings and the
+        row maxima are absorbed into ``f, g``. Weights come as columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``.
+        Each check reads one number back, the worst ``error / tol``, which also drives the over-relaxation,
+        the sweeps to the next check (see :meth:`_Overrelaxation.sweeps_to_tolerance`) and, when the projected
+        sweeps exceed ``newton_after``, the switch to :func:`_newton_scalings`, which ends the solve.
         Returns plan, f, g, marginal error.
         """
         row_max = scaled.amax(dim=-1, keepdim=True)
@@ -455,7 +455,7 @@ class EntropicGromovSolver:
                     u = a_col / torch.bmm(kernel, v).clamp_min_(tiny)
                     break
                 next_check = sweep + relaxation.sweeps_to_tolerance(self.inner_check, 4 * self.inner_check)
-            u = relaxation.apply(u, a_col / kernel_v)
+            u = a_col / kernel_v if sweep == self.inner_iter else relaxation.apply(u, a_col / kernel_v)
         plan = kernel.mul_(u).mul_(v.transpose(-1, -2))
         return plan, f + e * (torch.log(u) - row_max), g + e * torch.log(v).transpose(-1, -2), error
 
