@@ -325,6 +325,44 @@ def test_rows_are_exact_when_a_relaxed_inner_solve_runs_out_of_sweeps():
     torch.testing.assert_close(plan[0].sum(1), a, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize(("n", "m"), [(16, 16), (64, 16), (16, 90)])
+def test_tiny_epsilon_plans_are_couplings_and_their_errors_true(n, m):
+    """ε0 = 1e-3 and 3e-4 in float32, product init: the first kernels have columns that underflow entirely
+    (ranges of 10³–10⁴ in the exponent). Such solves used to report convergence with a marginal error of 0
+    for a plan of mass 1/16, or return plans with rows off by up to 4; now the rows are exact, the reported
+    marginal error is the plan's column error, and a solve that says it converged has met the tolerance."""
+    g = torch.Generator().manual_seed(n * 7 + m)
+    x = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(m, 3, generator=g, dtype=torch.float64) * 3 + 1
+    for eps0, cost in itertools.product((1e-3, 3e-4), ("sqeuclidean", "cosine")):
+        problem = GromovProblem.create(cost_matrix(x.float(), cost), cost_matrix(y.float(), cost))
+        result = EntropicGromovSolver(max_iter=100, tol=1e-4, inner_iter=50).solve(
+            problem, problem.relative_epsilon(eps0))
+        plan = result.plan[0].double()
+        assert bool(torch.isfinite(plan).all())
+        assert float((plan.sum(1) - 1 / n).abs().sum()) < 1e-6
+        columns = float((plan.sum(0) - 1 / m).abs().sum())
+        assert float(result.marginal_error[0]) == pytest.approx(columns, rel=0.02, abs=1e-6)
+        if bool(result.converged[0]):
+            assert columns < 1.01e-4
+
+
+@pytest.mark.parametrize(("dtype", "eps0"), [(torch.float32, 1e-2), (torch.float64, 1e-3)])
+def test_scalings_stay_below_the_overflow_limit(dtype, eps0):
+    """Long inner solves (1000 sweeps) on kernels that need scalings beyond the float range: without a bound
+    Newton steps and sweeps pushed ``v`` to 1e38 (float32) / 1e307 (float64), ``K v`` overflowed and every
+    later step was NaN. The scalings now stop at √(float max)/max(n, m) and the next outer step absorbs them."""
+    g = torch.Generator().manual_seed(64 * 7 + 90)
+    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(90, 3, generator=g, dtype=torch.float64) * 3 + 1
+    problem = GromovProblem.create(cost_matrix(x.to(dtype), "sqeuclidean"), cost_matrix(y.to(dtype), "sqeuclidean"))
+    result = EntropicGromovSolver(max_iter=100, tol=1e-4, inner_iter=1000).solve(
+        problem, problem.relative_epsilon(eps0))
+    plan = result.plan[0].double()
+    assert bool(torch.isfinite(plan).all()) and bool(torch.isfinite(result.f).all() & torch.isfinite(result.g).all())
+    assert float((plan.sum(1) - 1 / 64).abs().sum()) < 1e-6
+
+
 def _two_block_transport() -> tuple[torch.Tensor, torch.Tensor]:
     """Log-kernel ``−(x_i − y_j)²/ε`` of points in two clusters 0.8 apart (ε = 0.04: between the clusters the
     kernel is e^{−16}…e^{−25}) and the known entropic plan ``diag(e^f) K diag(e^g)`` for random ``f, g``, so its

@@ -28,7 +28,11 @@ exponential after subtracting each row's maximum (the stabilised kernel, entries
 at small ε), does the exact row update and runs cheap matrix-vector scaling sweeps in the kernel (over-relaxed
 when they converge slowly, ω chosen from the observed rate; replaced by a few Newton steps on the dual when
 even that rate would need hundreds of sweeps — at small ε the kernel can couple blocks of points so weakly
-that sweeps gain < 1 % in 10⁴), which are then absorbed back into ``f, g``. In
+that sweeps gain < 1 % in 10⁴), which are then absorbed back into ``f, g``. Two guards keep tiny ε
+(exponent ranges of 10³–10⁴) in float range: a kernel column that underflowed entirely — no scaling can give
+it mass — is caught at the first check and revived by log-domain sweeps (:func:`_log_domain_sweeps`), and the
+scalings stop at ``√(float max)/max(n, m)`` (:func:`_scaling_limit`), so that ``K v`` and the plan stay finite
+(a solve that needs more stops short, reports its true error, and the next outer step absorbs it). In
 practice ``G`` is evaluated from centred costs ``C − mean(C)`` and without its row constant (absorbed exactly
 by the row update): same plans, and float32 stays precise when one cost is nearly constant or much smaller
 than the other. The inner solve is inexact: sweeps stop once
@@ -380,7 +384,12 @@ class EntropicGromovSolver:
             e_k = e if scale == 1.0 else e * scale
             scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)  # (f+g−L⊗T)/ε
             inner_tol = (self.inner_ratio * change).clamp_min_(tol)
-            new_plan, f, g, marginal_error = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol)
+            solved = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol)
+            if solved is None:  # columns of the kernel underflowed: log-domain sweeps revive them
+                scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)
+                f, g = _log_domain_sweeps(scaled, e_k, a, b, f, g)
+                solved = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol, revive=False)
+            new_plan, f, g, marginal_error = solved
             step = plan.sub_(new_plan)  # the old plan's buffer becomes the step, then the next spare
             error = torch.linalg.vector_norm(step, 2, dim=(-1, -2))  # Frobenius
             change = step.abs_().sum(dim=(-1, -2))  # L1 (vector_norm's ord=1 is 5× slower on the CPU at n = 512)
@@ -405,8 +414,9 @@ class EntropicGromovSolver:
         )
 
     def _sinkhorn(
-        self, scaled: Tensor, e: Tensor, a_col: Tensor, b_col: Tensor, f: Tensor, g: Tensor, tol: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        self, scaled: Tensor, e: Tensor, a_col: Tensor, b_col: Tensor, f: Tensor, g: Tensor, tol: Tensor,
+        revive: bool = True,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
         """Entropic OT for one linearised cost, warm-started: ``scaled = (f + g − cost)/ε`` (overwritten).
 
         The stabilised kernel ``K = exp(scaled − max_j scaled)`` (entries in [0, 1], one per row equal to 1)
@@ -418,29 +428,38 @@ class EntropicGromovSolver:
         Each check reads one number back, the worst ``error / tol``, which also drives the over-relaxation,
         the sweeps to the next check (see :meth:`_Overrelaxation.sweeps_to_tolerance`) and, when the projected
         sweeps exceed ``newton_after``, the switch to :func:`_newton_scalings`, which ends the solve.
-        Returns plan, f, g, marginal error.
+        Returns plan, f, g, marginal error; or, with ``revive``, ``None`` when a column of ``K`` underflowed to
+        zero (at small ε, potentials far from the cost's): no scaling can give it mass, and the clamped column
+        sums would hide it from the error (the caller then runs :func:`_log_domain_sweeps` on a fresh ``scaled``
+        and calls again with ``revive=False``).
         """
         row_max = scaled.amax(dim=-1, keepdim=True)
         kernel = scaled.sub_(row_max).exp_()
         kernel_t = kernel.transpose(-1, -2)
-        tiny = torch.finfo(kernel.dtype).tiny
+        limit = _scaling_limit(kernel)
+        floor = 1.0 / limit
         u = a_col / kernel.sum(dim=-1, keepdim=True)
         v = torch.ones_like(b_col)
         error = torch.full_like(tol, float("inf"))
-        relaxation = _Overrelaxation()
+        relaxation = _Overrelaxation(limit=limit)
         next_check = 1
         newton_after = self.newton_after if self.newton_after is not None else _newton_worth(*kernel.shape[-2:])
         for sweep in range(1, self.inner_iter + 1):
-            column_sums = torch.bmm(kernel_t, u).clamp_min_(tiny)
+            column_sums = torch.bmm(kernel_t, u).clamp_min_(floor)
             v = relaxation.apply(v, b_col / column_sums)
-            kernel_v = torch.bmm(kernel, v).clamp_min_(tiny)
+            kernel_v = torch.bmm(kernel, v).clamp_min_(floor)
             if sweep == next_check or sweep == self.inner_iter:
                 # ‖diag(u) K v − a‖₁: the columns are exact unless relaxed
                 error = torch.linalg.vector_norm(torch.addcmul(a_col, u, kernel_v, value=-1.0), 1, dim=(-1, -2))
                 if relaxation.omega != 1.0:
                     residual = torch.addcmul(b_col, v, column_sums, value=-1.0)
                     error = error + torch.linalg.vector_norm(residual, 1, dim=(-1, -2))
-                worst = float((error / tol).max())  # NaN when a scaling overflowed
+                ratio = (error / tol).amax()  # NaN when a scaling overflowed
+                if revive and sweep == 1:  # a column sum clamped to the floor: the column underflowed
+                    ratio = ratio / (column_sums.amin() > floor)  # inf (NaN) then
+                worst = float(ratio)
+                if revive and sweep == 1 and not math.isfinite(worst):
+                    return None
                 if worst < 1.0:
                     u = a_col / kernel_v
                     break
@@ -451,8 +470,8 @@ class EntropicGromovSolver:
                     continue
                 relaxation.observe(worst, sweep)
                 if relaxation.windows > 0 and relaxation.projected_sweeps() > newton_after:
-                    u, v, error = _newton_scalings(kernel, u, v, a_col, b_col, tol, self.newton_steps)
-                    u = a_col / torch.bmm(kernel, v).clamp_min_(tiny)
+                    u, v, error = _newton_scalings(kernel, u, v, a_col, b_col, tol, self.newton_steps, limit)
+                    u = a_col / torch.bmm(kernel, v).clamp_min_(floor)
                     break
                 next_check = sweep + relaxation.sweeps_to_tolerance(self.inner_check, 4 * self.inner_check)
             u = a_col / kernel_v if sweep == self.inner_iter else relaxation.apply(u, a_col / kernel_v)
@@ -476,9 +495,10 @@ class _Overrelaxation:
     second case). Inner solves shorter than one window (the common, warm-started case) stay plain.
     """
 
-    def __init__(self, window: int = 8, max_omega: float = 1.9) -> None:
+    def __init__(self, window: int = 8, max_omega: float = 1.9, limit: float = math.inf) -> None:
         self.window = window
         self.max_omega = max_omega
+        self.limit = limit
         self.omega = 1.0
         self.checks: list[tuple[int, float]] = []  # (sweep, error) since the last window ended
         self.gave_up = False
@@ -486,11 +506,11 @@ class _Overrelaxation:
 
     def apply(self, old: Tensor, plain: Tensor) -> Tensor:
         """The new scaling from the previous one and the plain Sinkhorn update (``old`` may be overwritten),
-        kept in ``[tiny, 1/tiny]`` like the plain scalings, so that no 0, inf or NaN can enter the potentials."""
+        kept in ``[tiny, limit]`` like the plain scalings, so that no 0, inf or NaN can enter the potentials."""
         if self.omega == 1.0:
             return plain
-        tiny = torch.finfo(old.dtype).tiny
-        return old.mul_(plain.div_(old).pow_(self.omega)).clamp_(tiny, 1.0 / tiny)
+        finfo = torch.finfo(old.dtype)
+        return old.mul_(plain.div_(old).pow_(self.omega)).clamp_(finfo.tiny, min(self.limit, 1.0 / finfo.tiny))
 
     def give_up(self) -> None:
         """Plain sweeps for the rest of the solve."""
@@ -538,7 +558,7 @@ class _Overrelaxation:
 
 
 def _newton_scalings(
-    kernel: Tensor, u: Tensor, v: Tensor, a_col: Tensor, b_col: Tensor, tol: Tensor, steps: int
+    kernel: Tensor, u: Tensor, v: Tensor, a_col: Tensor, b_col: Tensor, tol: Tensor, steps: int, limit: float
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Newton steps on the dual of entropic OT in the log-scalings, for kernels where Sinkhorn crawls.
 
@@ -590,9 +610,37 @@ def _newton_scalings(
                 break
             t = torch.where(accept, t, 0.5 * t)
         keep = accept[:, None, None]  # a problem without an ascent step after 10 halvings stays where it is
-        u = (u * grow_a.where(keep, 1.0).to(u.dtype)).clamp_(tiny, 1.0 / tiny)
-        v = (v * grow_b.where(keep, 1.0).to(v.dtype)).clamp_(tiny, 1.0 / tiny)
+        u = (u * grow_a.where(keep, 1.0).to(u.dtype)).clamp_(tiny, limit)
+        v = (v * grow_b.where(keep, 1.0).to(v.dtype)).clamp_(tiny, limit)
     return u, v, error
+
+
+def _log_domain_sweeps(
+    scaled: Tensor, e: Tensor, a: Tensor, b: Tensor, f: Tensor, g: Tensor, most: int = 50
+) -> tuple[Tensor, Tensor]:
+    """Sinkhorn sweeps in the log domain on ``scaled = (f + g − cost)/ε`` (updated in place), column then row
+    ``logsumexp`` updates, until every column's mass is within a factor 2 of ``b`` or ``most`` sweeps; returns
+    the updated ``f [P, n, 1]``, ``g [P, 1, m]``. Two exponential passes a sweep: only for kernels whose columns
+    underflowed, where no scaling of the exponentiated kernel can help (Schmitzer 2019, log-domain updates)."""
+    log_a, log_b = _safe_log(a).unsqueeze(-1), _safe_log(b).unsqueeze(-2)
+    for _ in range(most):
+        column = log_b - torch.logsumexp(scaled, dim=-2, keepdim=True)
+        scaled += column
+        row = log_a - torch.logsumexp(scaled, dim=-1, keepdim=True)
+        scaled += row
+        f, g = f + e * row, g + e * column
+        off = (torch.logsumexp(scaled, dim=-2, keepdim=True) - log_b).abs()
+        if not bool((off > math.log(2.0)).any()):
+            break
+    return f, g
+
+
+def _scaling_limit(kernel: Tensor) -> float:
+    """The largest scaling the inner solve lets ``u, v`` reach, ``√(float max) / max(n, m)``: a plan entry
+    ``u_i K_ij v_j`` and a product ``K v`` then stay finite (``K ≤ 1``). A solve that would need more (a kernel
+    whose entries underflowed where the plan needs mass) stops short with an honest error, and the next outer
+    step starts from potentials that absorbed the progress."""
+    return torch.finfo(kernel.dtype).max ** 0.5 / max(kernel.shape[-2:])
 
 
 def _newton_worth(n: int, m: int) -> float:
