@@ -588,7 +588,7 @@ def _newton_scalings(
         res_a, res_b = a64 - p, b64 - q
         error = (res_a.abs().sum((-1, -2)) + res_b.abs().sum((-1, -2))).to(tol.dtype)
         worst = float((error / tol).max())
-        if worst < 1.0 or not math.isfinite(worst):  # done, or scalings at the float limits: sweeps again
+        if worst < 1.0 or not math.isfinite(worst):  # done, or a plan past the float range: no step to take
             break
         p = p.clamp_min(torch.finfo(torch.float64).tiny)
         schur = torch.diag_embed(q.squeeze(-1)) - plan.transpose(-1, -2) @ (plan / p)
