@@ -207,6 +207,8 @@ def test_bad_inputs_are_user_errors():
         cost_matrix(x, "manhattan")
     with pytest.raises(UserError, match="weights"):
         GromovProblem.create(cx, cx, a=torch.ones(5, dtype=torch.float64))
+    with pytest.raises(UserError, match="positive"):  # a zero weight sent the solve to NaN (its potential −∞)
+        GromovProblem.create(cx, cx, b=torch.tensor([0.25, 0.25, 0.25, 0.25, 0.0], dtype=torch.float64))
     with pytest.raises(UserError, match="newton_steps"):
         EntropicGromovSolver(newton_steps=0)
     with pytest.raises(UserError, match="newton_after"):

@@ -98,15 +98,16 @@ def _weights(w: Tensor | None, batch: int, size: int, like: Tensor, what: str) -
         w = w.unsqueeze(0).expand(batch, -1)
     if w.shape != (batch, size):
         raise UserError(f"{what}: expected weights of shape [{size}] or [{batch}, {size}], got {tuple(w.shape)}")
-    if bool((w < 0).any()) or not torch.allclose(w.sum(-1), torch.ones_like(w[:, 0]), atol=1e-5):
-        raise UserError(f"{what}: weights must be non-negative and sum to 1")
+    if not bool((w > 0).all()) or not torch.allclose(w.sum(-1), torch.ones_like(w[:, 0]), atol=1e-5):
+        raise UserError(f"{what}: weights must be positive and sum to 1 (drop the points of weight 0: their "
+                        f"potentials would be −∞)")
     return w.to(dtype=like.dtype, device=like.device)
 
 
 @dataclass(frozen=True)
 class GromovProblem:
     """A batch of ``P`` quadratic (square-loss) GW problems: costs ``cx [P, n, n]``, ``cy [P, m, m]``,
-    weights ``a [P, n]``, ``b [P, m]`` (uniform by default). Build it with :meth:`create`."""
+    weights ``a [P, n]``, ``b [P, m]`` (positive; uniform by default). Build it with :meth:`create`."""
 
     cx: CostMatrix
     cy: CostMatrix
