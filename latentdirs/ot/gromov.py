@@ -380,14 +380,16 @@ class EntropicGromovSolver:
         iterations = 0
         spare = torch.empty_like(plan)  # two [P, n, m] buffers alternate: the plan and the next kernel
         a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
+        def linearised() -> Tensor:  # (f + g − L⊗T)/ε, written into the spare buffer
+            return linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)
+
         for iterations in range(1, self.max_iter + 1):
             scale = max(1.0, self.anneal_from * self.anneal_rate ** (iterations - 1))
             e_k = e if scale == 1.0 else e * scale
-            scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)  # (f+g−L⊗T)/ε
             inner_tol = (self.inner_ratio * change).clamp_min_(tol)
-            solved = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol)
+            solved = self._sinkhorn(linearised(), e_k, a_col, b_col, f, g, inner_tol)
             if solved is None:  # columns of the kernel underflowed: log-domain sweeps revive them
-                scaled = linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)
+                scaled = linearised()
                 f, g = _log_domain_sweeps(scaled, e_k, a, b, f, g)
                 solved = self._sinkhorn(scaled, e_k, a_col, b_col, f, g, inner_tol, revive=False)
             new_plan, f, g, marginal_error = solved
@@ -456,10 +458,11 @@ class EntropicGromovSolver:
                     residual = torch.addcmul(b_col, v, column_sums, value=-1.0)
                     error = error + torch.linalg.vector_norm(residual, 1, dim=(-1, -2))
                 ratio = (error / tol).amax()  # NaN when a scaling overflowed
-                if revive and sweep == 1:  # a column sum clamped to the floor: the column underflowed
+                look_for_dead_columns = revive and sweep == 1
+                if look_for_dead_columns:  # a column sum clamped to the floor: the column underflowed
                     ratio = ratio / (column_sums.amin() > floor)  # inf (NaN) then
                 worst = float(ratio)
-                if revive and sweep == 1 and not math.isfinite(worst):
+                if look_for_dead_columns and not math.isfinite(worst):
                     return None
                 if worst < 1.0:
                     u = a_col / kernel_v
@@ -539,23 +542,26 @@ class _Overrelaxation:
         error has not fallen over it (a transient after ω changed: the window's end judges it)."""
         if len(self.checks) < 4:
             return 0.0
-        (sweep_0, error_0), (sweep_1, error_1) = self.checks[1], self.checks[-1]
-        if not 0 < error_1 < error_0:
-            return 0.0
-        return math.log(error_1) * (sweep_1 - sweep_0) / math.log(error_0 / error_1)
+        sweeps = _sweeps_to_one(self.checks[1], self.checks[-1])
+        return 0.0 if sweeps is None else sweeps
 
     def sweeps_to_tolerance(self, default: int, most: int) -> int:
         """Sweeps until the next check: the number that brings the last recorded error (in units of the
         tolerance, > 1) below 1 at the rate of the last two checks of this window (its transient first check
         left out), between 1 and ``most``; ``default`` until the window has such a rate or when the error did
         not fall."""
-        if len(self.checks) < 3:
-            return default
-        (sweep_0, error_0), (sweep_1, error_1) = self.checks[-2:]
-        if not 0 < error_1 < error_0:
-            return default
-        rate = math.log(error_1 / error_0) / (sweep_1 - sweep_0)  # < 0: log-error change per sweep
-        return min(max(math.ceil(-math.log(error_1) / rate), 1), most)
+        sweeps = _sweeps_to_one(*self.checks[-2:]) if len(self.checks) >= 3 else None
+        return default if sweeps is None else min(max(math.ceil(sweeps), 1), most)
+
+
+def _sweeps_to_one(earlier: tuple[int, float], later: tuple[int, float]) -> float | None:
+    """Sweeps that the rate between two checks ``(sweep, error)`` needs to bring the later error below 1
+    (negative when it already is); ``None`` when the error did not fall."""
+    (sweep_0, error_0), (sweep_1, error_1) = earlier, later
+    if not 0 < error_1 < error_0:
+        return None
+    rate = math.log(error_1 / error_0) / (sweep_1 - sweep_0)  # < 0: log-error change per sweep
+    return -math.log(error_1) / rate
 
 
 def _newton_scalings(
@@ -624,14 +630,15 @@ def _log_domain_sweeps(
     the updated ``f [P, n, 1]``, ``g [P, 1, m]``. Two exponential passes a sweep: only for kernels whose columns
     underflowed, where no scaling of the exponentiated kernel can help (Schmitzer 2019, log-domain updates)."""
     log_a, log_b = _safe_log(a).unsqueeze(-1), _safe_log(b).unsqueeze(-2)
+    column_mass = torch.logsumexp(scaled, dim=-2, keepdim=True)
     for _ in range(most):
-        column = log_b - torch.logsumexp(scaled, dim=-2, keepdim=True)
+        column = log_b - column_mass
         scaled += column
         row = log_a - torch.logsumexp(scaled, dim=-1, keepdim=True)
         scaled += row
         f, g = f + e * row, g + e * column
-        off = (torch.logsumexp(scaled, dim=-2, keepdim=True) - log_b).abs()
-        if not bool((off > math.log(2.0)).any()):
+        column_mass = torch.logsumexp(scaled, dim=-2, keepdim=True)  # the stop test's and the next update's
+        if not bool(((column_mass - log_b).abs() > math.log(2.0)).any()):
             break
     return f, g
 
