@@ -281,15 +281,31 @@ def test_projected_sweeps_use_the_window_after_its_transient():
     assert relaxation.projected_sweeps() == 0.0
 
 
+def _sharp_transport() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """A 40×50 transport with ε ≪ the cost's scale (1-D points in [0, 1], squared distances, ε = 2e-3) and
+    uneven weights: ``cost, a, b, ε``."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(40, 1, generator=g, dtype=torch.float64), torch.rand(50, 1, generator=g, dtype=torch.float64)
+    a = torch.rand(40, generator=g, dtype=torch.float64) + 0.5
+    b = torch.rand(50, generator=g, dtype=torch.float64) + 0.5
+    return (x - y.T).square(), a / a.sum(), b / b.sum(), 2e-3
+
+
+def _inner_solve(solver: EntropicGromovSolver, log_kernel: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                 epsilon: float, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The solver's inner Sinkhorn on ``log_kernel = −cost/ε`` from zero potentials: ``(plan [n, m], error)``."""
+    n, m = log_kernel.shape
+    plan, _, _, error = solver._sinkhorn(
+        log_kernel[None].clone(), torch.tensor(epsilon, dtype=torch.float64).reshape(1, 1, 1), a[None, :, None],
+        b[None, :, None], torch.zeros(1, n, 1, dtype=torch.float64), torch.zeros(1, 1, m, dtype=torch.float64),
+        torch.tensor([tol], dtype=torch.float64))
+    return plan[0], error[0]
+
+
 def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
     """A sharp kernel (ε ≪ cost scale) needs many plain sweeps: the relaxed inner solve (Newton steps off)
     engages ω > 1 and still lands on POT's log-domain Sinkhorn plan."""
-    g = torch.Generator().manual_seed(3)
-    x, y = torch.rand(40, 1, generator=g, dtype=torch.float64), torch.rand(50, 1, generator=g, dtype=torch.float64)
-    cost = (x - y.T).square()
-    a = torch.rand(40, generator=g, dtype=torch.float64) + 0.5
-    b = torch.rand(50, generator=g, dtype=torch.float64) + 0.5
-    a, b, eps = a / a.sum(), b / b.sum(), 2e-3
+    cost, a, b, eps = _sharp_transport()
     omegas = []
     observe = _Overrelaxation.observe
 
@@ -299,32 +315,30 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
 
     monkeypatch.setattr(_Overrelaxation, "observe", recording)
     solver = EntropicGromovSolver(inner_iter=100_000, newton_after=float("inf"))
-    zeros_f, zeros_g = torch.zeros(1, 40, 1, dtype=torch.float64), torch.zeros(1, 1, 50, dtype=torch.float64)
-    plan, _, _, error = solver._sinkhorn(
-        (-cost / eps)[None].clone(), torch.tensor(eps).reshape(1, 1, 1), a[None, :, None], b[None, :, None],
-        zeros_f, zeros_g, torch.tensor([1e-11], dtype=torch.float64))
+    plan, error = _inner_solve(solver, -cost / eps, a, b, eps, tol=1e-11)
     reference = ot.sinkhorn(a.numpy(), b.numpy(), cost.numpy(), eps, method="sinkhorn_log", numItermax=1_000_000,
                             stopThr=1e-14)
-    assert max(omegas) > 1.5 and float(error[0]) < 1e-11
-    np.testing.assert_allclose(plan[0].numpy(), reference, atol=1e-9 * reference.max())
+    assert max(omegas) > 1.5 and float(error) < 1e-11
+    np.testing.assert_allclose(plan.numpy(), reference, atol=1e-9 * reference.max())
 
 
 def test_rows_are_exact_when_a_relaxed_inner_solve_runs_out_of_sweeps():
     """The slow problem above cut off at 60 sweeps, while ω > 1: the last row update is plain, so the plan's
     rows sum to ``a`` (a relaxed last update left them off by up to 12 %; in a GW solve at ε0 = 3e-4 in
     float32 that compounded into plans of mass 1.5)."""
-    g = torch.Generator().manual_seed(3)
-    x, y = torch.rand(40, 1, generator=g, dtype=torch.float64), torch.rand(50, 1, generator=g, dtype=torch.float64)
-    a = torch.rand(40, generator=g, dtype=torch.float64) + 0.5
-    b = torch.rand(50, generator=g, dtype=torch.float64) + 0.5
-    a, b, eps = a / a.sum(), b / b.sum(), 2e-3
+    cost, a, b, eps = _sharp_transport()
     solver = EntropicGromovSolver(inner_iter=60, newton_after=float("inf"))
-    plan, _, _, error = solver._sinkhorn(
-        (-(x - y.T).square() / eps)[None].clone(), torch.tensor(eps).reshape(1, 1, 1), a[None, :, None],
-        b[None, :, None], torch.zeros(1, 40, 1, dtype=torch.float64), torch.zeros(1, 1, 50, dtype=torch.float64),
-        torch.tensor([1e-11], dtype=torch.float64))
-    assert float(error[0]) > 1e-6  # cut off, not converged
-    torch.testing.assert_close(plan[0].sum(1), a, atol=1e-12, rtol=0)
+    plan, error = _inner_solve(solver, -cost / eps, a, b, eps, tol=1e-11)
+    assert float(error) > 1e-6  # cut off, not converged
+    torch.testing.assert_close(plan.sum(1), a, atol=1e-12, rtol=0)
+
+
+def _spread_points(n: int, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points in R⁵ and ``m`` in R³ three times as spread and shifted: unscaled squared distances
+    averaging ~10 and ~50, so a small ε0 gives exponent ranges of 10³–10⁴."""
+    g = torch.Generator().manual_seed(n * 7 + m)
+    x = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    return x, torch.randn(m, 3, generator=g, dtype=torch.float64) * 3 + 1
 
 
 @pytest.mark.parametrize(("n", "m"), [(16, 16), (64, 16), (16, 90)])
@@ -333,9 +347,7 @@ def test_tiny_epsilon_plans_are_couplings_and_their_errors_true(n, m):
     (ranges of 10³–10⁴ in the exponent). Such solves used to report convergence with a marginal error of 0
     for a plan of mass 1/16, or return plans with rows off by up to 4; now the rows are exact, the reported
     marginal error is the plan's column error, and a solve that says it converged has met the tolerance."""
-    g = torch.Generator().manual_seed(n * 7 + m)
-    x = torch.randn(n, 5, generator=g, dtype=torch.float64)
-    y = torch.randn(m, 3, generator=g, dtype=torch.float64) * 3 + 1
+    x, y = _spread_points(n, m)
     for eps0, cost in itertools.product((1e-3, 3e-4), ("sqeuclidean", "cosine")):
         problem = GromovProblem.create(cost_matrix(x.float(), cost), cost_matrix(y.float(), cost))
         result = EntropicGromovSolver(max_iter=100, tol=1e-4, inner_iter=50).solve(
@@ -354,9 +366,7 @@ def test_scalings_stay_below_the_overflow_limit(dtype, eps0):
     """Long inner solves (1000 sweeps) on kernels that need scalings beyond the float range: without a bound
     Newton steps and sweeps pushed ``v`` to 1e38 (float32) / 1e307 (float64), ``K v`` overflowed and every
     later step was NaN. The scalings now stop at √(float max)/max(n, m) and the next outer step absorbs them."""
-    g = torch.Generator().manual_seed(64 * 7 + 90)
-    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
-    y = torch.randn(90, 3, generator=g, dtype=torch.float64) * 3 + 1
+    x, y = _spread_points(64, 90)
     problem = GromovProblem.create(cost_matrix(x.to(dtype), "sqeuclidean"), cost_matrix(y.to(dtype), "sqeuclidean"))
     result = EntropicGromovSolver(max_iter=100, tol=1e-4, inner_iter=1000).solve(
         problem, problem.relative_epsilon(eps0))
@@ -399,17 +409,13 @@ def test_newton_steps_finish_what_sinkhorn_cannot(newton):
     """Mass must cross between two weakly coupled blocks: relaxed sweeps stall near 2.5e-9 (5 000 of them),
     Newton steps on the dual reach 1e-12 and the known plan."""
     log_kernel, known = _two_block_transport()
-    a, b = known.sum(1)[None, :, None], known.sum(0)[None, :, None]
     solver = EntropicGromovSolver(inner_iter=5000, newton_after=None if newton else float("inf"))
-    plan, _, _, error = solver._sinkhorn(
-        log_kernel[None].clone(), torch.ones(1, 1, 1, dtype=torch.float64), a, b,
-        torch.zeros(1, 24, 1, dtype=torch.float64), torch.zeros(1, 1, 28, dtype=torch.float64),
-        torch.tensor([1e-12], dtype=torch.float64))
+    plan, error = _inner_solve(solver, log_kernel, known.sum(1), known.sum(0), 1.0, tol=1e-12)
     if newton:
-        assert float(error[0]) < 1e-12
-        torch.testing.assert_close(plan[0], known, atol=1e-10 * float(known.max()), rtol=0)
+        assert float(error) < 1e-12
+        torch.testing.assert_close(plan, known, atol=1e-10 * float(known.max()), rtol=0)
     else:
-        assert float(error[0]) > 1e-10
+        assert float(error) > 1e-10
 
 
 @pytest.mark.parametrize("seed", [0, 2, 4])
