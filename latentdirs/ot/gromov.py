@@ -60,6 +60,7 @@ GW value (ε held constant), so there is never any backpropagation through the i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -345,9 +346,15 @@ class EntropicGromovSolver:
         self, problem: GromovProblem, epsilon: float | Tensor, warm_start: GromovResult | None = None
     ) -> GromovResult:
         """Solve every problem of the batch with regularisation ``epsilon`` (a float or one value per problem)."""
-        with torch.no_grad():
+        # inference mode, not no_grad: a fifth less dispatch time per operation, which is most of the time at
+        # small n; its tensors may not enter autograd, so the result leaves as ordinary tensors
+        with torch.inference_mode():
             detached = GromovProblem(problem.cx.detach(), problem.cy.detach(), problem.a.detach(), problem.b.detach())
-            return self._solve(detached, epsilon, warm_start)
+            result = self._solve(detached, epsilon, warm_start)
+        return dataclasses.replace(result, **{
+            field.name: getattr(result, field.name).clone()
+            for field in dataclasses.fields(result) if isinstance(getattr(result, field.name), Tensor)
+        })
 
     def _solve(self, problem: GromovProblem, epsilon: float | Tensor, warm_start: GromovResult | None) -> GromovResult:
         batch, n, m = problem.shape
