@@ -52,7 +52,8 @@ class OperationCount(TorchDispatchMode):
         self.operations = self.reads = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket is torch.ops.aten._local_scalar_dense:
+        # under inference mode a read-back arrives as aten.item or aten.is_nonzero (not decomposed first)
+        if func.overloadpacket in (torch.ops.aten._local_scalar_dense, torch.ops.aten.item, torch.ops.aten.is_nonzero):
             self.reads += 1
         elif not func.is_view and func.overloadpacket is not torch.ops.aten._unsafe_view:
             self.operations += 1
