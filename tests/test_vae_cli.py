@@ -113,6 +113,8 @@ def test_config_file_and_rerun_from_a_saved_config(tmp_path, bars, capsys):
     (["--objective", "dip-vae-i", "--beta", "3"], "has no beta or gamma"),
     (["--batch-size", "1"], "batch_size must be"),
     (["--device", "tpu"], "unknown device"),
+    # the term would first act at step 1000: its settings are checked against the model before step 0
+    (["--reg", "jacobian_l1:subset=4,delay=1000"], "subset must be between 1 and the latent size 3, got 4"),
 ])
 def test_bad_options(tmp_path, bars, capsys, args, message):
     line = error_line(["--out", str(tmp_path / "x"), *TINY, *args], capsys)

@@ -74,8 +74,7 @@ def jacobian_l1(
 ) -> Tensor:
     """``(1/B) Σ |∂fn(z)/∂z|`` over latents and outputs (``subset=k``: k random latents, scaled by d/k)."""
     dims = z.shape[1]
-    if subset and not 0 < subset <= dims:
-        raise UserError(f"jacobian_l1: subset must be between 1 and the latent size {dims}, got {subset}")
+    _check_subset(subset, dims)
     if subset and subset < dims:
         columns = torch.randperm(dims, generator=generator, device=z.device)[:subset]
     else:
@@ -92,6 +91,11 @@ def jacobian_l1(
             jac = jacobian_columns_finite_difference(fn, part, columns, step)
         total = total + jac.abs().sum()
     return total / z.shape[0] * (dims / len(columns))
+
+
+def _check_subset(subset: int, dims: int) -> None:
+    if subset and not 0 < subset <= dims:
+        raise UserError(f"jacobian_l1: subset must be between 1 and the latent size {dims}, got {subset}")
 
 
 def hessian_penalty(
@@ -178,6 +182,9 @@ class JacobianL1(_DecoderPenalty):
         "fd_step": Param(1e-3, "finite-difference step h", above=0),
         "subset": Param(0, "random latents per step (0: all); unbiased, scaled by d/k", minimum=0),
     }
+
+    def check_model(self, latent_dim: int) -> None:
+        _check_subset(self.hp["subset"], latent_dim)
 
     def forward(self, ctx: LossContext) -> dict[str, Tensor]:
         gamma = self.weight(ctx)

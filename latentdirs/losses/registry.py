@@ -111,6 +111,11 @@ class LossTerm(nn.Module):
     def forward(self, ctx: LossContext) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_model(self, latent_dim: int) -> None:
+        """Raise a UserError for settings that cannot work with a model of ``latent_dim`` codes (default: none
+        can fail). The VAE trainer calls it before the first step, so such a run stops at once, not at the
+        step where the term first acts (after its delay, perhaps hours in)."""
+
     def after_step(self, ctx: LossContext) -> dict[str, float]:
         """Updates of the term's own parameters after the main optimizer step (default: none)."""
         return {}

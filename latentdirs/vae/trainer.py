@@ -100,6 +100,8 @@ class Trainer:
         self.model = place_model(build_model(config, self.dataset), self.device)
         self.terms: list[LossTerm] = [term.to(self.device) for term in config.build_terms()]
         check_needs(self.terms, context_fields(config.decoder), "vae")
+        for term in self.terms:
+            term.check_model(self.model.latent_dim)
         self.labels = _term_labels(self.terms)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
         self.reconstruction_loss = RECONSTRUCTIONS[config.reconstruction]
