@@ -11,7 +11,8 @@ import torch
 
 from latentdirs.errors import UserError
 from latentdirs.ot.costs import COST_NAMES, CostMatrix, cost_matrix
-from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, _Overrelaxation, gw_value
+from latentdirs.ot.gromov import EntropicGromovSolver, GromovProblem, gw_value
+from latentdirs.ot.sinkhorn import KernelSinkhorn, Overrelaxation
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -230,7 +231,7 @@ def test_float32_precise_when_one_cost_is_tiny():
 
 
 def test_overrelaxation_parameter_follows_young():
-    relaxation = _Overrelaxation(window=4)
+    relaxation = Overrelaxation(window=4)
     for k in range(5):  # plain sweeps; the error shrinks by 0.81 per check after a transient: θ = 0.9 per sweep
         assert relaxation.omega == 1.0
         relaxation.observe(10.0 if k == 0 else 0.81**k, sweep=2 * k)
@@ -253,7 +254,7 @@ def test_overrelaxation_parameter_follows_young():
 
 
 def test_next_check_comes_when_the_observed_rate_reaches_the_tolerance():
-    relaxation = _Overrelaxation()
+    relaxation = Overrelaxation()
     assert relaxation.sweeps_to_tolerance(default=2, most=8) == 2  # no checks yet
     for sweep, error in ((1, 400.0), (2, 100.0)):
         relaxation.observe(error, sweep)
@@ -269,7 +270,7 @@ def test_next_check_comes_when_the_observed_rate_reaches_the_tolerance():
 
 def test_projected_sweeps_use_the_window_after_its_transient():
     """What decides the switch to Newton steps: the sweeps this window's rate needs to reach the tolerance."""
-    relaxation = _Overrelaxation()
+    relaxation = Overrelaxation()
     for sweep, error in ((1, 900.0), (3, 100.0), (5, 50.0)):
         relaxation.observe(error, sweep)
         assert relaxation.projected_sweeps() == 0.0  # fewer than three checks after the transient
@@ -291,11 +292,11 @@ def _sharp_transport() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]
     return (x - y.T).square(), a / a.sum(), b / b.sum(), 2e-3
 
 
-def _inner_solve(solver: EntropicGromovSolver, log_kernel: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+def _inner_solve(inner: KernelSinkhorn, log_kernel: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
                  epsilon: float, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The solver's inner Sinkhorn on ``log_kernel = −cost/ε`` from zero potentials: ``(plan [n, m], error)``."""
+    """The GW solver's inner Sinkhorn on ``log_kernel = −cost/ε`` from zero potentials: ``(plan [n, m], error)``."""
     n, m = log_kernel.shape
-    plan, _, _, error = solver._sinkhorn(
+    plan, _, _, error = inner.solve(
         log_kernel[None].clone(), torch.tensor(epsilon, dtype=torch.float64).reshape(1, 1, 1), a[None, :, None],
         b[None, :, None], torch.zeros(1, n, 1, dtype=torch.float64), torch.zeros(1, 1, m, dtype=torch.float64),
         torch.tensor([tol], dtype=torch.float64))
@@ -307,15 +308,15 @@ def test_overrelaxed_sinkhorn_matches_pot_on_a_slow_problem(monkeypatch):
     engages ω > 1 and still lands on POT's log-domain Sinkhorn plan."""
     cost, a, b, eps = _sharp_transport()
     omegas = []
-    observe = _Overrelaxation.observe
+    observe = Overrelaxation.observe
 
     def recording(self, error, sweep):
         observe(self, error, sweep)
         omegas.append(self.omega)
 
-    monkeypatch.setattr(_Overrelaxation, "observe", recording)
-    solver = EntropicGromovSolver(inner_iter=100_000, newton_after=float("inf"))
-    plan, error = _inner_solve(solver, -cost / eps, a, b, eps, tol=1e-11)
+    monkeypatch.setattr(Overrelaxation, "observe", recording)
+    inner = KernelSinkhorn(max_sweeps=100_000, newton_after=float("inf"))
+    plan, error = _inner_solve(inner, -cost / eps, a, b, eps, tol=1e-11)
     reference = ot.sinkhorn(a.numpy(), b.numpy(), cost.numpy(), eps, method="sinkhorn_log", numItermax=1_000_000,
                             stopThr=1e-14)
     assert max(omegas) > 1.5 and float(error) < 1e-11
@@ -327,8 +328,8 @@ def test_rows_are_exact_when_a_relaxed_inner_solve_runs_out_of_sweeps():
     rows sum to ``a`` (a relaxed last update left them off by up to 12 %; in a GW solve at ε0 = 3e-4 in
     float32 that compounded into plans of mass 1.5)."""
     cost, a, b, eps = _sharp_transport()
-    solver = EntropicGromovSolver(inner_iter=60, newton_after=float("inf"))
-    plan, error = _inner_solve(solver, -cost / eps, a, b, eps, tol=1e-11)
+    inner = KernelSinkhorn(max_sweeps=60, newton_after=float("inf"))
+    plan, error = _inner_solve(inner, -cost / eps, a, b, eps, tol=1e-11)
     assert float(error) > 1e-6  # cut off, not converged
     torch.testing.assert_close(plan.sum(1), a, atol=1e-12, rtol=0)
 
@@ -409,8 +410,8 @@ def test_newton_steps_finish_what_sinkhorn_cannot(newton):
     """Mass must cross between two weakly coupled blocks: relaxed sweeps stall near 2.5e-9 (5 000 of them),
     Newton steps on the dual reach 1e-12 and the known plan."""
     log_kernel, known = _two_block_transport()
-    solver = EntropicGromovSolver(inner_iter=5000, newton_after=None if newton else float("inf"))
-    plan, error = _inner_solve(solver, log_kernel, known.sum(1), known.sum(0), 1.0, tol=1e-12)
+    inner = KernelSinkhorn(max_sweeps=5000, newton_after=None if newton else float("inf"))
+    plan, error = _inner_solve(inner, log_kernel, known.sum(1), known.sum(0), 1.0, tol=1e-12)
     if newton:
         assert float(error) < 1e-12
         torch.testing.assert_close(plan, known, atol=1e-10 * float(known.max()), rtol=0)
