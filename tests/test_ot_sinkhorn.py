@@ -78,9 +78,9 @@ def _inner_solve(inner: KernelSinkhorn, log_kernel: torch.Tensor, a: torch.Tenso
     """The GW solver's inner Sinkhorn on ``log_kernel = −cost/ε`` from zero potentials: ``(plan [n, m], error)``."""
     n, m = log_kernel.shape
     plan, _, _, error = inner.solve(
-        log_kernel[None].clone(), torch.tensor(epsilon, dtype=torch.float64).reshape(1, 1, 1), a[None, :, None],
-        b[None, :, None], torch.zeros(1, n, 1, dtype=torch.float64), torch.zeros(1, 1, m, dtype=torch.float64),
-        torch.tensor([tol], dtype=torch.float64))
+        lambda f, g: (f + g) / epsilon + log_kernel, torch.tensor(epsilon, dtype=torch.float64).reshape(1, 1, 1),
+        a[None, :, None], b[None, :, None], torch.zeros(1, n, 1, dtype=torch.float64),
+        torch.zeros(1, 1, m, dtype=torch.float64), torch.tensor([tol], dtype=torch.float64))
     return plan[0], error[0]
 
 

@@ -32,7 +32,8 @@ points so weakly that sweeps gain < 1 % in 10⁴), which are then absorbed back 
 tiny ε (exponent ranges of 10³–10⁴) in float range: a kernel column that underflowed entirely — no scaling can
 give it mass — is caught at the first check and revived by log-domain sweeps, and the scalings stop at
 ``√(float max)/max(n, m)``, so that ``K v`` and the plan stay finite (a solve that needs more stops short,
-reports its true error, and the next outer step absorbs it). In
+reports its true error, and the next outer step absorbs it); slow solves absorb scalings beyond ``e^{±τ}``
+into the potentials as they go, recomputing the kernel (:meth:`.sinkhorn.KernelSinkhorn.solve`). In
 practice ``G`` is evaluated from centred costs ``C − mean(C)`` and without its row constant (absorbed exactly
 by the row update): same plans, and float32 stays precise when one cost is nearly constant or much smaller
 than the other. The inner solve is inexact: sweeps stop once
@@ -69,7 +70,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .costs import CostMatrix
-from .sinkhorn import KernelSinkhorn, log_domain_sweeps, safe_log
+from .sinkhorn import KernelSinkhorn, safe_log
 
 Init = Literal["product", "identity"]
 
@@ -388,19 +389,14 @@ class EntropicGromovSolver:
         spare = torch.empty_like(plan)  # two [P, n, m] buffers alternate: the plan and the next kernel
         a_col, b_col = a.unsqueeze(-1), b.unsqueeze(-1)
         inner = KernelSinkhorn(self.inner_iter, self.inner_check, self.newton_after, self.newton_steps)
-        def linearised() -> Tensor:  # (f + g − L⊗T)/ε, written into the spare buffer
+        def linearised(f: Tensor, g: Tensor) -> Tensor:  # (f + g − L⊗T)/ε, written into the spare buffer
             return linear.scaled_cost(plan, f / e_k, (g - column) / e_k, 2.0 / e_k, out=spare)
 
         for iterations in range(1, self.max_iter + 1):
             scale = max(1.0, self.anneal_from * self.anneal_rate ** (iterations - 1))
             e_k = e if scale == 1.0 else e * scale
             inner_tol = (self.inner_ratio * change).clamp_min_(tol)
-            solved = inner.solve(linearised(), e_k, a_col, b_col, f, g, inner_tol)
-            if solved is None:  # columns of the kernel underflowed: log-domain sweeps revive them
-                scaled = linearised()
-                f, g = log_domain_sweeps(scaled, e_k, a, b, f, g)
-                solved = inner.solve(scaled, e_k, a_col, b_col, f, g, inner_tol, revive=False)
-            new_plan, f, g, marginal_error = solved
+            new_plan, f, g, marginal_error = inner.solve(linearised, e_k, a_col, b_col, f, g, inner_tol)
             step = plan.sub_(new_plan)  # the old plan's buffer becomes the step, then the next spare
             error = torch.linalg.vector_norm(step, 2, dim=(-1, -2))  # Frobenius
             change = step.abs_().sum(dim=(-1, -2))  # L1 (vector_norm's ord=1 is 5× slower on the CPU at n = 512)
