@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import warnings
 
 import click
 
 from . import __version__, commands
-from .errors import UserError
+from .errors import LatentdirsWarning, UserError
 from .interrupt import Interrupted
 
 
@@ -52,9 +53,12 @@ _add_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning bad input into one clear line and exit status 2."""
+    """Entry point: run the CLI, turning bad input into one clear line and exit status 2 (and latentdirs' own
+    warnings into one ``warning: …`` line each)."""
     try:
-        cli.main(args=argv, prog_name="latentdirs", standalone_mode=False)
+        with warnings.catch_warnings():
+            _show_own_warnings_as_lines()
+            cli.main(args=argv, prog_name="latentdirs", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -78,3 +82,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def _show_own_warnings_as_lines() -> None:
+    """Inside ``warnings.catch_warnings()``: a :class:`LatentdirsWarning` prints as ``warning: <message>`` on
+    stderr (no file name, line or source); other warnings as Python shows them."""
+    python_shows = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, LatentdirsWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            python_shows(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -7,3 +7,8 @@ class UserError(Exception):
     The message names what was wrong and what was expected; `latentdirs` prints it as
     ``error: <message>`` and exits with status 2.
     """
+
+
+class LatentdirsWarning(UserWarning):
+    """Something the user should know that does not stop the work (e.g. a stand-in for weights that are not on
+    this machine); `latentdirs` prints it as one ``warning: <message>`` line."""

@@ -143,6 +143,19 @@ def test_cli_bad_input_is_one_line(tmp_path, generators, capsys):
     assert (foreign / "config.json").read_text() == '{"dataset": "dsprites"}'
 
 
+def test_training_against_a_random_lpips_backbone_says_so_in_one_line(tmp_path, generators, capsys, monkeypatch):
+    """Without torchvision's AlexNet weights on the machine, features=lpips trains against a random backbone:
+    discover says so (and how to get LPIPS proper) as one ``warning:`` line, and still runs."""
+    monkeypatch.setattr("latentdirs.directions.features.alexnet_weights_path", lambda: None)
+    code, text = run(["discover", "--generator", generators[0], "--method", "gmg:features=lpips,points=4", "-k", "2",
+                      "--steps", "1", "--batch-size", "4", "--stats-samples", "16", "--grid-samples", "1",
+                      "--grid-steps", "2", "--out", str(tmp_path / "run"), "--quiet", "--device", "cpu"], capsys)
+    assert code == 0, text
+    warned = [line for line in text.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "RANDOM AlexNet backbone" in warned[0] and "alexnet-owt-7be5be79.pth" in warned[0]
+    assert "UserWarning" not in text and "features.py" not in text
+
+
 def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
     """The ground-truth wiring with an untrained dSprites factor classifier (values are meaningless)."""
     from latentdirs.factors import build_factor_classifier, save_factor_classifier

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import LatentdirsWarning, UserError
+
 FEATURE_KINDS = ("pixels", "downsample", "lpips")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_MIN_SIZE = 64
@@ -79,12 +81,14 @@ class ImageFeatures(nn.Module):
     def __init__(self, kind: str = "pixels", size: int = 32) -> None:
         super().__init__()
         if kind not in FEATURE_KINDS:
-            from ..errors import UserError
-
             raise UserError(f"unknown feature space {kind!r}; expected one of {', '.join(FEATURE_KINDS)}")
         self.kind = kind
         self.size = int(size)
         self.lpips = LpipsEmbedding() if kind == "lpips" else None
+        if self.lpips is not None and not self.lpips.pretrained_backbone:
+            warnings.warn(f"features=lpips: {self.lpips.description}; the directions are trained in that space. "
+                          f"For LPIPS proper, put torchvision's {ALEXNET_FILE} into "
+                          f"{Path(torch.hub.get_dir()) / 'checkpoints'}", LatentdirsWarning, stacklevel=2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.kind == "pixels":

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 from torch.func import jvp, vmap
 
-from ..errors import UserError
+from ..errors import LatentdirsWarning, UserError
 from .registry import LossContext, LossTerm, Param, register
 from .schedules import ramp_weight
 
@@ -150,7 +150,7 @@ class _DecoderPenalty(LossTerm):
             reasons.append("bf16 arithmetic cannot resolve the small input steps")
         if reasons:
             self._warned = True
-            warnings.warn(f"{self.name}: {what} is unreliable: " + "; ".join(reasons), stacklevel=3)
+            warnings.warn(f"{self.name}: {what} is unreliable: " + "; ".join(reasons), LatentdirsWarning, stacklevel=3)
 
     def picture(self, ctx: LossContext) -> Decoder:
         return lambda codes: torch.sigmoid(ctx.decode(codes))
