@@ -34,10 +34,10 @@ MAX_ABSORPTIONS = 8
 
 @dataclass(frozen=True)
 class KernelSinkhorn:
-    """Settings of the inner solve: at most ``max_sweeps`` sweeps; the marginal error is checked after the
-    first, then every ``check_every`` until a rate is known (see :meth:`solve`); Newton steps (at most
-    ``newton_steps``) take over when the projected sweeps exceed ``newton_after`` (``None``:
-    :func:`newton_worth`)."""
+    """Settings of the inner solve: at most ``max_sweeps`` sweeps each time the kernel is formed (a revival or
+    an absorption forms it again, see :meth:`solve`); the marginal error is checked after the first sweep, then
+    every ``check_every`` until a rate is known (see :meth:`_sweeps`); Newton steps (at most ``newton_steps``)
+    take over when the projected sweeps exceed ``newton_after`` (``None``: :func:`newton_worth`)."""
 
     max_sweeps: int = 1000
     check_every: int = 2
