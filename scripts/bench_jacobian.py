@@ -92,5 +92,6 @@ def main() -> None:
     for name, seconds in times.items():
         print(f"{name:<22} {1000 * seconds:>9.1f} ms   {seconds / times['plain']:>6.2f}× plain")
 
+
 if __name__ == "__main__":
     main()

@@ -29,9 +29,14 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_MIN_SIZE = 64
 
 
+def alexnet_weights_location() -> Path:
+    """Where torchvision keeps (or would keep) its AlexNet weights: the torch hub's checkpoint folder."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+
+
 def alexnet_weights_path() -> Path | None:
     """The cached torchvision AlexNet weights, or None when they are not on this machine."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+    path = alexnet_weights_location()
     return path if path.is_file() else None
 
 
@@ -87,8 +92,8 @@ class ImageFeatures(nn.Module):
         self.lpips = LpipsEmbedding() if kind == "lpips" else None
         if self.lpips is not None and not self.lpips.pretrained_backbone:
             warnings.warn(f"features=lpips: {self.lpips.description}; the directions are trained in that space. "
-                          f"For LPIPS proper, put torchvision's {ALEXNET_FILE} into "
-                          f"{Path(torch.hub.get_dir()) / 'checkpoints'}", LatentdirsWarning, stacklevel=2)
+                          f"For LPIPS proper, put torchvision's AlexNet weights at {alexnet_weights_location()}",
+                          LatentdirsWarning, stacklevel=2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.kind == "pixels":

@@ -72,7 +72,7 @@ class KernelSinkhorn:
                 return plan, f, g, error
             scaled = linearised(f, g)
             if status == "dead columns":
-                f, g = log_domain_sweeps(scaled, e, a_col.squeeze(-1), b_col.squeeze(-1), f, g)
+                f, g = log_domain_sweeps(scaled, e, a_col, b_col, f, g)
                 revive = False
             else:  # "absorbed"
                 absorptions += 1
@@ -296,13 +296,14 @@ def newton_scalings(
 
 
 def log_domain_sweeps(
-    scaled: Tensor, e: Tensor, a: Tensor, b: Tensor, f: Tensor, g: Tensor, most: int = 50
+    scaled: Tensor, e: Tensor, a_col: Tensor, b_col: Tensor, f: Tensor, g: Tensor, most: int = 50
 ) -> tuple[Tensor, Tensor]:
     """Sinkhorn sweeps in the log domain on ``scaled = (f + g − cost)/ε`` (updated in place), column then row
-    ``logsumexp`` updates, until every column's mass is within a factor 2 of ``b`` or ``most`` sweeps; returns
-    the updated ``f [P, n, 1]``, ``g [P, 1, m]``. Two exponential passes a sweep: only for kernels whose columns
-    underflowed, where no scaling of the exponentiated kernel can help (Schmitzer 2019, log-domain updates)."""
-    log_a, log_b = safe_log(a).unsqueeze(-1), safe_log(b).unsqueeze(-2)
+    ``logsumexp`` updates, until every column's mass is within a factor 2 of ``b`` or ``most`` sweeps; weights
+    as columns ``a_col [P, n, 1]``, ``b_col [P, m, 1]``; returns the updated ``f [P, n, 1]``, ``g [P, 1, m]``.
+    Two exponential passes a sweep: only for kernels whose columns underflowed, where no scaling of the
+    exponentiated kernel can help (Schmitzer 2019, log-domain updates)."""
+    log_a, log_b = safe_log(a_col), safe_log(b_col).transpose(-1, -2)
     column_mass = torch.logsumexp(scaled, dim=-2, keepdim=True)
     for _ in range(most):
         column = log_b - column_mass
