@@ -1,20 +1,24 @@
 """GPU figures and a GPU-trained dSprites generator in one call of the device tool.
 
-The benchmarks' CUDA rows (TopDis step, entropic GW vs POT, Jacobian L1) and a ``train-gan`` run on the GPU,
-sized to fit one device command (at most 10 minutes) with the output it may send back (at most 8 files, each
-under 16 MiB). Two steps:
+A ``train-gan`` sweep on the GPU first (the generator is what #8 lacks), then the benchmarks' CUDA rows
+(TopDis step, entropic GW vs POT, Jacobian L1), all within one deadline that fits one device command (at most
+10 minutes) and the output it may send back (at most 8 files, each under 16 MiB). The sweep trains
+:data:`GAN_RUNS` concurrently, one process each: the network is small, so one process keeps the GPU mostly
+waiting for kernel launches, and several settings in the same minutes raise the odds that one of them meets
+the target (on CPU these settings' family varied widely from seed to seed). Two steps:
 
 1. Here, once: ``python scripts/device_checks.py wheels`` downloads the dependencies the device image lacks
    (POT, giotto-ph, ripser, persim, lpips, …) as CPython 3.12 wheels into ``.whl/`` (git-ignored).
-2. On the device (the tool's ``run``, carrying ``.whl``)::
+2. On the device (the tool's ``run``, carrying ``.whl``; ``timeout_s`` a little above ``--deadline-s``)::
 
        python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && \\
        PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 python3 scripts/device_checks.py run --out $OUT
 
-   ``$OUT`` receives ``env.txt``, ``bench.txt`` (all three benchmarks), ``train_gan.log``, ``run.tgz`` (the
-   run's config, metrics and sample grids) and ``snapshot_<kimg>.tgz`` for the best snapshots by the quality
-   signal logged during training (shape proportions within 10 points of 1/3 first, then mean IoU). Unpack
-   them into one run directory and bundle the best with ``scripts/bundle_pretrained.py --train-hardware …``.
+   ``$OUT`` receives ``env.txt``, ``train_gan.log`` (every run's log), ``runs.tgz`` (each run's config,
+   metrics and last sample grids), ``snapshot_<run>_<kimg>.tgz`` for the best snapshots of all runs by the
+   quality signal logged during training (shape proportions within 10 points of 1/3 first, then mean IoU) and
+   ``bench.txt`` (all three benchmarks, in the time left). Unpack a snapshot into a run directory and bundle it
+   with ``scripts/bundle_pretrained.py --train-hardware …``.
 
 Without a GPU the same command checks the script itself, e.g.
 ``python scripts/device_checks.py run --out /tmp/dc --device cpu --quick --train-minutes 0.5``.
@@ -38,14 +42,25 @@ ROOT = Path(__file__).resolve().parents[1]
 WHEELS = ("pot", "giotto-ph", "ripser", "persim", "hopcroftkarp", "deprecated", "lpips")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64", "any")
-#: a generator of a few MB (channels 128 at 64×64) at the rates of the bundled CPU run's family; the
-#: discriminator at half the channel base (on CPU, G and D both doubled collapsed twice; G doubled alone did not)
-GAN_ARGS = ("--dataset", "dsprites", "--resolution", "64", "--channel-base", "8192", "--channel-max", "128",
-            "--d-channel-base", "4096", "--batch", "64", "--style-mixing", "0", "--gamma", "0.1",
-            "--g-lr", "0.0025", "--d-lr", "0.001", "--seed", "1", "--kimg", "100000")
-#: ``--quick``: a tiny network, to check the script without a GPU
-GAN_QUICK_ARGS = ("--dataset", "dsprites", "--resolution", "64", "--channel-base", "256", "--channel-max", "16",
-                  "--batch", "8", "--style-mixing", "0", "--seed", "1", "--kimg", "100000")
+#: The sweep: a generator of a few MB (channels 128 at 64×64) at the rates of the bundled CPU run's family, the
+#: discriminator at half the channel base (on CPU, G and D both doubled collapsed twice; G doubled alone did
+#: not), with two seeds; and StyleGAN2-ADA's automatic settings for 64 px (batch 32, both rates 0.002,
+#: γ = 0.0002·64²/32 ≈ 0.025) with both networks at the full channel base.
+_FAMILY = ("--dataset", "dsprites", "--resolution", "64", "--channel-base", "8192", "--channel-max", "128",
+           "--style-mixing", "0", "--kimg", "100000")
+GAN_RUNS = {
+    "base_s1": (*_FAMILY, "--d-channel-base", "4096", "--batch", "64", "--gamma", "0.1", "--g-lr", "0.0025",
+                "--d-lr", "0.001", "--seed", "1"),
+    "base_s2": (*_FAMILY, "--d-channel-base", "4096", "--batch", "64", "--gamma", "0.1", "--g-lr", "0.0025",
+                "--d-lr", "0.001", "--seed", "2"),
+    "ada_s1": (*_FAMILY, "--batch", "32", "--gamma", "0.025", "--g-lr", "0.002", "--d-lr", "0.002", "--seed", "1"),
+}
+#: ``--quick``: tiny networks, to check the script without a GPU
+GAN_QUICK_RUNS = {
+    name: ("--dataset", "dsprites", "--resolution", "64", "--channel-base", "256", "--channel-max", "16",
+           "--batch", "8", "--style-mixing", "0", "--seed", str(seed), "--kimg", "100000")
+    for name, seed in (("tiny_s1", 1), ("tiny_s2", 2))
+}
 FILES_BACK = 8  # the device tool returns at most this many files
 
 
@@ -61,13 +76,30 @@ def download_wheels(dest: Path) -> None:
 
 
 def run_logged(command: list[str], log, timeout_s: float) -> None:
-    """Run ``command`` from the repository root, its output appended to ``log``. Past ``timeout_s`` it gets
-    SIGINT (latentdirs' training commands then save what they have, as on Ctrl-C), 60 s later SIGKILL."""
+    """Run ``command`` from the repository root, its output appended to ``log``, stopped as :func:`_finish` says."""
     log.write(f"\n$ {' '.join(command)}\n")
     log.flush()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    _finish(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log, timeout_s)
+
+
+def run_concurrently(commands: dict[str, list[str]], logs: Path, timeout_s: float) -> None:
+    """Start every command at once from the repository root (output in ``logs/<name>.log``) and wait for all;
+    each is stopped as :func:`_finish` says, ``timeout_s`` after the start."""
+    running = []
+    for name, command in commands.items():
+        log = open(logs / f"{name}.log", "w")
+        running.append((subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log))
+    deadline = time.monotonic() + timeout_s
+    for process, log in running:
+        _finish(process, log, deadline - time.monotonic())
+        log.close()
+
+
+def _finish(process: subprocess.Popen, log, timeout_s: float) -> None:
+    """Wait for ``process``; past ``timeout_s`` it gets SIGINT (latentdirs' training commands then save what they
+    have, as on Ctrl-C), 60 s later SIGKILL."""
     try:
-        process.wait(timeout=timeout_s)
+        process.wait(timeout=max(timeout_s, 0.0))
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGINT)
         try:
@@ -94,54 +126,72 @@ def _has(program: str) -> bool:
     return any((Path(d) / program).is_file() for d in os.environ.get("PATH", "").split(os.pathsep))
 
 
-def benchmarks(out: Path, device: str, quick: bool) -> None:
-    python = sys.executable
-    quick_flag = ["--quick"] if quick else []
+#: the benchmarks and their shares of the time left after training
+BENCHMARKS = (("bench_topdis.py", 0.4), ("bench_gmg.py", 0.4), ("bench_jacobian.py", 0.2))
+MIN_BENCH_S = 60.0
+
+
+def benchmarks(out: Path, device: str, quick: bool, seconds: float) -> None:
+    """The three benchmarks one after another (each alone on the machine), sharing ``seconds``."""
+    options = {"bench_topdis.py": [], "bench_jacobian.py": ["--device", device],
+               "bench_gmg.py": [] if quick else ["--sizes", "64", "128", "256", "512"]}
     with open(out / "bench.txt", "w") as log:
-        run_logged([python, "scripts/bench_topdis.py", *quick_flag], log, 150)
-        run_logged([python, "scripts/bench_gmg.py", *(quick_flag or ["--sizes", "64", "128", "256", "512"])], log, 150)
-        run_logged([python, "scripts/bench_jacobian.py", "--device", device, *quick_flag], log, 90)
+        if seconds < MIN_BENCH_S:
+            log.write(f"benchmarks skipped: {seconds:.0f} s left before the deadline\n")
+            return
+        for script, share in BENCHMARKS:
+            command = [sys.executable, f"scripts/{script}", *options[script], *(["--quick"] if quick else [])]
+            run_logged(command, log, share * seconds - 5)
 
 
-def snapshot_order(metrics: list[dict]) -> list[float]:
-    """kimg of the logged quality records, best first: shapes within 10 points of 1/3, then mean IoU."""
+def ranked_snapshots(metrics: dict[str, list[dict]]) -> list[tuple[str, float]]:
+    """``(run, kimg)`` of every logged quality record of the runs, best first: shapes within 10 points of 1/3,
+    then mean IoU."""
     from latentdirs.factors import shapes_balanced
 
-    scored = []
-    for record in metrics:
-        quality = record.get("quality")
-        if quality:
-            scored.append((shapes_balanced(quality), quality["mean"], record["kimg"]))
-    return [kimg for *_, kimg in sorted(scored, reverse=True)]
+    scored = [(shapes_balanced(record["quality"]), record["quality"]["mean"], run, record["kimg"])
+              for run, records in metrics.items() for record in records if record.get("quality")]
+    return [(run, kimg) for *_, run, kimg in sorted(scored, reverse=True)]
 
 
 def train(out: Path, device: str, minutes: float, keep: int, quick: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="device_checks_") as tmp:
-        _train_and_pack(Path(tmp) / "gan", out, device, minutes, keep, quick)
-
-
-def _train_and_pack(run: Path, out: Path, device: str, minutes: float, keep: int, quick: bool) -> None:
+    """The :data:`GAN_RUNS` sweep (``--quick``: :data:`GAN_QUICK_RUNS`), concurrently, for ``minutes`` each."""
+    runs = GAN_QUICK_RUNS if quick else GAN_RUNS
     interval = "0.2" if quick else "10"
-    command = [sys.executable, "-m", "latentdirs", "train-gan", "--out", str(run),
-               *(GAN_QUICK_ARGS if quick else GAN_ARGS), "--device", device,
-               "--max-minutes", str(minutes), "--snapshot-kimg", interval, "--sample-kimg", interval,
-               "--quality-kimg", interval, "--quiet"]
-    with open(out / "train_gan.log", "w") as log:
-        run_logged(command, log, 60 * minutes + 120)
-    metrics_path = run / "metrics.json"
-    if not metrics_path.is_file():
+    threads = max(1, (os.cpu_count() or 1) // (2 * len(runs)))
+    with tempfile.TemporaryDirectory(prefix="device_checks_") as tmp:
+        root = Path(tmp)
+        commands = {name: [sys.executable, "-m", "latentdirs", "train-gan", "--out", str(root / name), *args,
+                           "--device", device, "--threads", str(threads), "--max-minutes", str(minutes),
+                           "--snapshot-kimg", interval, "--sample-kimg", interval, "--quality-kimg", interval,
+                           "--quiet"]
+                    for name, args in runs.items()}
+        run_concurrently(commands, root, 60 * minutes + 90)
+        with open(out / "train_gan.log", "w") as log:
+            for name, command in commands.items():
+                log.write(f"\n$ {' '.join(command)}\n{(root / f'{name}.log').read_text()}")
+        _pack(root, list(runs), out, keep)
+
+
+def _pack(root: Path, names: list[str], out: Path, keep: int) -> None:
+    """``runs.tgz`` (configs, metrics, last sample grids) and the ``keep`` best snapshots of all runs."""
+    metrics = {name: json.loads((root / name / "metrics.json").read_text()) for name in names
+               if (root / name / "metrics.json").is_file()}
+    if not metrics:
         return
-    with tarfile.open(out / "run.tgz", "w:gz") as tar:
-        for path in [run / "config.json", metrics_path, *sorted((run / "samples").glob("*.png"))[-3:]]:
-            tar.add(path, arcname=str(path.relative_to(run.parent)))
-    snapshots = {json.loads(p.read_text()).get("provenance", {}).get("kimg"): p
-                 for p in (run / "snapshots").glob("network-snapshot-*.json")}
-    best = [k for k in snapshot_order(json.loads(metrics_path.read_text())) if k in snapshots][:keep]
-    for kimg in best:
-        path = snapshots[kimg]
-        with tarfile.open(out / f"snapshot_{path.stem.rsplit('-', 1)[1]}.tgz", "w:gz") as tar:
+    with tarfile.open(out / "runs.tgz", "w:gz") as tar:
+        for name in metrics:
+            run = root / name
+            for path in [run / "config.json", run / "metrics.json", *sorted((run / "samples").glob("*.png"))[-3:]]:
+                tar.add(path, arcname=str(path.relative_to(root)))
+    snapshots = {(name, json.loads(p.read_text()).get("provenance", {}).get("kimg")): p
+                 for name in metrics for p in (root / name / "snapshots").glob("network-snapshot-*.json")}
+    best = [key for key in ranked_snapshots(metrics) if key in snapshots][:keep]
+    for name, kimg in best:
+        path = snapshots[name, kimg]
+        with tarfile.open(out / f"snapshot_{name}_{path.stem.rsplit('-', 1)[1]}.tgz", "w:gz") as tar:
             for part in (path, path.with_suffix(".safetensors")):
-                tar.add(part, arcname=str(part.relative_to(run.parent)))
+                tar.add(part, arcname=str(part.relative_to(root)))
 
 
 def main() -> None:
@@ -153,7 +203,9 @@ def main() -> None:
     checks = sub.add_parser("run", help="benchmarks + GPU generator training (run on the device)")
     checks.add_argument("--out", type=Path, required=True, help="the device tool's $OUT")
     checks.add_argument("--device", default="cuda")
-    checks.add_argument("--train-minutes", type=float, default=5.0, help="0: no training")
+    checks.add_argument("--train-minutes", type=float, default=5.0, help="minutes each GAN run trains; 0: none")
+    checks.add_argument("--deadline-s", type=float, default=540.0,
+                        help="seconds from the start by which the benchmarks (run after training) must end")
     checks.add_argument("--no-bench", action="store_true", help="skip the benchmarks")
     checks.add_argument("--quick", action="store_true", help="the benchmarks' --quick and a tiny GAN")
     args = parser.parse_args()
@@ -163,12 +215,11 @@ def main() -> None:
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     environment(args.out)
-    if not args.no_bench:
-        benchmarks(args.out, args.device, args.quick)
     if args.train_minutes > 0:
         train(args.out, args.device, args.train_minutes, FILES_BACK - 4, args.quick)
+    if not args.no_bench:
+        benchmarks(args.out, args.device, args.quick, args.deadline_s - (time.perf_counter() - start))
     print(f"done in {time.perf_counter() - start:.0f} s:", ", ".join(sorted(p.name for p in args.out.iterdir())))
-
 
 if __name__ == "__main__":
     main()
