@@ -17,8 +17,8 @@ the target (on CPU these settings' family varied widely from seed to seed). Two 
    ``$OUT`` receives ``env.txt``, ``train_gan.log`` (every run's log), ``runs.tgz`` (each run's config,
    metrics and last sample grids), ``snapshot_<run>_<kimg>.tgz`` for the best snapshots of all runs by the
    quality signal logged during training (shape proportions within 10 points of 1/3 first, then mean IoU) and
-   ``bench.txt`` (all three benchmarks, in the time left). Unpack a snapshot into a run directory and bundle it
-   with ``scripts/bundle_pretrained.py --train-hardware …``.
+   ``bench.txt`` (all three benchmarks, in the time left). Unpacked into one folder (``tar xzf`` each), every
+   run is a directory ``<run>/`` for ``scripts/bundle_pretrained.py --run <run> --train-hardware …``.
 
 Without a GPU the same command checks the script itself, e.g.
 ``python scripts/device_checks.py run --out /tmp/dc --device cpu --quick --train-minutes 0.5``.
