@@ -211,7 +211,7 @@ def main() -> None:
     checks.add_argument("--deadline-s", type=float, default=540.0,
                         help="seconds from the start by which the benchmarks (run after training) must end")
     checks.add_argument("--no-bench", action="store_true", help="skip the benchmarks")
-    checks.add_argument("--quick", action="store_true", help="the benchmarks' --quick and a tiny GAN")
+    checks.add_argument("--quick", action="store_true", help="the benchmarks' --quick and two tiny GANs")
     args = parser.parse_args()
     if args.what == "wheels":
         download_wheels(args.dest)
@@ -224,6 +224,7 @@ def main() -> None:
     if not args.no_bench:
         benchmarks(args.out, args.device, args.quick, args.deadline_s - (time.perf_counter() - start))
     print(f"done in {time.perf_counter() - start:.0f} s:", ", ".join(sorted(p.name for p in args.out.iterdir())))
+
 
 if __name__ == "__main__":
     main()
