@@ -215,7 +215,10 @@ def main() -> None:
         download_wheels(args.dest)
         return
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        checks.error(f"--out {args.out}: cannot create it ({exc.strerror})")
     environment(args.out)
     if args.train_minutes > 0:
         train(args.out, args.device, args.train_minutes, FILES_BACK - 4, args.quick)
