@@ -3,11 +3,13 @@
 On a terminal (or in a notebook) this is plain ``tqdm``. When the bar's stream is a file or a pipe (a job
 under ``nohup``, a CI log, ``2> train.log``), tqdm's carriage-return redraws would pile up into one
 endless line, so the bar writes a whole line instead, at most once every ``LINE_INTERVAL_S`` seconds, plus
-its final state when it closes.
+its final state when it closes. ``LATENTDIRS_PROGRESS_INTERVAL`` (seconds) changes that interval, e.g. for
+a job server that reads the lines to show progress.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -17,6 +19,7 @@ from tqdm.auto import tqdm as auto_tqdm
 from tqdm.notebook import tqdm as notebook_tqdm
 
 LINE_INTERVAL_S = 30.0
+INTERVAL_ENV = "LATENTDIRS_PROGRESS_INTERVAL"
 
 
 class LineStream:
@@ -59,4 +62,13 @@ def progress_bar(iterable: Any = None, *, file: TextIO | None = None, **kwargs: 
     if isatty is not None and isatty():
         return terminal_tqdm(iterable, file=stream, **{"dynamic_ncols": True, **kwargs})
     kwargs.update(dynamic_ncols=False, ncols=120, ascii=True)
-    return terminal_tqdm(iterable, file=LineStream(stream), **kwargs)
+    return terminal_tqdm(iterable, file=LineStream(stream, _line_interval()), **kwargs)
+
+
+def _line_interval() -> float:
+    """Seconds between lines off a terminal: ``$LATENTDIRS_PROGRESS_INTERVAL`` when it is a number ≥ 0, else 30."""
+    try:
+        interval = float(os.environ.get(INTERVAL_ENV, LINE_INTERVAL_S))
+    except ValueError:
+        return LINE_INTERVAL_S
+    return interval if interval >= 0 else LINE_INTERVAL_S

@@ -40,3 +40,18 @@ def test_line_stream_rate_limit() -> None:
         lines.write("\n")
     assert every.getvalue().splitlines() == [f"step {i}" for i in range(5)]
     assert never.getvalue().splitlines() == ["step 0", "step 4"]  # first at once, last on close
+
+
+def test_interval_from_environment(monkeypatch) -> None:
+    monkeypatch.setenv("LATENTDIRS_PROGRESS_INTERVAL", "0")
+    out = io.StringIO()
+    bar = progress_bar(total=5, desc="demo", file=out, mininterval=0)
+    for i in range(5):
+        bar.update(1)
+        bar.set_postfix_str(f"loss {i}")
+    bar.close()
+    assert len(out.getvalue().splitlines()) >= 6  # a line per redraw, not only the first and the last
+    monkeypatch.setenv("LATENTDIRS_PROGRESS_INTERVAL", "not a number")
+    out = io.StringIO()
+    _run_bar(out)
+    assert len(out.getvalue().splitlines()) == 2  # falls back to 30 s

@@ -9,13 +9,15 @@ Strength 0 adds an exact zero, so the original image is reproduced bit for bit.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from ..errors import UserError
 from .dirfile import DirectionSet
-from .spaces import LatentBatch, SpaceRenderer
+from .generator import GeneratorHandle
+from .spaces import LatentBatch, LatentSpace, SpaceRenderer
 
 UNITS = ("sigma", "raw")
 
@@ -45,6 +47,33 @@ def direction_vector(dset: DirectionSet, k: int, units: str = "sigma") -> torch.
     if units == "raw":
         return dset.directions[k]
     raise UserError(f"unknown units {units!r}; expected one of {', '.join(UNITS)}")
+
+
+def combined_step(dset: DirectionSet, strengths: Mapping[int, float], units: str = "sigma") -> torch.Tensor:
+    """``Σ_k s_k · v_k`` over the non-zero strengths ``{k: s_k}`` (``v_k``: :func:`direction_vector`), ``[d]``.
+
+    Zero strengths add nothing (all zero: the zero vector), so one direction at strength ``s`` gives
+    ``s · v_k`` exactly, the shift ``latentdirs edit -d k -s s`` applies.
+    """
+    step: torch.Tensor | None = None
+    for k, strength in sorted(strengths.items()):
+        vector = direction_vector(dset, int(k), units)
+        if not math.isfinite(strength):
+            raise UserError(f"strength of direction {k} must be a finite number, got {strength}")
+        if strength != 0:
+            step = strength * vector if step is None else step + strength * vector
+    return step if step is not None else torch.zeros(dset.dim)
+
+
+def edit_renderer(handle: GeneratorHandle, dset: DirectionSet, layers: str | None = None) -> SpaceRenderer:
+    """The renderer of an edit: the directions' own space, or (``layers``) a W direction applied to those W+
+    layers only."""
+    space = dset.space
+    if layers is not None:
+        if space.kind == "z":
+            raise UserError("--layers applies to W directions; these directions live in Z")
+        space = LatentSpace.create("w", layers, handle.num_ws)
+    return SpaceRenderer(handle, space)
 
 
 def traverse(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Tensor, strengths: list[float],
@@ -77,23 +106,28 @@ def load_latent(path: str, renderer: SpaceRenderer) -> LatentBatch:
     """A code of the renderer's space from ``.npy``: z ``[1, z_dim]``, w ``[1, w_dim]`` or W+ ``[1, L, w_dim]``."""
     from ..io import read_npy
 
+    return latent_from_array(read_npy(path, "latent"), renderer, str(path))
+
+
+def latent_from_array(array: np.ndarray, renderer: SpaceRenderer, what: str = "latent") -> LatentBatch:
+    """A code of the renderer's space from an array (shapes as for :func:`load_latent`); ``what`` names it in
+    errors."""
     handle = renderer.handle
-    array = read_npy(path, "latent")
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
-        raise UserError(f"{path}: the latent must hold finite floating-point values")
+        raise UserError(f"{what}: the latent must hold finite floating-point values")
     code = torch.from_numpy(np.asarray(array, np.float32)).to(handle.device)
     if code.ndim >= 1 and code.shape[0] == 1 and code.ndim > 1:
         code = code[0]
     if renderer.space.kind == "z":
         if tuple(code.shape) != (handle.z_dim,):
-            raise UserError(f"{path}: directions live in Z, so the latent must be z of shape [1, {handle.z_dim}], "
+            raise UserError(f"{what}: directions live in Z, so the latent must be z of shape [1, {handle.z_dim}], "
                             f"got {list(array.shape)}")
         return renderer.from_z(code[None])
     if tuple(code.shape) == (handle.w_dim,):
         return renderer.from_ws(code[None, None, :].repeat(1, handle.num_ws, 1))
     if tuple(code.shape) == (handle.num_ws, handle.w_dim):
         return renderer.from_ws(code[None])
-    raise UserError(f"{path}: expected w [1, {handle.w_dim}] or W+ [1, {handle.num_ws}, {handle.w_dim}], "
+    raise UserError(f"{what}: expected w [1, {handle.w_dim}] or W+ [1, {handle.num_ws}, {handle.w_dim}], "
                     f"got {list(array.shape)}")
 
 
@@ -110,7 +144,6 @@ def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: 
     ``open_handle(psi)`` opens the generator (ψ defaults to the one the directions were made with).
     """
     from .dirfile import load_directions
-    from .spaces import LatentSpace
 
     if (seed is None) == (latent is None):
         raise UserError("give exactly one of --seed and --latent")
@@ -123,12 +156,7 @@ def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: 
     psi = truncation_psi if truncation_psi is not None else float(dset.generator.get("truncation_psi", 1.0))
     handle = open_handle(psi)
     dset.check_generator(handle, f"direction file {directions_path}")
-    space = dset.space
-    if layers is not None:
-        if space.kind == "z":
-            raise UserError("--layers applies to W directions; these directions live in Z")
-        space = LatentSpace.create("w", layers, handle.num_ws)
-    renderer = SpaceRenderer(handle, space)
+    renderer = edit_renderer(handle, dset, layers)
     batch = seed_latent(seed, renderer) if seed is not None else load_latent(latent, renderer)
     step = direction_vector(dset, direction, units)
     frames = traverse_images(renderer, batch, step, strengths)
@@ -141,14 +169,24 @@ def traverse_images(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Ten
     return to_unit_range(traverse(renderer, batch, step, strengths, one_at_a_time=True)[0])
 
 
-def save_png(path: str, images: np.ndarray, nrow: int, scale: int = 1) -> None:
-    """Images ``[T, C, H, W]`` in [0, 1] as one PNG: a single image unpadded, several as a padded strip/grid."""
+def png_bytes(images: np.ndarray, nrow: int, scale: int = 1) -> bytes:
+    """Images ``[T, C, H, W]`` in [0, 1] as PNG bytes: a single image unpadded, several as a padded strip/grid."""
+    import io
+
     from PIL import Image
 
-    from ..io import atomic_path, image_grid
+    from ..io import image_grid
 
     picture = Image.fromarray(image_grid(images, nrow, padding=0 if len(images) == 1 else 2))
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    with atomic_path(path) as tmp:
-        picture.save(tmp, format="PNG")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path: str, images: np.ndarray, nrow: int, scale: int = 1) -> None:
+    """:func:`png_bytes` written atomically to ``path``."""
+    from ..io import write_bytes
+
+    write_bytes(path, png_bytes(images, nrow, scale))

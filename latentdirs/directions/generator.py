@@ -68,11 +68,13 @@ class GeneratorHandle:
     """A frozen generator on a device, with the latent-space operations direction search needs.
 
     ``truncation_psi`` is applied in the mapping (ψ = 1: none); ``class_index`` selects the class of a
-    conditional generator (one-hot ``c``); ``noise_mode`` is passed to the synthesis network.
+    conditional generator (one-hot ``c``); ``noise_mode`` is passed to the synthesis network. ``fingerprint``,
+    when known (another handle on the same module), spares hashing the weights again.
     """
 
     def __init__(self, generator: nn.Module, *, device: str | torch.device = "cpu", truncation_psi: float = 1.0,
-                 noise_mode: str = "const", class_index: int | None = None, source: str | None = None) -> None:
+                 noise_mode: str = "const", class_index: int | None = None, source: str | None = None,
+                 fingerprint: str | None = None) -> None:
         for attr in ("z_dim", "w_dim", "num_ws", "img_channels", "img_resolution", "mapping", "synthesis",
                      "init_kwargs"):
             if not hasattr(generator, attr):
@@ -90,7 +92,7 @@ class GeneratorHandle:
             raise UserError(f"class index {class_index} out of range for a generator with {c_dim} classes")
         self.c_dim = c_dim
         self.class_index = class_index if c_dim else None
-        self._fingerprint: str | None = None
+        self._fingerprint = fingerprint
 
     # -- description --------------------------------------------------------------------------
     @property
