@@ -424,3 +424,41 @@ def test_cancel_a_queued_and_a_running_job_then_resume(models, tmp_path):
         assert job["state"] == "done" and job["attempts"] == 2
         assert "only cancelled or failed" in one_error(c.post(f"/api/jobs/{first}/resume"), 409)
         assert c.get(f"/api/jobs/{second}").json()["state"] == "cancelled"
+
+
+@pytest.mark.slow
+def test_a_job_left_running_by_a_killed_server_is_stopped_and_run_again(models, tmp_path):
+    import subprocess
+    import sys
+
+    from latentdirs.serve.jobspec import build_argv
+    from latentdirs.serve.registry import Registry
+
+    folder, _, _ = models
+    data = tmp_path / "data"
+    job_dir = data / "jobs" / "00000000beef"
+    argv = build_argv("discover", {"generator": "models/tiny0", "method": "sefa", "num_directions": 2,
+                                   "stats_samples": 64, "grid_samples": 1, "grid_steps": 2, "device": "cpu"},
+                      Registry(folder, data / "uploads"), job_dir)
+    store = JobStore(data / "jobs.sqlite3")
+    store.add("00000000beef", "discover", {"generator": "models/tiny0"}, argv.__dict__)
+    # what a killed server leaves: the job marked running, its process (here a stand-in) still alive
+    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "latentdirs", str(job_dir)],
+                                start_new_session=True)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    store.update("00000000beef", state="running", pid=leftover.pid, attempts=1)
+    # a second job claims a process that is not a latentdirs job: it must be left alone
+    store.add("00000000cafe", "discover", {}, {"command": "discover", "options": ["--bad"], "arguments": []})
+    store.update("00000000cafe", state="cancelling", pid=stranger.pid)
+    store.close()
+    try:
+        with client(data, folder) as c:
+            assert leftover.wait(30) != 0  # interrupted (SIGINT) by the new server before it ran the job again
+            assert stranger.poll() is None
+            assert c.get("/api/jobs/00000000cafe").json()["state"] == "cancelled"
+            job = wait_for(c, "00000000beef")
+            assert job["state"] == "done" and job["attempts"] == 2, c.get("/api/jobs/00000000beef/log").text
+    finally:
+        stranger.kill()
+        leftover.kill()
+        stranger.wait()
