@@ -25,7 +25,7 @@ from typing import Any
 from .errors import ApiError
 from .executor import Executor
 from .joblog import error_line, parse_progress
-from .jobsdb import FINISHED, JobStore
+from .jobsdb import JobStore
 from .jobspec import JobArgv, build_argv, resume_wanted
 from .registry import Registry
 from .settings import ServeSettings
@@ -212,10 +212,6 @@ def tail_lines(path: Path, size: int = 64 << 10) -> list[str]:
             return handle.read().decode("utf-8", "replace").splitlines()
     except OSError:
         return []
-
-
-def is_finished(job: dict[str, Any]) -> bool:
-    return job["state"] in FINISHED
 
 
 def _stop_leftover(pid: int, job_dir: Path, timeout_s: float) -> None:
