@@ -70,8 +70,8 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
         "num_images": eval_samples, "seed": seed + 10_007, "metric": quality.metric, "mean": round(quality.mean, 4),
         "accuracy": {name: round(float(a), 4) for name, a in zip(data.factor_names, accuracy, strict=True)},
     }
-    if quality.metric == "iou":
-        info["heldout"]["fraction_iou_below_0.9"] = round(float((quality.per_image < 0.9).mean()), 4)
+    if quality.metric in ("iou", "colour"):
+        info["heldout"][f"fraction_{quality.metric}_below_0.9"] = round(float((quality.per_image < 0.9).mean()), 4)
     weights, config = save_factor_classifier(out, model, info)  # again, with the held-out scores
     click.echo(f"held-out re-render {quality.metric}: {quality.mean:.4f} on {eval_samples} images; "
                f"accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in info["heldout"]["accuracy"].items()))

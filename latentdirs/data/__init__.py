@@ -5,6 +5,7 @@
 * ``dsprites``  — procedural dSprites (:mod:`.dsprites`), or the original ``.npz`` when ``path`` is
   given (:mod:`.dsprites_file`);
 * ``threedots`` — procedural threeDots of the JL1-VAE paper (:mod:`.threedots`);
+* ``ellipses``  — procedural colour ellipses on a grey background, seven factors (:mod:`.ellipses`);
 * ``3dshapes``  — ``3dshapes.h5`` at ``path`` (:mod:`.shapes3d`);
 * ``mpi3d``     — an MPI3D ``.npz`` at ``path`` (:mod:`.mpi3d`).
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from .base import GroundTruthData
 
-DATASET_NAMES: tuple[str, ...] = ("dsprites", "threedots", "3dshapes", "mpi3d")
+DATASET_NAMES: tuple[str, ...] = ("dsprites", "threedots", "ellipses", "3dshapes", "mpi3d")
 
 _FILES = {
     "3dshapes": "3dshapes.h5 (https://github.com/deepmind/3d-shapes)",
@@ -40,9 +41,13 @@ def get_dataset(name: str, path: str | None = None) -> GroundTruthData:
         from .dsprites_file import DSpritesFile
 
         return DSpritesFile(path)
-    if key == "threedots":
+    if key in ("threedots", "ellipses"):
         if path is not None:
-            raise UserError("dataset threedots is procedural and reads no file; leave the path out")
+            raise UserError(f"dataset {key} is procedural and reads no file; leave the path out")
+        if key == "ellipses":
+            from .ellipses import ColourEllipses
+
+            return ColourEllipses()
         from .threedots import ThreeDots
 
         return ThreeDots()

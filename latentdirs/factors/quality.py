@@ -4,6 +4,9 @@ For an image ``x`` (NCHW in [0, 1]) the classifier predicts factors ``f̂`` (on 
 binarized image, the one the score compares); the dataset renders ``x̂ = render(f̂)``. On binary
 datasets (dSprites) the score is the intersection over union of the binarized images,
 ``IoU = |B(x) ∧ B(x̂)| / |B(x) ∨ B(x̂)|`` with ``B(x) = x > threshold`` (1 when both are empty);
+on layered colour datasets (one object of one colour over a plain background, with the object's coverage
+known: :func:`is_layered`, e.g. ``ellipses``) it is the ``colour`` score of :func:`colour_quality` — the
+IoU of the object masks times one minus the colour error, 1 for a perfect re-render (higher is better);
 on other datasets it is the mean absolute pixel error ``mean |x − x̂|`` (lower is better).
 Because the comparison is between images, classification mistakes that render nearly the same picture
 cost little — but not nothing: dSprites' 40 orientations are ``linspace(0, 2π, 40)``, a step of 2π/39, so
@@ -37,14 +40,14 @@ from ..errors import UserError
 from .model import FactorClassifier
 from .predict import predict_factors
 
-METRICS = ("auto", "iou", "mae")
+METRICS = ("auto", "iou", "colour", "mae")
 
 
 @dataclass
 class RerenderQuality:
     """Scores of one batch of images; ``mean`` is the headline number."""
 
-    metric: str                      # "iou" (higher is better) or "mae" (lower is better)
+    metric: str                      # "iou" or "colour" (higher is better), or "mae" (lower is better)
     per_image: np.ndarray            # [N] score of each image
     factors: np.ndarray              # [N, K] predicted factor indices
     proportions: dict[str, list[float]] = field(default_factory=dict)  # factor name → fraction per value
@@ -128,6 +131,8 @@ def rerender_quality(classifier: FactorClassifier, dataset: GroundTruthData, ima
     if metric == "iou":
         scores = binary_iou(images, rerendered, threshold)
         blank = ~read.reshape(len(read), -1).any(axis=1)
+    elif metric == "colour":
+        scores, blank = colour_quality(dataset, images, factors, rerendered)
     else:
         scores = np.abs(images - rerendered).reshape(images.shape[0], -1).mean(axis=1).astype(np.float64)
         blank = np.zeros(len(images), dtype=bool)
@@ -167,10 +172,54 @@ def shapes_balanced(summary: dict, within: float = 0.10) -> bool:
     return all(abs(share - 1 / len(shares)) <= within for share in shares)
 
 
+def is_layered(dataset: GroundTruthData) -> bool:
+    """Whether ``dataset`` draws one object of one colour over a plain background and tells both: it has
+    ``coverage(factors) → α [N, H, W]`` and ``colours(factors) → (object RGB [N, C], background RGB [N, C])``."""
+    return callable(getattr(dataset, "coverage", None)) and callable(getattr(dataset, "colours", None))
+
+
+def colour_quality(dataset: GroundTruthData, images: np.ndarray, factors: np.ndarray,
+                   rerendered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Re-render score of a layered colour dataset: ``(scores [N], blank [N])``.
+
+    With ``o``, ``b`` the object and background colours of the predicted factors and ``α̂`` their coverage,
+    the image's own coverage is its position on the line from ``b`` to ``o``,
+    ``α(x) = clip(⟨x − b, o − b⟩ / ‖o − b‖², 0, 1)`` per pixel, and
+
+        score = IoU(α(x) > ½, α̂ > ½) · (1 − ½ (e_object + e_background)),
+
+    where ``e_object`` (``e_background``) is the mean absolute error ``|x − x̂|`` over the channels and the
+    pixels inside (outside) the re-rendered mask. The IoU carries the shape factors (scale, aspect,
+    orientation, position) and the colour term the colour factors; each error is averaged over its own
+    region so that the small object's colour counts as much as the large background. A product, so either
+    part failing fails the score; 1 for a perfect re-render. ``blank``: images with an empty mask.
+    """
+    objects, backgrounds = dataset.colours(factors)
+    target = dataset.coverage(factors) > 0.5
+    line = (objects - backgrounds)[:, :, None, None]
+    along = ((images - backgrounds[:, :, None, None]) * line).sum(axis=1) / np.square(line).sum(axis=1)
+    mask = along > 0.5
+    inter = (mask & target).reshape(len(images), -1).sum(axis=1)
+    union = (mask | target).reshape(len(images), -1).sum(axis=1)
+    iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    error = np.abs(images - rerendered).mean(axis=1).reshape(len(images), -1)
+    inside = target.reshape(len(images), -1)
+    e_object = (error * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+    e_background = (error * ~inside).sum(axis=1) / np.maximum((~inside).sum(axis=1), 1)
+    scores = iou * (1.0 - 0.5 * (e_object + e_background))
+    return scores.astype(np.float64), ~mask.reshape(len(images), -1).any(axis=1)
+
+
 def resolve_metric(dataset: GroundTruthData, metric: str = "auto") -> str:
-    """``auto`` → ``iou`` on binary datasets, else ``mae``; an explicit metric is kept."""
+    """``auto`` → ``iou`` on binary datasets, ``colour`` on layered colour ones, else ``mae``; an explicit
+    metric is kept (``colour`` only where the dataset is layered)."""
     if metric == "auto":
-        return "iou" if is_binary_dataset(dataset) else "mae"
+        if is_binary_dataset(dataset):
+            return "iou"
+        return "colour" if is_layered(dataset) else "mae"
+    if metric == "colour" and not is_layered(dataset):
+        raise UserError(f"the colour score needs a layered colour dataset (one object over a background); "
+                        f"{dataset.name!r} is not one")
     return metric
 
 
