@@ -160,11 +160,40 @@ def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
-    """``torch.save`` through a temporary file and rename."""
+    """``torch.save`` into memory, then written through a temporary file and rename.
+
+    Serialized in memory first because torch's zip writer turns a failed write (a full disk) into a
+    ``RuntimeError: … unexpected pos …``; written as bytes, the failure is an ``OSError`` that
+    :func:`atomic_path` reports as one line ("No space left on device")."""
+    import io
+
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def safetensors_bytes(tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> bytes:
+    """A safetensors file of ``tensors`` (CPU torch tensors) with ``metadata``, the same bytes for the same input.
+
+    The safetensors library keeps the metadata in a hash map whose order changes from call to call, so two
+    identical runs wrote different bytes; the header is written again here as compact JSON with sorted keys
+    (padded with spaces to a multiple of 8 bytes, as the format asks). The tensor data are not touched."""
+    from safetensors.torch import save
+
+    raw = save(tensors, metadata=dict(metadata) if metadata else None)
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size].decode("utf-8"))
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + raw[8 + size :]
+
+
+def save_safetensors(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> Path:
+    """Write :func:`safetensors_bytes` atomically (a full disk or an unwritable folder: one-line UserError)."""
+    write_bytes(path, safetensors_bytes(tensors, metadata))
+    return Path(path)
 
 
 def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:

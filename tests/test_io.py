@@ -142,3 +142,54 @@ def test_image_grid_layout(tmp_path):
     assert grid[1:5, 6:10].min() == 255 and grid[1:5, 1:5].max() == 0
     path = io.save_image_grid(tmp_path / "g.png", images, nrow=3, scale=2)
     assert path.exists()
+
+
+def _disk_full(monkeypatch, tmp_path):
+    """Make the next atomic write's temporary file a link to /dev/full: every write to it fails with ENOSPC,
+    as on a full disk (the kernel's own error, no mock of the writers)."""
+    import os
+    import tempfile
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    real_mkstemp = tempfile.mkstemp
+
+    def full_mkstemp(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        os.close(fd)
+        os.unlink(name)
+        os.symlink("/dev/full", name)
+        return os.open(name, os.O_WRONLY), name
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_mkstemp)
+
+
+@pytest.mark.parametrize("writer", ["torch_save", "save_safetensors"])
+def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch, writer):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"previous")
+    tensors = {"w": torch.zeros(4096)}
+    _disk_full(monkeypatch, tmp_path)
+    with pytest.raises(UserError, match=r"cannot write .*out.bin: No space left on device"):
+        if writer == "torch_save":
+            io.torch_save(target, tensors)  # torch's own writer raised RuntimeError('… unexpected pos …')
+        else:
+            io.save_safetensors(target, tensors, {"format": "x"})
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_safetensors_bytes_do_not_depend_on_metadata_order(tmp_path):
+    from safetensors import safe_open
+
+    tensors = {"b": torch.arange(6, dtype=torch.float32).reshape(2, 3), "a": torch.ones(3, dtype=torch.float64)}
+    metadata = {f"key{i}": f"value {i} ✓" for i in range(8)}
+    written = {io.safetensors_bytes(tensors, dict(reversed(metadata.items()))) for _ in range(20)}
+    assert len(written) == 1  # the safetensors library alone gave a different order almost every call
+    (raw,) = written
+    assert (int.from_bytes(raw[:8], "little") % 8) == 0
+    io.save_safetensors(tmp_path / "t.safetensors", tensors, metadata)
+    assert (tmp_path / "t.safetensors").read_bytes() == raw
+    with safe_open(str(tmp_path / "t.safetensors"), "pt") as handle:
+        assert handle.metadata() == metadata
+        assert all(torch.equal(handle.get_tensor(name), value) for name, value in tensors.items())

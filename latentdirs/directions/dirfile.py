@@ -25,7 +25,7 @@ import torch
 
 from .. import __version__
 from ..errors import UserError
-from ..io import require_file, write_bytes
+from ..io import require_file, save_safetensors
 from .generator import GeneratorHandle
 from .spaces import SPACE_KINDS, LatentSpace
 
@@ -104,12 +104,8 @@ class DirectionSet:
 
 def save_directions(path: str | os.PathLike, dset: DirectionSet) -> Path:
     """Write ``dset`` atomically as safetensors with the JSON metadata in the header."""
-    from safetensors.torch import save
-
     tensors = {name: getattr(dset, name) for name in _TENSORS if getattr(dset, name) is not None}
-    payload = save(tensors, metadata={"latentdirs": json.dumps(dset.metadata(), sort_keys=True)})
-    write_bytes(path, payload)
-    return Path(path)
+    return save_safetensors(path, tensors, {"latentdirs": json.dumps(dset.metadata(), sort_keys=True)})
 
 
 def load_directions(path: str | os.PathLike, handle: GeneratorHandle | None = None) -> DirectionSet:

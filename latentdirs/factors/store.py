@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..errors import UserError
-from ..io import atomic_path, read_json, require_file, sha256_file, write_json
+from ..io import read_json, require_file, save_safetensors, sha256_file, write_json
 from .model import FactorClassifier
 
 FORMAT = "latentdirs.factor_classifier/1"
@@ -35,8 +35,7 @@ def save_factor_classifier(path: str | os.PathLike, classifier: FactorClassifier
     """Write the weights and the JSON config (atomically); returns both paths."""
     weights_path, config_path = classifier_paths(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}
-    with atomic_path(weights_path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    save_safetensors(weights_path, tensors, {"format": FORMAT})
     write_json(config_path, {"format": FORMAT, "config": classifier.config, "info": info or {},
                              "weights_sha256": sha256_file(weights_path)})
     return weights_path, config_path

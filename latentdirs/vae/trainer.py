@@ -31,7 +31,7 @@ import torch
 from ..data.base import GroundTruthData
 from ..errors import UserError
 from ..interrupt import Interrupted, StopRequest
-from ..io import atomic_path, write_json
+from ..io import save_safetensors, write_json
 from ..losses.registry import LossContext, LossTerm, check_needs
 from ..progress import progress_bar
 from ..seeding import (
@@ -285,11 +285,8 @@ class Trainer:
             raise UserError(f"checkpoint {where} does not match this run ({first[:200]})") from None
 
     def save_weights(self, path: Path) -> None:
-        from safetensors.torch import save_file
-
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": "latentdirs-vae", "config": "config.json"})
+        save_safetensors(path, tensors, {"format": "latentdirs-vae", "config": "config.json"})
 
 
 def _term_labels(terms: list[LossTerm]) -> list[str]:

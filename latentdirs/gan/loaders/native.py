@@ -18,7 +18,7 @@ import torch
 
 from ... import __version__
 from ...errors import UserError
-from ...io import atomic_path, read_json, sha256_file, write_json
+from ...io import read_json, save_safetensors, sha256_file, write_json
 from ..generator import Generator
 from .build import build_generator
 
@@ -50,12 +50,9 @@ def generator_fingerprint(generator: Generator) -> str:
 
 def save_generator(generator: Generator, path: str | Path, provenance: dict[str, Any] | None = None) -> Path:
     """Write ``NAME.safetensors`` then ``NAME.json`` (both atomically); returns the JSON path."""
-    from safetensors.torch import save_file
-
     weights_path, config_path = native_paths(path)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in generator.state_dict().items()}
-    with atomic_path(weights_path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "config": config_path.name})
+    save_safetensors(weights_path, tensors, {"format": FORMAT, "config": config_path.name})
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
