@@ -95,8 +95,7 @@ def test_config_file_and_rerun_from_a_saved_config(tmp_path, bars, capsys):
     saved = json.loads((first / "config.json").read_text())
     assert saved["objective"] == {"name": "annealed-vae", "gamma": 1000.0, "c_max": 5.0, "iteration_threshold": 100000}
     assert saved["steps"] == 2  # the command line overrides the file
-    # --resume on a directory without a run starts it
-    rerun = ["--out", str(second), "--config", str(first / "config.json"), "--resume", "--quiet"]
+    rerun = ["--out", str(second), "--config", str(first / "config.json"), "--quiet"]
     assert run_cli(rerun, capsys)[0] == 0
     assert json.loads((second / "config.json").read_text()) == saved
     assert (first / "log.csv").read_text() == (second / "log.csv").read_text()
@@ -186,3 +185,52 @@ def test_bad_input_from_a_real_process(tmp_path):
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: bad loss spec")
+
+
+def test_resume_needs_a_run_to_continue(tmp_path, bars, capsys):
+    """A mistyped --out with --resume started a fresh (300 000-step) run; now it is one error line."""
+    for folder in (tmp_path / "typo", tmp_path / "empty"):
+        if folder.name == "empty":
+            folder.mkdir()
+        line = error_line(["--out", str(folder), "--resume", *TINY], capsys)
+        assert "holds no train-vae run to continue" in line and "leave out --resume" in line
+    assert not (tmp_path / "typo").exists() and not any((tmp_path / "empty").iterdir())
+    started = tmp_path / "started"  # stopped before its first checkpoint: config.json only → starts at step 0
+    assert run_cli(["--out", str(started), *TINY], capsys)[0] == 0
+    for name in ("checkpoints", "log.csv", "model.safetensors"):
+        path = started / name
+        if path.is_dir():
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    code, _, err = run_cli(["--out", str(started), "--resume", "--quiet"], capsys)
+    assert code == 0 and "starting at step 0" in err
+
+
+def test_a_run_folder_is_used_by_one_process_at_a_time(tmp_path, bars, capsys):
+    """Two `train-vae --out X --resume` at once both trained and interleaved log.csv; the second now stops."""
+    out_dir = tmp_path / "run"
+    assert run_cli(["--out", str(out_dir), *TINY], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()}
+    holder = subprocess.Popen(  # another process holding the run folder (the lock alone: no torch, starts fast)
+        [sys.executable, "-c", "import sys, time; from latentdirs.runlock import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)", str(out_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        line = error_line(["--out", str(out_dir), "--resume", "--steps", "4", "--quiet"], capsys)
+        assert "is in use by another latentdirs process" in line
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before
+    code, out, _ = run_cli(["--out", str(out_dir), "--resume", "--steps", "4", "--quiet"], capsys)  # lock gone
+    assert code == 0 and "trained 4 steps" in out
+
+
+def test_identical_runs_write_identical_weights(tmp_path, bars, capsys):
+    for name in ("a", "b"):
+        assert run_cli(["--out", str(tmp_path / name), *TINY], capsys)[0] == 0
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()

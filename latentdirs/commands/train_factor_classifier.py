@@ -11,6 +11,7 @@ from ..errors import UserError
 from ..factors import classifier_paths, rerender_quality, save_factor_classifier, train_factor_classifier
 from ..factors.store import FORMAT
 from ..io import check_writable, refuse_replacing
+from ..runlock import output_lock
 from ._options import COUNT, NON_NEGATIVE, POSITIVE, SEED
 
 
@@ -52,6 +53,7 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
         torch.set_num_threads(max(1, threads))
     data = get_dataset(dataset, dataset_path)
     outputs = classifier_paths(out)
+    click.get_current_context().with_resource(output_lock(outputs[0].with_suffix(""), "factor classifier"))
     refuse_replacing(outputs, FORMAT, "factor classifier")
     for path in outputs:
         check_writable(path)

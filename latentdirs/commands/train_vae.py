@@ -35,7 +35,7 @@ from ._options import SEED
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N  [default: auto]")
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints  [default: 1000]")
 @click.option("--log-every", type=int, default=None, help="Steps per log.csv row (means)  [default: 10]")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (or start it).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (it must hold one).")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (removes only the files a run writes).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: str | None, resume: bool,
@@ -55,9 +55,11 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
       latentdirs train-vae --out runs/bvae --resume --steps 4000      # continue / extend a run
       latentdirs train-vae --config runs/bvae/config.json --out runs/bvae2
     """
+    from ..runlock import run_lock
     from ..vae.launch import prepare_run
     from ..vae.trainer import Trainer
 
+    click.get_current_context().with_resource(run_lock(out))  # one process per run folder, until the command ends
     given = {key: value for key, value in options.items() if value is not None}
     if regs:
         given["regularizers"] = list(regs)

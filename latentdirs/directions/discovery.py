@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..interrupt import Interrupted, StopRequest
 from ..io import write_json
 from ..progress import progress_bar
+from ..runlock import run_lock
 from .dirfile import DirectionSet, save_directions
 from .generator import GeneratorHandle
 from .report import render_report
@@ -30,8 +31,14 @@ _SHOWN = ("loss", "/accuracy", "/rtd", "/gap")  # progress-bar entries (the tota
 
 def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | os.PathLike, *, resume: bool = False,
                   progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet:
-    """Discover directions into the run folder ``out`` (see the module docstring)."""
-    out = Path(out)
+    """Discover directions into the run folder ``out`` (see the module docstring), holding its lock
+    (:func:`~latentdirs.runlock.run_lock`: a second process on the same folder is refused)."""
+    with run_lock(out):
+        return _discover(handle, config, Path(out), resume, progress, report)
+
+
+def _discover(handle: GeneratorHandle, config: DiscoveryConfig, out: Path, resume: bool, progress: bool,
+              report: dict[str, Any] | None) -> DirectionSet:
     checkpoint = out / CHECKPOINT_FILE
     _check_run_folder(out, config, resume)
     if config.method in CLOSED_FORM_METHODS:

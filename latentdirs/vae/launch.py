@@ -32,7 +32,9 @@ def prepare_run(
 
     ``options`` holds only the options given on the command line; they override ``config_file``,
     which overrides the defaults. With ``resume`` the saved run's config is the base, and only
-    :data:`~latentdirs.vae.config.RESUME_MAY_CHANGE` options may differ from it.
+    :data:`~latentdirs.vae.config.RESUME_MAY_CHANGE` options may differ from it. ``resume`` on a folder that
+    holds no run (missing or empty) is an error, not a fresh start; a run stopped before its first checkpoint
+    (``config.json`` only) starts again at step 0.
     """
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one of them")
@@ -56,6 +58,9 @@ def prepare_run(
                 f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume (or train into another --out)"
             )
         return config, run, True, False
+    if resume and saved is None and run.is_free():  # a mistyped --out must not start a fresh 300 000-step run
+        raise UserError(f"--resume: {run.path} holds no train-vae run to continue (no config.json or checkpoint); "
+                        "check --out, or leave out --resume to start a new run there")
     config = merge_options(base, options, beta, source)
     if saved is not None:
         if overwrite:

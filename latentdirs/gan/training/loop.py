@@ -35,6 +35,7 @@ from ...errors import UserError
 from ...interrupt import Interrupted, StopRequest
 from ...io import save_image_grid, torch_load, torch_save, write_json
 from ...progress import progress_bar
+from ...runlock import run_lock
 from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
 from ..discriminator import Discriminator
 from ..generator import Generator
@@ -361,4 +362,5 @@ def train_gan(cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, pr
     """Build (or resume) a run in ``out_dir`` and train it; returns the summary of :meth:`GANTrainer.run`."""
     if max_minutes is not None and (math.isnan(max_minutes) or max_minutes <= 0):
         raise UserError(f"--max-minutes must be > 0, got {max_minutes}")
-    return GANTrainer(cfg, out_dir, resume=resume, progress=progress).run(max_minutes)
+    with run_lock(out_dir):  # one process per run folder
+        return GANTrainer(cfg, out_dir, resume=resume, progress=progress).run(max_minutes)
