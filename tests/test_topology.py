@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import subprocess
 import sys
+import time
 from math import comb
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +30,8 @@ from latentdirs.topology import (
     rtd_from_distances,
 )
 from latentdirs.topology.rtd import _assemble
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # A deliberately plain persistence oracle for tiny matrices (independent of giotto-ph): the whole
 # Vietoris–Rips complex up to triangles in Ripser's order (diameter, dimension, then decreasing
@@ -369,3 +375,42 @@ def test_cuda_matches_cpu():
     value_cpu.backward()
     value_gpu.backward()
     torch.testing.assert_close(xc.grad.cpu(), x.grad)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow  # a fresh Python process importing torch: ~5 s, more on a busy machine
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are used on Linux only")
+def test_worker_processes_die_with_a_killed_parent():
+    """SIGKILL of `discover --method topdis` left its two PH workers running (~500 MB each) for good."""
+    script = (
+        "import time, numpy as np\n"
+        "from latentdirs.topology.persistence import _POOLS, h1_pairs_many\n"
+        "x = np.random.RandomState(0).rand(24, 3)\n"
+        "d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))\n"
+        "h1_pairs_many([d, d], workers=2)\n"
+        "print(*_POOLS[2]._processes, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    finally:
+        parent.kill()  # SIGKILL: no atexit, no pool shutdown
+        parent.wait()
+    deadline = time.monotonic() + 5.0
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:  # clean up after a failure
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent"
