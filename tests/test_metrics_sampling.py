@@ -173,3 +173,21 @@ def test_evaluate_representation_runs_every_family():
     assert only_mig["mig"] == M.mig(sample.codes_train, sample.factors_train)
     with pytest.raises(UserError, match="returned shape"):
         M.evaluate_representation(DATA, lambda x: np.zeros(len(x)), "mig", num_train=50)
+
+
+@pytest.mark.parametrize("metric, images", [("factor_vae", 10000 + (30 + 12) * 64),  # + the variance estimate
+                                            ("beta_vae", (30 + 12) * 2 * 64),
+                                            ("local", 5 * 20 * 30)])
+def test_sampling_metrics_take_their_size_from_num_train_and_num_test(metric, images):
+    """`evaluate --metrics beta_vae|local|all` ignored --num-train: 1.9 M images for beta_vae whatever was asked."""
+    seen = []
+
+    def counting_encoder(batch):
+        seen.append(len(batch))
+        if sum(seen) > images:
+            raise AssertionError(f"{metric} encoded more than the {images} images --num-train 30 --num-test 12 ask for")
+        return clean_encoder(batch)
+
+    results = M.evaluate_representation(DATA, counting_encoder, [metric], num_train=30, num_test=12)
+    assert sum(seen) == images
+    assert results  # scored

@@ -38,7 +38,9 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
     Writes metrics.json into the run, or to --out (atomically): the results, the protocol (metrics, points, seed,
     DCI estimator) and the time taken. Array metrics use --num-train then --num-test points drawn
     as disentanglement_lib draws them; factor_vae, beta_vae and local (local MIG / modularity of
-    JL1-VAE, 5 locality proportions × 20 clusters × 10 000 points) follow their papers' protocols.
+    JL1-VAE, 5 locality proportions × 20 clusters) follow their papers' protocols with --num-train
+    training and --num-test evaluation votes (64 images each; beta_vae: pairs) and --num-train points per
+    local cluster (the defaults are the protocols' own sizes).
 
     \b
     Examples:

@@ -203,8 +203,10 @@ def evaluate_representation(
     Array metrics use ``num_train`` then ``num_test`` points drawn from
     ``numpy.random.RandomState(random_state)`` as disentanglement_lib draws them; ``factor_vae``,
     ``beta_vae`` and ``local`` each start from their own ``RandomState(random_state)`` with their
-    published protocols and defaults (see their modules). Returns the keys of
-    :func:`compute_metrics` plus ``factor_vae``, ``beta_vae`` ({train_accuracy, eval_accuracy, …}),
+    published protocols (see their modules), sized by the same two numbers: ``num_train`` training and
+    ``num_test`` evaluation votes / points (each a batch of 64 images, pairs of them for ``beta_vae``), and
+    ``num_train`` points per ``local`` cluster. The defaults, 10 000 and 5 000, are the protocols' own.
+    Returns the keys of :func:`compute_metrics` plus ``factor_vae``, ``beta_vae`` ({train_accuracy, eval_accuracy, …}),
     ``local_mig`` and ``local_modularity`` ({proportion: score}) as asked. ``progress``, when given,
     is called with the name of each stage (see :func:`evaluation_stages`) before it starts.
     """
@@ -231,13 +233,14 @@ def evaluate_representation(
         )
     if "factor_vae" in metrics:
         report("factor_vae")
-        results["factor_vae"] = factor_vae_score(dataset, encode_fn, random_state)
+        results["factor_vae"] = factor_vae_score(dataset, encode_fn, random_state, num_train=num_train,
+                                                 num_eval=num_test)
     if "beta_vae" in metrics:
         report("beta_vae")
-        results["beta_vae"] = beta_vae_score(dataset, encode_fn, random_state)
+        results["beta_vae"] = beta_vae_score(dataset, encode_fn, random_state, num_train=num_train, num_eval=num_test)
     if "local" in metrics:
         report("local")
-        results.update(local_scores(dataset, encode_fn, random_state=random_state))
+        results.update(local_scores(dataset, encode_fn, num_points=num_train, random_state=random_state))
     return results
 
 
