@@ -249,3 +249,26 @@ def test_edit_from_latent_files(tmp_path, generators, capsys):
         full = ["edit", "--generator", g0, "--directions", dfile, "-d", "0", "--out", str(tmp_path / "x.png"), *argv]
         code, text = run(full, capsys)
         assert code == 2 and text.startswith("error:") and len(text.strip().splitlines()) == 1, (argv, text)
+
+
+def test_evaluate_directions_checks_dataset_and_classifier_before_the_long_work(tmp_path, generators, capsys,
+                                                                                 monkeypatch):
+    """A bad --dataset/--classifier was reported only after minutes of RCA training."""
+    g0 = generators[0]
+    code, text = run(["discover", "--generator", g0, "--method", "sefa", "-k", "2", "--stats-samples", "64",
+                      "--grid-samples", "1", "--grid-steps", "2", "--out", str(tmp_path / "s"), "--device", "cpu",
+                      "--quiet"], capsys)
+    assert code == 0, text
+
+    def too_late(*_args, **_kwargs):
+        raise AssertionError("the long work started before --dataset and --classifier were checked")
+
+    for module in ("latentdirs.commands.evaluate_directions", "latentdirs.directions.evaluation"):
+        monkeypatch.setattr(f"{module}.reconstructor_accuracy", too_late, raising=False)
+        monkeypatch.setattr(f"{module}.lpips_scores", too_late, raising=False)
+    dfile = str(tmp_path / "s" / "directions.safetensors")
+    for extra, message in ((["--dataset", "no-such-data"], "no-such-data"),
+                           (["--dataset", "dsprites", "--classifier", str(tmp_path / "nowhere" / "clf")], "nowhere")):
+        code, text = run(["evaluate-directions", dfile, "--generator", g0, "--rca-steps", "100000", *extra,
+                          "--device", "cpu", "--quiet"], capsys)
+        assert code == 2 and text.startswith("error:") and message in text and len(text.splitlines()) == 1, text

@@ -70,6 +70,8 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
         raise UserError(f"--traverse {traverse}: the scores compare images along a direction; "
                         "give at least 2 strengths")
     out = Path(out) if out is not None else Path(directions_path).parent
+    probe, truth_note = (open_ground_truth(handle, dataset, dataset_path, classifier, handle.device)  # before RCA's
+                         if classifier != "none" else (None, None))  # minutes: a bad --dataset/--classifier stops now
     config = dset.extra.get("config", {})
     rca_result = None
     if rca:
@@ -79,14 +81,12 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
             progress=not quiet)
     lpips_result = lpips_scores(handle, dset, samples=lpips_samples, strengths=strengths, seed=seed,
                                 progress=not quiet) if use_lpips else None
-    truth, matrix, truth_note = None, None, None
-    if classifier != "none":
-        probe, truth_note = open_ground_truth(handle, dataset, dataset_path, classifier, handle.device)
-        if probe is not None:
-            effects, kept = effect_matrix(SpaceRenderer(handle, dset.space), dset, classifier_reader(probe.classifier),
-                                          samples=gt_samples, strengths=strengths, seed=seed)
-            truth = score_effects(effects, [probe.classifier.factor_names[j] for j in kept])
-            matrix = (truth.matrix, truth.factor_names)
+    truth, matrix = None, None
+    if probe is not None:
+        effects, kept = effect_matrix(SpaceRenderer(handle, dset.space), dset, classifier_reader(probe.classifier),
+                                      samples=gt_samples, strengths=strengths, seed=seed)
+        truth = score_effects(effects, [probe.classifier.factor_names[j] for j in kept])
+        matrix = (truth.matrix, truth.factor_names)
     summary, columns, notes = summarise(rca_result, lpips_result, truth)
     if truth_note:
         notes.append(truth_note)
