@@ -53,9 +53,9 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise UserError(f"cannot create {folder}: a file stands where one of its folders should be") from None
+        raise UserError(f"cannot write {folder}: a file stands where one of its folders should be") from None
     except OSError as exc:
-        raise UserError(f"cannot create {folder}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot write {folder}: {exc.strerror or exc}") from None
     if fcntl is None:  # pragma: no cover
         yield folder
         return
