@@ -18,6 +18,7 @@ import warnings
 import click
 
 from . import __version__, commands
+from .commands._options import HelpContext
 from .errors import LatentdirsWarning, UserError
 from .interrupt import Interrupted
 
@@ -46,10 +47,15 @@ def _add_commands(group: click.Group) -> None:
         loaded = importlib.import_module(f"{commands.__name__}.{module.name}")
         command = getattr(loaded, "command", None)
         if isinstance(command, click.Command):
+            command.context_class = HelpContext  # one bracket of defaults/ranges per option in --help
             group.add_command(command)
 
 
 _add_commands(cli)
+
+
+#: what click ≥ 8.2 raises for a group called without arguments (click 8.1 printed the help and exited 0)
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as exc:  # plain `latentdirs`: the help as click shows it, not squashed into one line
+        exc.show()
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:  # click's own checks (unknown option, bad choice, range): one line too
         where = exc.ctx.command_path if exc.ctx is not None else "latentdirs"
         click.echo(f"error: {' '.join(exc.format_message().split())} (see '{where} --help')", err=True)

@@ -3,8 +3,9 @@
 On a terminal (or in a notebook) this is plain ``tqdm``. When the bar's stream is a file or a pipe (a job
 under ``nohup``, a CI log, ``2> train.log``), tqdm's carriage-return redraws would pile up into one
 endless line, so the bar writes a whole line instead, at most once every ``LINE_INTERVAL_S`` seconds, plus
-its final state when it closes. ``LATENTDIRS_PROGRESS_INTERVAL`` (seconds) changes that interval, e.g. for
-a job server that reads the lines to show progress.
+its final state when it closes — also for a bar made with ``leave=False`` (on a terminal it vanishes; in a
+log its last line would otherwise be the first one, ``0%| 0/1``). ``LATENTDIRS_PROGRESS_INTERVAL``
+(seconds) changes that interval, e.g. for a job server that reads the lines to show progress.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def progress_bar(iterable: Any = None, *, file: TextIO | None = None, **kwargs: 
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return terminal_tqdm(iterable, file=stream, **{"dynamic_ncols": True, **kwargs})
-    kwargs.update(dynamic_ncols=False, ncols=120, ascii=True)
+    kwargs.update(dynamic_ncols=False, ncols=120, ascii=True, leave=True)  # a log keeps the final state
     return terminal_tqdm(iterable, file=LineStream(stream, _line_interval()), **kwargs)
 
 

@@ -109,11 +109,14 @@ def test_kimg_labels_sort_in_training_order():
     assert sorted(labels) == labels and sorted(names) == names  # as a directory listing sorts the files
 
 
-def test_quality_record_has_iou_and_coverage(tmp_path):
-    """With the bundled dSprites classifier the quality record holds the IoU and each factor's coverage TV."""
+def test_quality_record_has_iou_and_coverage(tmp_path, capsys):
+    """With the bundled dSprites classifier the quality record holds the IoU and each factor's coverage TV; the
+    progress bar's final line (off a terminal) shows that last reading, not the one before."""
     config = GANTrainConfig(**{**TINY, "classifier": "auto", "quality_samples": 16}, kimg=0.004)
-    train_gan(config, tmp_path / "q", progress=False)
+    train_gan(config, tmp_path / "q", progress=True)
     quality = json.loads((tmp_path / "q" / "metrics.json").read_text())[-1]["quality"]
+    final = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "100%" in final and f"iou {quality['mean']:.3f} worst TV" in final, final
     assert quality["metric"] == "iou" and quality["num_images"] == 16 and 0 <= quality["mean"] <= 1
     coverage = quality["coverage"]
     assert set(coverage["tv_to_real"]) == {"shape", "scale", "orientation", "posX", "posY"}
@@ -225,8 +228,11 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     networks = torch_load(out / CHECKPOINT)  # at 16 px: D min(128 // 16, 8) = 8 channels, G min(64 // 16, 8) = 4
     assert networks["D"]["b16.fromrgb.weight"].shape[0] == 8
     assert networks["G"]["synthesis.b16.conv1.weight"].shape[0] == 4
+    capsys.readouterr()
     main(["train-gan", "--out", str(out), "--resume", "--kimg", "0.008", "--quiet"])
-    assert '"finished": true' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 and printed.startswith("train-gan finished: kimg 0.008 of 0.008")  # was ~150
+    assert json.loads((out / "summary.json").read_text())["finished"] is True  # lines of JSON; the record stays here
     assert torch_load(out / CHECKPOINT)["cur_nimg"] == 8
     with pytest.raises(SystemExit) as exc:
         main(["train-gan", "--out", str(out), "--resume", "--batch", "8", "--quiet"])

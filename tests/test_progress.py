@@ -55,3 +55,14 @@ def test_interval_from_environment(monkeypatch) -> None:
     out = io.StringIO()
     _run_bar(out)
     assert len(out.getvalue().splitlines()) == 2  # falls back to 30 s
+
+
+def test_transient_bar_off_a_terminal_ends_on_its_final_state() -> None:
+    """generate and evaluate (leave=False) ended their logs on `0%| 0/1`."""
+    out = io.StringIO()
+    with progress_bar(range(3), desc="generate", unit="batch", leave=False, file=out) as bar:
+        for _ in bar:
+            pass
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("generate:   0%") and lines[-1].startswith("generate: 100%") and "3/3" in lines[-1]
+    assert all(line.strip() for line in lines)

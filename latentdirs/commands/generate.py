@@ -13,7 +13,7 @@ from ..gan import load_generator
 from ..io import save_image_grid
 from ..progress import progress_bar
 from ..seeding import resolve_device, torch_generator
-from ._options import FINITE
+from ._options import FINITE, AliasedOption
 
 MAX_SEEDS = 4096  # one grid: beyond this the PNG is unusable (and a typo such as 0-100000 would run for hours)
 
@@ -50,7 +50,8 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--trunc", "psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--trunc-cutoff", type=int, default=None, help="Truncate only the first N ws (default: all).")
 @click.option("--noise-mode", type=click.Choice(["const", "none", "random"]), default="const", show_default=True)
-@click.option("--class-idx", type=int, default=None, help="Class label for conditional generators.")
+@click.option("--class-index", "--class-idx", "class_idx", cls=AliasedOption, aliases=("--class-idx",), type=int,
+              default=None, help="Class label for conditional generators.")
 @click.option("--out", default="grid.png", show_default=True, type=click.Path(dir_okay=False), help="PNG grid.")
 @click.option("--nrow", type=int, default=None, help="Images per row (default: about the square root).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
@@ -79,11 +80,11 @@ def command(generator_path: str, seeds: str, psi: float, trunc_cutoff: int | Non
     c = None
     if generator.c_dim > 0:
         if class_idx is None or not 0 <= class_idx < generator.c_dim:
-            raise UserError(f"this generator is conditional: give --class-idx in [0, {generator.c_dim})")
+            raise UserError(f"this generator is conditional: give --class-index in [0, {generator.c_dim})")
         c = torch.zeros([1, generator.c_dim], device=dev)
         c[0, class_idx] = 1
     elif class_idx is not None:
-        click.echo("note: --class-idx ignored, the generator is unconditional")
+        click.echo("note: --class-index ignored, the generator is unconditional")
     if trunc_cutoff is not None and not 0 < trunc_cutoff <= generator.num_ws:
         raise UserError(f"--trunc-cutoff must be in [1, {generator.num_ws}]")
     noise = torch_generator(seed, dev)

@@ -28,7 +28,8 @@ from ._options import COUNT, NON_NEGATIVE, POSITIVE, SEED
               help="Held-out rendered images for the reported accuracy and re-render score.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (1 is fastest on a busy machine).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output stem: writes OUT.safetensors and OUT.json.")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True,
@@ -50,7 +51,7 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
       latentdirs train-factor-classifier --dataset threedots --steps 2000 --out runs/threedots_classifier --resume
     """
     if threads is not None:
-        torch.set_num_threads(max(1, threads))
+        torch.set_num_threads(threads)
     data = get_dataset(dataset, dataset_path)
     outputs = classifier_paths(out)
     click.get_current_context().with_resource(output_lock(outputs[0].with_suffix(""), "factor classifier"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,8 @@ _RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "em
 @click.option("--classifier", default=None,
               help="Factor classifier for the quality signal: a path stem, 'auto' (bundled one) or 'none'  [auto]")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N  [auto]")
-@click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (1 is fastest on a busy machine).")
 @click.option("--max-minutes", type=float, default=None,
               help="Stop (checkpoint, snapshot) after this much wall time; continue later with --resume.")
 @click.option("--init-from", default=None, type=click.Path(exists=True),
@@ -65,7 +65,7 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     StyleGAN2-ADA. The progress bar shows kimg, the losses and the FID-free quality signal (mean IoU of
     samples against the re-render of their predicted factors, and the factor whose predicted values are
     spread least like real images', with its total variation distance). The run directory gets config.json,
-    checkpoint.pt, metrics.json, samples/fakesNNNNNN.png and snapshots/network-snapshot-NNNNNN.{json,
+    checkpoint.pt, metrics.json, summary.json, samples/fakesNNNNNN.png and snapshots/network-snapshot-NNNNNN.{json,
     safetensors} (NNNNNN: kimg; NNNNNN_III between whole kimg; load them with latentdirs.load_generator).
     --resume continues bit for bit; only
     --kimg, the intervals, --classifier and --device may change.
@@ -84,9 +84,10 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
 
     from ..gan.training import GANTrainConfig, train_gan
     from ..gan.training.config import RUN_CONTROLS
+    from ..gan.training.loop import summary_line
 
     if threads is not None:
-        torch.set_num_threads(max(1, threads))
+        torch.set_num_threads(threads)
     given = {_RENAMES.get(k, k): v for k, v in options.items() if v is not None}
     if resume:
         saved_path = Path(out) / "config.json"
@@ -105,4 +106,4 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     else:
         cfg = GANTrainConfig(**given)
     summary = train_gan(cfg, out, resume=resume, progress=not quiet, max_minutes=max_minutes)
-    click.echo(json.dumps(summary, indent=2))
+    click.echo(summary_line(summary))  # the whole record: OUT/summary.json

@@ -7,13 +7,14 @@ from typing import Any
 import click
 
 from ..vae.reconstruction import RECONSTRUCTIONS
-from ._options import SEED
+from ._options import SEED, AliasedOption
 
 
 @click.command("train-vae", context_settings={"max_content_width": 110})
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to create (or resume).")
 @click.option("--dataset", default=None, help="dsprites | threedots | 3dshapes | mpi3d  [default: dsprites]")
-@click.option("--data-path", default=None, help="Dataset file (3dshapes .h5, mpi3d .npz, original dsprites .npz).")
+@click.option("--dataset-path", "--data-path", "data_path", cls=AliasedOption, aliases=("--data-path",), default=None,
+              help="Dataset file (3dshapes .h5, mpi3d .npz, original dsprites .npz).")
 @click.option("--objective", default=None, metavar="NAME[:k=v,...]",
               help="beta-vae | annealed-vae | beta-tcvae | factor-vae | dip-vae-i | dip-vae-ii, with optional "
                    "parameters  [default: beta-vae]")
@@ -51,7 +52,7 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
       latentdirs train-vae --dataset dsprites --objective beta-vae --beta 4 --steps 2000 --out runs/bvae
       latentdirs train-vae --objective factor-vae:gamma=40 --steps 20000 --out runs/fvae --device cuda
       latentdirs train-vae --objective beta-tcvae --beta 6 --reg NAME:k=v --out runs/tc
-      latentdirs train-vae --dataset 3dshapes --data-path 3dshapes.h5 --objective dip-vae-i --out runs/dip
+      latentdirs train-vae --dataset 3dshapes --dataset-path 3dshapes.h5 --objective dip-vae-i --out runs/dip
       latentdirs train-vae --out runs/bvae --resume --steps 4000      # continue / extend a run
       latentdirs train-vae --config runs/bvae/config.json --out runs/bvae2
     """

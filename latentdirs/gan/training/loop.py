@@ -324,8 +324,8 @@ class GANTrainer:
                 timed_out = timed_out or stop.requested  # Ctrl-C: finish like a time-out (samples, checkpoint)
                 done = s.cur_nimg >= total or timed_out
                 if s.batch_idx % 10 == 0 or done:
-                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} G {_mean(sums, counts, 'loss_G'):.3f} "
-                                        f"D {_mean(sums, counts, 'loss_D'):.3f}{last_quality}")
+                    losses = f"G {_mean(sums, counts, 'loss_G'):.3f} D {_mean(sums, counts, 'loss_D'):.3f}"
+                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} {losses}{last_quality}")
                 if stop.requested:  # Ctrl-C: the checkpoint first, so that a second one during the pictures and
                     self.save_checkpoint()  # the quality measure below loses nothing (saved again after them)
                 if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
@@ -343,6 +343,8 @@ class GANTrainer:
                                         f"worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})")
                     s.history.append(record)
                     write_json(self.out / "metrics.json", s.history)
+                    losses = f"G {record.get('loss_G', math.nan):.3f} D {record.get('loss_D', math.nan):.3f}"
+                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} {losses}{last_quality}")  # this reading
                 if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
                     self.save_checkpoint()
                     self.export()
@@ -352,15 +354,36 @@ class GANTrainer:
         bar.close()
         if stop.requested and stopped_early:
             raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
-        return {"kimg": s.cur_nimg / 1000, "batch_idx": s.batch_idx, "wall_time_s": round(s.wall_time_s, 1),
-                "finished": not stopped_early and s.cur_nimg >= total,
-                "last": s.history[-1] if s.history else None, "out": str(self.out)}
+        summary = {"kimg": s.cur_nimg / 1000, "target_kimg": total / 1000, "batch_idx": s.batch_idx,
+                   "wall_time_s": round(s.wall_time_s, 1), "finished": not stopped_early and s.cur_nimg >= total,
+                   "last": s.history[-1] if s.history else None, "out": str(self.out)}
+        write_json(self.out / "summary.json", summary)
+        return summary
 
 
 def train_gan(cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
               max_minutes: float | None = None) -> dict[str, Any]:
-    """Build (or resume) a run in ``out_dir`` and train it; returns the summary of :meth:`GANTrainer.run`."""
+    """Build (or resume) a run in ``out_dir`` and train it; returns the summary of :meth:`GANTrainer.run` (also
+    written to ``out_dir/summary.json``)."""
     if max_minutes is not None and (math.isnan(max_minutes) or max_minutes <= 0):
         raise UserError(f"--max-minutes must be > 0, got {max_minutes}")
     with run_lock(out_dir):  # one process per run folder
         return GANTrainer(cfg, out_dir, resume=resume, progress=progress).run(max_minutes)
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line for the terminal from :meth:`GANTrainer.run`'s summary (the whole record is in summary.json)."""
+    state = "finished" if summary["finished"] else "stopped early (continue with --resume)"
+    line = (f"train-gan {state}: kimg {summary['kimg']:g} of {summary['target_kimg']:g}, "
+            f"{summary['wall_time_s']:g} s of training")
+    last = summary.get("last") or {}
+    if "loss_G" in last:
+        line += f"; last G {last['loss_G']:.3f} D {last.get('loss_D', math.nan):.3f}"
+    quality = last.get("quality")
+    if quality:
+        coverage = quality.get("coverage") or {}
+        line += f", {quality['metric']} {quality['mean']:.3f}"
+        if "worst_factor" in coverage:
+            line += f", worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})"
+    out = summary["out"]
+    return f"{line} → {out} (summary.json, metrics.json, snapshots/)"
