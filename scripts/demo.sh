@@ -28,7 +28,7 @@ latentdirs discover --generator "$GENERATOR" --method "$METHOD" "${EXTRA[@]}" -k
 # 2. the same directions in GANSpace, InterFaceGAN and SeFa formats
 mkdir -p "$OUT/export"
 latentdirs export "$OUT/directions.safetensors" --format ganspace --out "$OUT/export/ganspace.npz"
-latentdirs export "$OUT/directions.safetensors" --format interfacegan --out "$OUT/export/interfacegan"
+latentdirs export "$OUT/directions.safetensors" --format interfacegan --out "$OUT/export/interfacegan" --centred
 latentdirs export "$OUT/directions.safetensors" --format sefa --out "$OUT/export/sefa.npz"
 # 3. which dSprites factor each direction changes (bundled factor classifier); updates the report
 latentdirs evaluate-directions "$OUT/directions.safetensors" --generator "$GENERATOR" --no-lpips \

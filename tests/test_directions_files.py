@@ -102,7 +102,8 @@ def test_interfacegan_round_trip(tmp_path):
 
 
 def test_interfacegan_folder_keeps_direction_order_past_100(tmp_path):
-    many = SimpleNamespace(directions=torch.randn(101, 8, generator=torch.Generator().manual_seed(0)))
+    many = SimpleNamespace(directions=torch.randn(101, 8, generator=torch.Generator().manual_seed(0)),
+                           space=LatentSpace("z"))
     paths = export_directions(many, "interfacegan", tmp_path / "ifg")
     assert paths[0].name == "boundary_000.npy" and paths[-1].name == "boundary_100.npy"
     unit = many.directions.numpy() / np.linalg.norm(many.directions.numpy(), axis=1, keepdims=True)

@@ -5,34 +5,56 @@
   sampled codes along each component — the unit of an edit ``w + σ·lat_stdev_k·lat_comp_k``), and the
   activation-space arrays ``act_comp``, ``act_mean``, ``act_stdev``, which equal the latent ones when
   the decomposition is done on W itself (``samples_are_latents``), plus ``var_ratio [K]`` and
-  ``random_stdevs [K]``. Written without pickled objects (``allow_pickle=False`` reads it).
+  ``random_stdevs [K]``. Written without pickled objects (``allow_pickle=False`` reads it). The W+ layers
+  are carried as GANSpace's saved edits carry them: ``edit_start [K]`` and ``edit_end [K]`` (end exclusive;
+  the fields of its named edits, which its viewer applies as ``for l in range(edit_start, edit_end): z[l] +=
+  delta``, and the ``layer_start``/``layer_end`` of its notebooks' ``create_strip``), with ``latent_space``
+  (``"W"``/``"Z"``, its ``latent_space_name()``). A layer set that is not one run (``0-3,8``) goes to the
+  sidecar (:mod:`.sidecar`) with a warning.
 - **InterFaceGAN** (Shen et al., CVPR 2020): one ``.npy`` per direction, a unit-norm boundary normal of
   shape ``[1, d]`` (float32). Exported as ``boundary_00.npy``, ``boundary_01.npy``, … in a folder (indices
   zero-padded to the width of the largest, so names sort in direction order; ``boundary_<number>.npy`` files
   of an earlier export into the folder are removed); imported from a folder (all ``*.npy`` in name order,
   numbers within names compared as numbers: ``boundary_2`` before ``boundary_10``) or a list of files.
+  A boundary has no place for W+ layers (InterFaceGAN edits every layer): a layer range goes to the folder's
+  ``latentdirs.json`` with a warning; ``centred`` writes that sidecar too, with each boundary's offset and σ
+  and the ``--start_distance``/``--end_distance`` that sweep ``offset ± 3σ`` (see :mod:`.sidecar`).
 - **SeFa** (Shen & Zhou, CVPR 2021) style: one ``.npz`` with ``boundaries [K, d]`` (unit rows, as
   ``factorize_weight`` returns them), ``values [K]`` and ``layers`` (the W+ indices the directions act
-  on). ``values`` are the eigenvalues for closed-form SeFa directions, otherwise the variance of the
-  sampled codes along each direction; ``values_kind`` says which.
+  on: SeFa edits ``temp_code[:, layers, :] += boundary * distance``), ``space``. ``values`` are the
+  eigenvalues for closed-form SeFa directions, otherwise the variance of the sampled codes along each
+  direction; ``values_kind`` says which. Z directions are refused: SeFa edits W+ codes, and with
+  ``layers = []`` its edit changes nothing.
 
-Importing yields the directions (rows), their scales and the mean code where the format has them.
-Formats store unit directions, so a free-norm (``linear``) direction set round-trips up to its norms.
+Importing yields the directions (rows), their scales, the mean code, and the space and layers where the file
+records them (checked against ``--space``/``--layers`` by :mod:`.importing`). Formats store unit directions,
+so a free-norm (``linear``) direction set round-trips up to its norms.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import LatentdirsWarning, UserError
 from ..io import atomic_path, read_npy, require_file
 from .dirfile import DirectionSet
+from .sidecar import (
+    SIDECAR_NAME,
+    offsets_and_sigmas,
+    one_sided_share,
+    read_sidecar,
+    sidecar_path,
+    sidecar_record,
+    write_sidecar,
+)
+from .spaces import format_layers
 
 FORMATS = ("ganspace", "interfacegan", "sefa")
 
@@ -47,6 +69,7 @@ class ImportedDirections:
     eigenvalues: np.ndarray | None = None
     layers: tuple[int, ...] | None = None
     source_format: str = ""
+    space: str | None = None  # the latent space the file records (z, w, w+), if it records one
 
 
 def _unit_rows(directions: np.ndarray) -> np.ndarray:
@@ -92,7 +115,16 @@ def _check_matrix(matrix: np.ndarray, path: Path | str, what: str) -> np.ndarray
 
 
 # -- GANSpace -----------------------------------------------------------------------------------
-def export_ganspace(dset: DirectionSet, path: str | os.PathLike) -> Path:
+def _one_run(layers: tuple[int, ...]) -> bool:
+    return layers == tuple(range(layers[0], layers[-1] + 1))
+
+
+def _lost_layers_warning(dset: DirectionSet, tool: str, sidecar: Path) -> None:
+    warnings.warn(f"{tool} cannot hold the W+ layer set {format_layers(dset.space.layers)} of these directions: "
+                  f"{tool} will edit every layer; the layers are in {sidecar}", LatentdirsWarning, stacklevel=3)
+
+
+def export_ganspace(dset: DirectionSet, path: str | os.PathLike, num_ws: int | None = None) -> list[Path]:
     unit = _unit_rows(dset.directions.numpy())
     k, d = unit.shape
     comp = unit.reshape(k, 1, d)
@@ -101,8 +133,19 @@ def export_ganspace(dset: DirectionSet, path: str | os.PathLike) -> Path:
     total = dset.total_variance
     var_ratio = (stdev.astype(np.float64) ** 2 / total).astype(np.float32) if total else np.full(k, np.nan, np.float32)
     random = dset.random_stdevs.numpy() if dset.random_stdevs is not None else np.full(k, np.nan, np.float32)
-    return _savez(path, act_comp=comp, act_mean=mean, act_stdev=stdev, lat_comp=comp, lat_mean=mean,
-                  lat_stdev=stdev, var_ratio=var_ratio, random_stdevs=random.astype(np.float32))
+    layers = dset.space.layers
+    extra: dict[str, np.ndarray] = {"latent_space": np.array("Z" if dset.space.kind == "z" else "W")}
+    if layers is not None and _one_run(layers):
+        extra.update(edit_start=np.full(k, layers[0], np.int64), edit_end=np.full(k, layers[-1] + 1, np.int64))
+    elif layers is None and num_ws:
+        extra.update(edit_start=np.zeros(k, np.int64), edit_end=np.full(k, int(num_ws), np.int64))
+    written = [_savez(path, act_comp=comp, act_mean=mean, act_stdev=stdev, lat_comp=comp, lat_mean=mean,
+                      lat_stdev=stdev, var_ratio=var_ratio, random_stdevs=random.astype(np.float32), **extra)]
+    if layers is not None and not _one_run(layers):
+        sidecar = sidecar_path(path, "ganspace")
+        written.append(write_sidecar(sidecar, sidecar_record(dset, "ganspace", [written[0].name])))
+        _lost_layers_warning(dset, "GANSpace", sidecar)
+    return written
 
 
 def import_ganspace(path: str | os.PathLike) -> ImportedDirections:
@@ -121,14 +164,49 @@ def import_ganspace(path: str | os.PathLike) -> ImportedDirections:
     if mean.shape != (d,) or stdev.shape != (k,):
         raise UserError(f"{path}: lat_mean must hold {d} values and lat_stdev {k}, "
                         f"got {list(arrays['lat_mean'].shape)} and {list(arrays['lat_stdev'].shape)}")
-    return ImportedDirections(comp, scales=stdev, mean=mean, source_format="ganspace")
+    space = None
+    if "latent_space" in arrays:
+        space = {"Z": "z", "W": "w"}.get(str(arrays["latent_space"]).upper())
+        if space is None:
+            raise UserError(f"{path}: latent_space must be 'W' or 'Z', got {str(arrays['latent_space'])!r}")
+    layers = _ganspace_layers(arrays, k, path)
+    sidecar = read_sidecar(sidecar_path(path, "ganspace"))
+    if sidecar is not None and layers is None:
+        space, layers = _sidecar_space(sidecar)
+    return ImportedDirections(comp, scales=stdev, mean=mean, source_format="ganspace", space=space, layers=layers)
+
+
+def _ganspace_layers(arrays: dict[str, np.ndarray], k: int, path: str | os.PathLike) -> tuple[int, ...] | None:
+    """The W+ layers of GANSpace's ``edit_start``/``edit_end`` (end exclusive; one range for all directions)."""
+    if "edit_start" not in arrays and "edit_end" not in arrays:
+        return None
+    try:
+        start = arrays["edit_start"].reshape(-1).astype(np.int64)
+        end = arrays["edit_end"].reshape(-1).astype(np.int64)
+    except (KeyError, ValueError, TypeError):
+        raise UserError(f"{path}: edit_start and edit_end must both be integer arrays") from None
+    if start.shape != (k,) or end.shape != (k,):
+        raise UserError(f"{path}: edit_start and edit_end must hold one value per component ({k})")
+    if len(set(start.tolist())) > 1 or len(set(end.tolist())) > 1:
+        raise UserError(f"{path}: the components edit different layer ranges; a latentdirs direction set has one "
+                        "(import them in groups of one range)")
+    if end[0] < 0:  # GANSpace's notebooks read a negative end as "up to the last layer"
+        return None
+    if not 0 <= start[0] < end[0]:
+        raise UserError(f"{path}: edit_start {start[0]} / edit_end {end[0]} is not a layer range (end exclusive)")
+    return tuple(range(int(start[0]), int(end[0])))
+
+
+def _sidecar_space(record: dict) -> tuple[str, tuple[int, ...] | None]:
+    layers = record["space"].get("layers")
+    return record["space"]["kind"], tuple(int(i) for i in layers) if layers is not None else None
 
 
 # -- InterFaceGAN -------------------------------------------------------------------------------
 _BOUNDARY_NAME = re.compile(r"boundary_\d+\.npy")
 
 
-def export_interfacegan(dset: DirectionSet, folder: str | os.PathLike) -> list[Path]:
+def export_interfacegan(dset: DirectionSet, folder: str | os.PathLike, centred: bool = False) -> list[Path]:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"InterFaceGAN export writes one .npy per direction into a folder; {folder} is a file")
@@ -143,6 +221,14 @@ def export_interfacegan(dset: DirectionSet, folder: str | os.PathLike) -> list[P
     for stale in set(folder.glob("boundary_*.npy")) - set(written):  # an earlier export's, or other widths
         if _BOUNDARY_NAME.fullmatch(stale.name):
             stale.unlink()
+    sidecar = sidecar_path(folder, "interfacegan")
+    if centred or dset.space.layers is not None:
+        record = sidecar_record(dset, "interfacegan", [p.name for p in written])
+        written.append(write_sidecar(sidecar, record))
+        if dset.space.layers is not None:
+            _lost_layers_warning(dset, "InterFaceGAN", sidecar)
+    elif sidecar.is_file():  # an earlier export's: it would describe other boundaries
+        sidecar.unlink()
     return written
 
 
@@ -160,6 +246,8 @@ def import_interfacegan(paths: list[str | os.PathLike] | str | os.PathLike) -> I
                 raise UserError(f"no .npy boundary files in {source}")
         else:
             paths = [source]
+    folders = {Path(p).parent for p in paths}
+    sidecar = read_sidecar(sidecar_path(folders.pop(), "interfacegan")) if len(folders) == 1 else None
     rows = []
     for path in paths:
         array = read_npy(path, "InterFaceGAN boundary")
@@ -174,11 +262,19 @@ def import_interfacegan(paths: list[str | os.PathLike] | str | os.PathLike) -> I
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     if (norms == 0).any():
         raise UserError("an InterFaceGAN boundary is the zero vector")
-    return ImportedDirections(matrix / norms, source_format="interfacegan")
+    space, layers = _sidecar_space(sidecar) if sidecar is not None else (None, None)
+    return ImportedDirections(matrix / norms, source_format="interfacegan", space=space, layers=layers)
 
 
 # -- SeFa ---------------------------------------------------------------------------------------
 def export_sefa(dset: DirectionSet, path: str | os.PathLike, num_ws: int | None = None) -> Path:
+    if dset.space.kind == "z":
+        raise UserError("SeFa edits W+ codes (temp_code[:, layers, :] += boundary * distance); these directions "
+                        "live in Z, where SeFa has no place for them (an export with layers=[] would change no "
+                        "image) — export them for GANSpace or InterFaceGAN, which edit Z, or discover them in W")
+    if dset.space.layers is None and not num_ws:
+        raise UserError("the direction file does not record its generator's number of W+ layers, which SeFa's "
+                        "layers need; re-import the directions for their generator")
     unit = _unit_rows(dset.directions.numpy())
     if dset.eigenvalues is not None:
         values, kind = dset.eigenvalues.numpy().astype(np.float32), "eigenvalue"
@@ -186,10 +282,8 @@ def export_sefa(dset: DirectionSet, path: str | os.PathLike, num_ws: int | None 
         values, kind = (dset.scales.numpy().astype(np.float64) ** 2).astype(np.float32), "variance"
     if dset.space.layers is not None:
         layers = np.asarray(dset.space.layers, np.int64)
-    elif dset.space.kind == "w" and num_ws is not None:
-        layers = np.arange(num_ws, dtype=np.int64)
     else:
-        layers = np.zeros(0, np.int64)
+        layers = np.arange(int(num_ws), dtype=np.int64)
     return _savez(path, boundaries=unit, values=values, layers=layers, values_kind=np.array(kind),
                   space=np.array(dset.space.kind))
 
@@ -208,17 +302,33 @@ def import_sefa(path: str | os.PathLike) -> ImportedDirections:
     eigenvalues = values.reshape(-1).astype(np.float32) if values is not None and kind == "eigenvalue" else None
     scales = np.sqrt(values.reshape(-1)).astype(np.float32) if values is not None and kind == "variance" else None
     layers = arrays.get("layers")
-    chosen = tuple(int(i) for i in layers.reshape(-1)) if layers is not None and layers.size else None
+    space = str(arrays["space"]) if "space" in arrays else None
+    if space is not None and space not in ("z", "w", "w+"):
+        raise UserError(f"{path}: space must be z, w or w+, got {space!r}")
+    chosen = None
+    if layers is not None:
+        if not np.issubdtype(layers.dtype, np.integer) or layers.ndim > 1:
+            raise UserError(f"{path}: layers must be a list of W+ indices, got {layers.dtype} {list(layers.shape)}")
+        if layers.size == 0 and space in (None, "w", "w+"):
+            raise UserError(f"{path} lists no W+ layers (layers = []): SeFa's edit temp_code[:, layers, :] += … "
+                            "would change nothing; it holds no W directions to import (Z directions: --space z)")
+        chosen = tuple(sorted({int(i) for i in layers.reshape(-1)})) if layers.size else None
     return ImportedDirections(matrix / norms, scales=scales, eigenvalues=eigenvalues, layers=chosen,
-                              source_format="sefa")
+                              source_format="sefa", space=space)
 
 
-def export_directions(dset: DirectionSet, fmt: str, out: str | os.PathLike, num_ws: int | None = None) -> list[Path]:
-    """Write ``dset`` in ``fmt`` (ganspace / interfacegan / sefa); returns the written paths."""
+def export_directions(dset: DirectionSet, fmt: str, out: str | os.PathLike, num_ws: int | None = None,
+                      centred: bool = False) -> list[Path]:
+    """Write ``dset`` in ``fmt`` (ganspace / interfacegan / sefa); returns the written paths (the export first, then
+    any sidecar). What the format cannot hold goes to the sidecar with a :class:`LatentdirsWarning`; ``centred``
+    (InterFaceGAN) writes the sidecar with each boundary's offset, σ and centred sweep distances."""
+    if centred and fmt != "interfacegan":
+        raise UserError("--centred is for InterFaceGAN exports (GANSpace files carry lat_mean; SeFa edits relative "
+                        "to the code)")
     if fmt == "ganspace":
-        return [export_ganspace(dset, out)]
+        return export_ganspace(dset, out, num_ws)
     if fmt == "interfacegan":
-        return export_interfacegan(dset, out)
+        return export_interfacegan(dset, out, centred)
     if fmt == "sefa":
         return [export_sefa(dset, out, num_ws)]
     raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -233,3 +343,32 @@ def import_directions(fmt: str, source: str | os.PathLike | list) -> ImportedDir
     if fmt == "sefa":
         return import_sefa(source)
     raise UserError(f"unknown import format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def export_notes(dset: DirectionSet, fmt: str, paths: list[Path]) -> list[str]:
+    """Lines that tell how the target tool reads what was written (the command prints them as ``note:`` lines)."""
+    notes = []
+    layers = dset.space.layers
+    if fmt == "ganspace" and layers is not None and _one_run(layers):
+        notes.append(f"W+ layers {format_layers(layers)} written as GANSpace's edit_start {layers[0]} / edit_end "
+                     f"{layers[-1] + 1} (end exclusive): its notebooks' create_strip take them as layer_start/"
+                     f"layer_end; in its viewer set the layer sliders to {layers[0]}-{layers[-1]}")
+    if fmt == "interfacegan":
+        offsets, sigmas = offsets_and_sigmas(dset)
+        sidecar = [p for p in paths if p.name == SIDECAR_NAME]
+        space = "z" if dset.space.kind == "z" else "w"
+        if sidecar:
+            first = sidecar_record(dset, fmt, [paths[0].name])["directions"][0]
+            notes.append(f"centred InterFaceGAN sweep of boundary 0 (offset {first['offset']:+.3g}, σ "
+                         f"{first['sigma']:.3g}): python edit.py -m MODEL -b {paths[0]} -s {space} -i CODES.npy -o OUT "
+                         f"--start_distance {first['start_distance']:.6g} --end_distance {first['end_distance']:.6g}"
+                         f" --steps 7; every boundary's distances are in {sidecar[0]}")
+        else:
+            share = one_sided_share(offsets, sigmas)
+            if share.max() > 0.01:
+                notes.append(f"InterFaceGAN sweeps -3…3 from the origin, but the codes project to "
+                             f"{offsets.min():+.2f}…{offsets.max():+.2f} (σ {sigmas.min():.2f}–{sigmas.max():.2f}) on "
+                             f"these directions: a normal fit puts up to {100 * share.max():.0f} % of codes outside "
+                             "the sweep (it moves them one way only); --centred writes each boundary's offset, σ and "
+                             "centred distances")
+    return notes

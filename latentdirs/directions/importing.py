@@ -1,7 +1,10 @@
 """Build a latentdirs direction set from a foreign file (see :mod:`.formats`) for a given generator.
 
 Values the file carries are kept (GANSpace ``lat_stdev`` and ``lat_mean``, SeFa eigenvalues and
-layers); the others are computed from sampled codes as for discovered directions.
+layers); the others are computed from sampled codes as for discovered directions. A file that records
+its latent space or W+ layers (our exports: SeFa ``space``/``layers``, GANSpace ``latent_space`` and
+``edit_start``/``edit_end``, an InterFaceGAN folder's ``latentdirs.json``) must agree with ``--space`` and
+``--layers``: a Z direction read as a W one (or the reverse) moves the image along another path.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 from ..errors import UserError
 from ..seeding import torch_generator
 from .dirfile import DirectionSet
-from .formats import import_directions
+from .formats import ImportedDirections, import_directions
 from .generator import GeneratorHandle
 from .spaces import LatentSpace, SpaceRenderer, format_layers
 from .statistics import make_direction_set
@@ -22,9 +25,7 @@ from .statistics import make_direction_set
 def directions_from_file(handle: GeneratorHandle, fmt: str, source: str | os.PathLike | list, *, space: str = "w",
                          layers: str | None = None, seed: int = 0, stats_samples: int = 4096) -> DirectionSet:
     imported = import_directions(fmt, source)
-    if layers is None and imported.layers is not None and space != "z":
-        layers = format_layers(imported.layers)
-    latent_space = LatentSpace.create(space, layers, handle.num_ws)
+    latent_space = _checked_space(imported, fmt, source, space, layers, handle.num_ws)
     renderer = SpaceRenderer(handle, latent_space)
     d = imported.directions.shape[1]
     if d != renderer.dim:
@@ -41,3 +42,27 @@ def directions_from_file(handle: GeneratorHandle, fmt: str, source: str | os.Pat
     if imported.mean is not None:
         dset.mean = torch.from_numpy(imported.mean)
     return dset
+
+
+def _checked_space(imported: ImportedDirections, fmt: str, source: str | os.PathLike | list, space: str,
+                   layers: str | None, num_ws: int) -> LatentSpace:
+    """The space of ``--space``/``--layers``, filled in from and checked against what the file records."""
+    what = f"the {fmt} file{'s' if isinstance(source, list) else ''} {_name(source)}"
+    recorded = imported.space
+    if recorded is not None and (recorded == "z") != (space.lower() == "z"):
+        raise UserError(f"{what}: the directions live in {recorded.upper()}, not in --space {space}; pass --space "
+                        f"{recorded} (a direction of one space moves an image along another path in the other)")
+    if imported.layers is None:
+        return LatentSpace.create(space, layers, num_ws)
+    if space.lower() == "z":
+        raise UserError(f"{what}: the directions act on W+ layers {format_layers(imported.layers)}, and Z has no "
+                        "layers; pass --space w")
+    from_file = LatentSpace.create(space, imported.layers, num_ws)
+    if layers is not None and LatentSpace.create(space, layers, num_ws) != from_file:
+        raise UserError(f"{what}: the directions act on W+ layers {format_layers(imported.layers)}, not on --layers "
+                        f"{layers}; leave out --layers to use the file's")
+    return from_file
+
+
+def _name(source: str | os.PathLike | list) -> str:
+    return ", ".join(str(s) for s in source) if isinstance(source, list) else str(source)
