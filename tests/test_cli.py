@@ -69,9 +69,14 @@ def test_old_names_still_work(tmp_path, capsys):
     assert code == 2 and "missing.h5" in err
 
 
-@pytest.mark.parametrize("argv", [["train-gan", "--threads", "0", "--out", "x"],
-                                  ["train-gan", "--threads", "-2", "--out", "x"],
-                                  ["train-factor-classifier", "--threads", "0", "--out", "x"]])
+SHORT_GAN = ["--resolution", "16", "--kimg", "0.004", "--batch", "4", "--classifier", "none", "--device", "cpu",
+             "--quiet"]  # were the value taken (it was: as 1 thread), a run of seconds, not 100 kimg
+
+
+@pytest.mark.parametrize("argv", [["train-gan", "--threads", "0", "--out", "x", *SHORT_GAN],
+                                  ["train-gan", "--threads", "-2", "--out", "x", *SHORT_GAN],
+                                  ["train-factor-classifier", "--threads", "0", "--steps", "1", "--eval-samples", "2",
+                                   "--out", "x"]])
 def test_threads_must_be_at_least_one(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = _run(argv, capsys)
