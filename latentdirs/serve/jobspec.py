@@ -50,6 +50,13 @@ def parameters(command: click.Command) -> dict[str, click.Parameter]:
     return {option_key(p): p for p in command.params if p.name is not None and option_key(p) not in SERVER_OWNED}
 
 
+def _other_names(command: click.Command) -> dict[str, click.Parameter]:
+    """``{key: parameter}`` for every other long name click accepts (older names kept as hidden aliases, e.g.
+    train-vae's ``--data-path``): such a key is the same option, with the same checks."""
+    return {opt[2:].replace("-", "_"): p for p in command.params for opt in p.opts
+            if opt.startswith("--") and p.name is not None}
+
+
 @dataclass(frozen=True)
 class JobArgv:
     """The command line of a job, without ``--out``/``--resume``: ``options`` tokens and positional ``arguments``."""
@@ -67,6 +74,7 @@ def build_argv(command_name: str, options: dict[str, Any], registry: Registry, o
     """The checked command line of a job (see the module docstring); ``out`` is where it will run."""
     command = click_command(command_name)
     known = parameters(command)
+    aliases = _other_names(command)
     tokens: list[str] = []
     arguments: list[str] = []
     for key, value in options.items():
@@ -76,6 +84,10 @@ def build_argv(command_name: str, options: dict[str, Any], registry: Registry, o
         if normal in SERVER_OWNED:
             raise ApiError(422, f"option '{normal}' is set by the server ({SERVER_OWNED[normal]}); leave it out")
         param = known.get(normal)
+        if param is None and normal in aliases:
+            param = aliases[normal]
+            if option_key(param) in SERVER_OWNED:
+                raise ApiError(422, f"option '{normal}' is set by the server; leave it out")
         if param is None:  # unknown: click says so, in the CLI's words
             tokens.append(f"--{normal.replace('_', '-')}" if value is True else f"--{normal.replace('_', '-')}={value}")
             continue
