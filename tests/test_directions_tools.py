@@ -93,6 +93,11 @@ def test_ganspace_carries_the_layer_range(tmp_path, capsys):
     assert np.abs(_ganspace_edit(handle, w, path, 0, STRENGTH) - _ours(handle, full, 0)).max() < 1e-5
     back = directions_from_file(handle, "ganspace", tmp_path / "g.npz", stats_samples=64)  # and back
     assert back.space == LatentSpace("w+", (1, 2, 3))
+    z_set = _set(handle, "z")  # Z: the whole range, read back as Z
+    (path,) = export_directions(z_set, "ganspace", tmp_path / "z.npz", num_ws=handle.num_ws)
+    assert directions_from_file(handle, "ganspace", path, space="z", stats_samples=64).space == LatentSpace("z")
+    with pytest.raises(UserError, match="live in Z, not in --space w"):
+        directions_from_file(handle, "ganspace", path, space="w", stats_samples=64)
 
 
 def test_ganspace_layer_set_that_is_not_one_range_goes_to_a_sidecar(tmp_path):

@@ -52,7 +52,10 @@ def _checked_space(imported: ImportedDirections, fmt: str, source: str | os.Path
     if recorded is not None and (recorded == "z") != (space.lower() == "z"):
         raise UserError(f"{what}: the directions live in {recorded.upper()}, not in --space {space}; pass --space "
                         f"{recorded} (a direction of one space moves an image along another path in the other)")
-    if imported.layers is None:
+    file_layers = imported.layers
+    if space.lower() == "z" and file_layers == tuple(range(num_ws)):
+        file_layers = None  # every layer (GANSpace's full edit range): a plain Z edit
+    if file_layers is None:
         return LatentSpace.create(space, layers, num_ws)
     if space.lower() == "z":
         raise UserError(f"{what}: the directions act on W+ layers {format_layers(imported.layers)}, and Z has no "
