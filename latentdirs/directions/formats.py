@@ -47,6 +47,7 @@ from ..io import atomic_path, read_npy, require_file
 from .dirfile import DirectionSet
 from .sidecar import (
     SIDECAR_NAME,
+    SWEEP_SIGMAS,
     offsets_and_sigmas,
     one_sided_share,
     read_sidecar,
@@ -358,11 +359,11 @@ def export_notes(dset: DirectionSet, fmt: str, paths: list[Path]) -> list[str]:
         sidecar = [p for p in paths if p.name == SIDECAR_NAME]
         space = "z" if dset.space.kind == "z" else "w"
         if sidecar:
-            first = sidecar_record(dset, fmt, [paths[0].name])["directions"][0]
-            notes.append(f"centred InterFaceGAN sweep of boundary 0 (offset {first['offset']:+.3g}, σ "
-                         f"{first['sigma']:.3g}): python edit.py -m MODEL -b {paths[0]} -s {space} -i CODES.npy -o OUT "
-                         f"--start_distance {first['start_distance']:.6g} --end_distance {first['end_distance']:.6g}"
-                         f" --steps 7; every boundary's distances are in {sidecar[0]}")
+            m, s = float(offsets[0]), float(sigmas[0])
+            notes.append(f"centred InterFaceGAN sweep of boundary 0 (offset {m:+.3g}, σ {s:.3g}): python edit.py "
+                         f"-m MODEL -b {paths[0]} -s {space} -i CODES.npy -o OUT --start_distance "
+                         f"{m - SWEEP_SIGMAS * s:.6g} --end_distance {m + SWEEP_SIGMAS * s:.6g} --steps 7; every "
+                         f"boundary's distances are in {sidecar[0]}")
         else:
             share = one_sided_share(offsets, sigmas)
             if share.max() > 0.01:
