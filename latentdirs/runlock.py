@@ -68,11 +68,7 @@ def run_lock(folder: str | os.PathLike, what: str = "run folder") -> Iterator[Pa
         try:
             yield folder
         finally:
-            for path in created:  # deepest first; stops at the first folder something was written into
-                try:
-                    path.rmdir()
-                except OSError:
-                    break
+            _remove_empty(created)
     finally:
         os.close(fd)  # releases the lock
 
@@ -85,6 +81,7 @@ def output_lock(stem: str | os.PathLike, what: str = "output") -> Iterator[Path]
     if fcntl is None:  # pragma: no cover
         yield lock
         return
+    created = _missing_folders(lock.parent)
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -112,3 +109,13 @@ def output_lock(stem: str | os.PathLike, what: str = "output") -> Iterator[Path]
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
         os.close(fd)
+        _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty: made only to hold a lock, they held nothing."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:
+            break

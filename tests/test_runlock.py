@@ -30,6 +30,9 @@ def test_lock_is_exclusive_and_leaves_nothing_behind(tmp_path):
             with output_lock(tmp_path / "clf"):
                 pass
     assert not (tmp_path / "clf.lock").exists()
+    with output_lock(tmp_path / "a" / "b" / "clf"):
+        pass
+    assert not (tmp_path / "a").exists()  # folders made only for the lock file go again
 
 
 def _commands(tmp_path):
