@@ -33,7 +33,8 @@ from ._options import COUNT, POSITIVE, SEED
 @click.option("--trunc", default=1.0, show_default=True, help="Truncation ψ of the sampled codes.")
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--checkpoint-every", default=500, show_default=True, help="Steps between checkpoints (0: only at end).")
-@click.option("--pca-samples", default=20000, show_default=True, help="ganspace: number of sampled codes.")
+@click.option("--pca-samples", default=20000, show_default=True,
+              help="ganspace, and topdis's principal subspace: number of sampled codes.")
 @click.option("--sefa-torgb/--no-sefa-torgb", default=True, show_default=True,
               help="sefa: include the ToRGB style affines of the chosen layers (all resolutions; the reference "
                    "code takes only the final ToRGB, at the last W+ index).")

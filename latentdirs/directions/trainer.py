@@ -6,6 +6,11 @@ term needs it, and minimises the sum of the terms' ``loss`` over the direction p
 Terms with their own networks (the reconstructor) step their own optimizers in ``after_step``. The
 context fields are documented in :mod:`latentdirs.directions.objectives`.
 
+A term may confine the directions to the span of the ``m`` leading principal components of the
+space's codes (``subspace(space, K)``, see :mod:`latentdirs.directions.objectives`): the trainer then
+samples ``pca_samples`` codes with their own generator seeded from ``seed`` (the codes GANSpace uses
+for the same seed) and trains the directions as a :class:`~.model.DirectionModel` in that subspace.
+
 Every random draw comes from one ``torch.Generator`` seeded from ``seed`` and saved in checkpoints,
 the generator renders with constant noise, and term networks are initialised from fixed seeds, so a
 run resumed from a checkpoint continues bit for bit like an uninterrupted one (same device).
@@ -131,8 +136,9 @@ class DirectionTrainer:
         check_needs(self.terms, PROVIDED, "directions")
         self.device = handle.device
         self.generator = torch_generator(config.seed, self.device)
+        subspace, self.subspace_stds = self._principal_subspace()
         self.model = DirectionModel(config.num_directions, self.renderer.dim, config.parameterization,
-                                    generator=self.generator, init=initial_directions)
+                                    generator=self.generator, init=initial_directions, subspace=subspace)
         self.model.to(self.device)
         setup_shape = handle.image_shape
         for index, term in enumerate(self.terms):
@@ -145,6 +151,28 @@ class DirectionTrainer:
         self._needs = frozenset().union(*(term.needs for term in self.terms))
         self.step = 0
         self.history: list[dict[str, float]] = []
+
+    def _principal_subspace(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The leading principal axes ``[m, d]`` of the codes and their stds ``[m]`` when a term asks for them."""
+        from .closed_form import pca_directions
+        from .statistics import sample_base_codes
+
+        requests = {term.name: term.subspace(self.space, self.config.num_directions)
+                    for term in self.terms if hasattr(term, "subspace")}
+        sizes = {size for size in requests.values() if size is not None}
+        if not sizes:
+            return None, None
+        if len(sizes) > 1:
+            raise UserError(f"the loss terms ask for principal subspaces of different sizes: {requests}")
+        components = sizes.pop()
+        if not self.config.num_directions <= components <= self.renderer.dim:
+            raise UserError(f"{', '.join(requests)}: the directions' subspace of {components} principal components "
+                            f"must hold the {self.config.num_directions} directions and fit in the "
+                            f"{self.renderer.dim}-dimensional space")
+        codes = sample_base_codes(self.renderer, self.config.pca_samples, torch_generator(self.config.seed,
+                                                                                           self.device))
+        axes, stds = pca_directions(codes, components)
+        return axes.to(self.device), stds
 
     # -- one step ---------------------------------------------------------------------------------
     def context(self, directions: torch.Tensor) -> LossContext:
@@ -240,10 +268,13 @@ class DirectionTrainer:
         """The learned directions with their statistics and provenance."""
         stats_generator = torch_generator(self.config.seed + 7919, self.device)
         losses = [{"spec": term.describe(), "name": term.name, "params": dict(term.hp)} for term in self.terms]
+        extra: dict[str, Any] = {"config": self.config.to_dict()}
+        if self.subspace_stds is not None:
+            extra["subspace_component_stds"] = self.subspace_stds.tolist()
         return make_direction_set(self.renderer, self.directions(), method=self.config.method,
                                   generator=stats_generator, num_samples=self.config.stats_samples,
                                   parameterization=self.config.parameterization, losses=losses, steps=self.step,
-                                  seed=self.config.seed, extra={"config": self.config.to_dict()})
+                                  seed=self.config.seed, extra=extra)
 
 
 def discover_closed_form(handle: GeneratorHandle, config: DiscoveryConfig) -> DirectionSet:
