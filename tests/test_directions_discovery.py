@@ -163,9 +163,12 @@ def test_bad_settings_are_user_errors(tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(UserError, match="checkpoint"):
         DirectionTrainer(_handle(), _config()).load_checkpoint(__file__)
-    for bad, message in [({"lr": float("nan")}, "lr must be a finite number"), ({"lr": -1.0}, "lr must be > 0"),
-                         ({"truncation_psi": float("inf")}, "truncation_psi must be a finite"),
-                         ({"steps": 0}, "steps must be ≥ 1"),
-                         ({"checkpoint_every": -1}, "checkpoint_every must be ≥ 0")]:
+    for bad, message in [({"lr": float("nan")}, "lr: nan is not a finite number"),
+                         ({"lr": -1.0}, r"lr: -1 is not in \(0"),
+                         ({"truncation_psi": float("inf")}, "truncation_psi: inf is not a finite"),
+                         ({"steps": 0}, r"steps: 0 is not in \[1,"),
+                         ({"checkpoint_every": -1}, r"checkpoint_every: -1 is not in \[0,"),
+                         ({"stats_samples": 1}, r"stats_samples: 1 is not in \[2,"),  # σ of one sample: NaN
+                         ({"shift_max": 0.0, "shift_min": 0.0}, "MAX > 0")]:  # no shift: nothing to learn
         with pytest.raises(UserError, match=message):  # a NaN lr reached torch.optim.Adam: a traceback
             _config(**bad)

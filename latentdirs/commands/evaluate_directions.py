@@ -7,16 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..directions.dirfile import load_directions
-from ..directions.editing import parse_traverse
-from ..directions.evaluation import lpips_scores, reconstructor_accuracy, summarise
-from ..directions.groundtruth import classifier_reader, effect_matrix, open_ground_truth, score_effects
-from ..directions.options import generator_options, open_generator
-from ..directions.report import render_report
-from ..directions.spaces import SpaceRenderer
-from ..errors import UserError
-from ..io import write_json
-from ._options import COUNT, POSITIVE, SEED
+from ._options import BATCH, COUNT, GRID, LR, SEED, SPREAD_SAMPLES, STEPS, TRAVERSE, generator_inputs, generator_options
 
 
 @click.command("evaluate-directions")
@@ -24,23 +15,24 @@ from ._options import COUNT, POSITIVE, SEED
 @generator_options
 @click.option("--rca/--no-rca", default=True, show_default=True,
               help="Reconstructor classification accuracy of a fresh reconstructor on the frozen directions.")
-@click.option("--rca-steps", default=1000, show_default=True, type=COUNT,
+@click.option("--rca-steps", default=1000, show_default=True, type=STEPS,
               help="Training steps of the fresh reconstructor.")
-@click.option("--rca-lr", default=1e-4, show_default=True, type=POSITIVE)
-@click.option("--rca-batch", default=32, show_default=True, type=COUNT)
+@click.option("--rca-lr", default=1e-4, show_default=True, type=LR)
+@click.option("--rca-batch", default=32, show_default=True, type=BATCH)
 @click.option("--rca-eval-batches", default=10, show_default=True, type=COUNT,
               help="Batches the accuracy is measured on.")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="Perceptual path length, effect size and smoothness along each direction.")
-@click.option("--lpips-samples", default=8, show_default=True, type=COUNT, help="Codes traversed per direction.")
+@click.option("--lpips-samples", default=8, show_default=True, type=GRID, help="Codes traversed per direction.")
 @click.option("--dataset", default=None,
               help="Procedural dataset the generator was trained on (default: the one its file records).")
 @click.option("--dataset-path", default=None, help="File of a file-backed dataset.")
 @click.option("--classifier", default="auto", show_default=True,
               help="Factor classifier (path stem, 'auto' for the bundled one of the dataset, 'none' to skip).")
-@click.option("--gt-samples", default=32, show_default=True, type=click.IntRange(2),
+@click.option("--gt-samples", default=32, show_default=True, type=SPREAD_SAMPLES,
               help="Codes traversed per direction for ground truth.")
-@click.option("--traverse", default="-3:3:7", show_default=True, help="Strengths (σ) for LPIPS and the report.")
+@click.option("--traverse", default="-3:3:7", show_default=True, type=TRAVERSE,
+              help="Strengths (σ) for LPIPS and the report.")
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for evaluation.json and report.html (default: the direction file's folder).")
@@ -62,6 +54,20 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
       latentdirs evaluate-directions D.safetensors --generator pretrained/dsprites_generator.json \\
           --dataset dsprites --classifier auto
     """
+    from ..directions.dirfile import load_directions
+    from ..directions.editing import parse_traverse
+    from ..directions.evaluation import lpips_scores, reconstructor_accuracy, summarise
+    from ..directions.groundtruth import classifier_reader, effect_matrix, open_ground_truth, score_effects
+    from ..directions.options import open_generator
+    from ..directions.report import render_report
+    from ..directions.spaces import SpaceRenderer
+    from ..errors import UserError
+    from ..io import check_outputs, write_json
+
+    folder = Path(out) if out is not None else Path(directions_path).parent
+    inputs = [directions_path, dataset_path, *generator_inputs(generator_path)]
+    check_outputs([folder / "evaluation.json"], inputs, kind="json")
+    check_outputs([folder / "report.html"], inputs, kind="html")
     dset = load_directions(directions_path)
     handle = open_generator(generator_path, device, float(dset.generator.get("truncation_psi", 1.0)), class_index)
     dset.check_generator(handle, f"direction file {directions_path}")
@@ -69,7 +75,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     if len(strengths) < 2:
         raise UserError(f"--traverse {traverse}: the scores compare images along a direction; "
                         "give at least 2 strengths")
-    out = Path(out) if out is not None else Path(directions_path).parent
+    out = folder
     config = dset.extra.get("config", {})
     rca_result = None
     if rca:

@@ -1,25 +1,15 @@
-"""Command-line pieces shared by the direction commands (generator options, opening a generator)."""
+"""Opening the generator of a direction command (its options are in ``latentdirs/commands/_options.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import click
-
 from ..seeding import resolve_device
+from ..validation import require_finite_weights
 from .generator import GeneratorHandle, load_handle
-
-
-def generator_options(func: Callable) -> Callable:
-    """``--generator``, ``--device``, ``--class-index`` (``--trunc`` is per command)."""
-    func = click.option("--class-index", type=int, default=None,
-                        help="Class of a conditional generator.")(func)
-    func = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(func)
-    func = click.option("--generator", "generator_path", required=True,
-                        help="Generator file: StyleGAN2-ADA .pkl, rosinality .pt, or latentdirs safetensors.")(func)
-    return func
 
 
 def open_generator(path: str, device: str, truncation_psi: float = 1.0, class_index: int | None = None
                    ) -> GeneratorHandle:
-    return load_handle(path, device=resolve_device(device), truncation_psi=truncation_psi, class_index=class_index)
+    """The generator at ``path`` on ``device``; a UserError when its weights hold NaN or ±inf."""
+    handle = load_handle(path, device=resolve_device(device), truncation_psi=truncation_psi, class_index=class_index)
+    require_finite_weights(handle.module, f"generator {path}")
+    return handle

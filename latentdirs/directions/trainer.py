@@ -19,13 +19,13 @@ run resumed from a checkpoint continues bit for bit like an uninterrupted one (s
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .. import validation as v
 from ..errors import UserError
 from ..io import torch_load, torch_save
 from ..losses.registry import LossContext, LossTerm, available, build, check_needs, parse_spec
@@ -85,16 +85,12 @@ class DiscoveryConfig:
     checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
-        for name in ("lr", "shift_min", "shift_max", "truncation_psi"):
-            if not math.isfinite(getattr(self, name)):
-                raise UserError(f"{name} must be a finite number, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
-        for name in ("steps", "stats_samples", "pca_samples"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.checkpoint_every < 0:
-            raise UserError(f"checkpoint_every must be ≥ 0 (0: only at the end), got {self.checkpoint_every}")
+        for name, bounds in (("lr", v.LEARNING_RATE), ("truncation_psi", v.TRUNCATION), ("steps", v.STEPS),
+                             ("num_directions", v.COUNT), ("batch_size", v.BATCH), ("seed", v.SEED),
+                             ("stats_samples", v.SPREAD_SAMPLES), ("pca_samples", v.SPREAD_SAMPLES),
+                             ("checkpoint_every", v.EVERY_OR_END)):
+            bounds.check(getattr(self, name), name)
+        v.check_shift_range(self.shift_min, self.shift_max)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

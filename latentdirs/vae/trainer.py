@@ -143,6 +143,8 @@ class Trainer:
         ctx = self.context(self.batch(self.data_rs), step)
         outputs = [term(ctx) for term in self.terms]
         total = sum(out["loss"] for out in outputs)
+        if not torch.isfinite(total):
+            self.diverged(f"the loss is {float(total.detach())} at step {step}")
         orthogonal = [out["loss_orthogonal"] for out in outputs
                       if "loss_orthogonal" in out and out["loss_orthogonal"].requires_grad]  # not a term that is off
         self.optimizer.zero_grad(set_to_none=True)
@@ -153,6 +155,8 @@ class Trainer:
             for param, grad in zip(params, extra, strict=True):
                 param.grad = grad if param.grad is None else param.grad + grad
         self.optimizer.step()
+        if not all(bool(p.isfinite().all()) for p in params):
+            self.diverged(f"step {step} made the weights NaN or infinite")
         after = [term.after_step(ctx) for term in self.terms]
         logged: dict[str, Any] = {"loss": total.detach().double()}
         for label, out, post in zip(self.labels, outputs, after, strict=True):
@@ -160,6 +164,13 @@ class Trainer:
                 name = ("objective" if key == "loss" else key) if label == "" else f"{label}.{key}"
                 logged[name] = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
         return logged
+
+    def diverged(self, what: str) -> None:
+        """Stop a run whose loss or weights became NaN/±inf, before anything of it is saved: the last checkpoint
+        (``checkpoints/last.pt``, the last good state) stays as it was."""
+        kept = (f"the last good checkpoint, {self.run.checkpoint}, is kept" if self.run.checkpoint.exists()
+                else "no checkpoint had been saved yet")
+        raise UserError(f"training diverged: {what}; {kept} (lower --lr or the loss weights)")
 
     # -- the loop ------------------------------------------------------------------------------
     def train(self, resume: bool = False) -> TrainResult:

@@ -36,6 +36,7 @@ from ...interrupt import Interrupted, StopRequest
 from ...io import save_image_grid, torch_load, torch_save, write_json
 from ...progress import progress_bar
 from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
+from ...validation import check_fits, model_bytes
 from ..discriminator import Discriminator
 from ..generator import Generator
 from .config import GANTrainConfig
@@ -259,6 +260,10 @@ class GANTrainer:
         channels, height, _ = self.dataset.observation_shape
         if cfg.resolution > height:
             raise UserError(f"--resolution {cfg.resolution} exceeds the dataset's {height} px")
+        networks = (model_bytes(lambda: Generator(**cfg.generator_kwargs(channels)))
+                    + model_bytes(lambda: Discriminator(**cfg.discriminator_kwargs(channels))))
+        check_fits(5 * networks, "G, D and G_ema with their gradients and Adam moments", device=self.device,
+                   hint="lower --channel-base / --channel-max / --z-dim / --w-dim / --map-layers")
         self.state = build_state(cfg, channels, self.device)
         if ckpt is not None:
             restore_checkpoint(self.state, ckpt, self.device)
@@ -292,6 +297,20 @@ class GANTrainer:
         name = f"network-snapshot-{kimg_label(self.state.cur_nimg)}"
         return export_snapshot(self.state.G_ema, self.out / "snapshots" / name, info)
 
+    def check_finite(self, stats: dict[str, float]) -> None:
+        """Stop the run when a loss of the last step or a weight of G, D or G_ema is NaN/±inf, before anything of
+        it is saved: the checkpoint of the last snapshot (the last good state) and the snapshots stay as they were.
+        (Gradients are already cleaned of NaN per step, as in StyleGAN2-ADA; this catches weights that blow up.)"""
+        bad = [f"{key} = {value}" for key, value in stats.items() if not math.isfinite(value)]
+        bad += [f"{name} weights" for name in ("G", "D", "G_ema")
+                if not all(bool(p.isfinite().all()) for p in getattr(self.state, name).parameters())]
+        if bad:
+            checkpoint = self.out / CHECKPOINT
+            kept = (f"the last good checkpoint, {checkpoint}, is kept" if checkpoint.exists()
+                    else "no checkpoint had been saved yet")
+            raise UserError(f"training diverged at kimg {self.state.cur_nimg / 1000:.3f} ({', '.join(bad)} not "
+                            f"finite); {kept} (lower --g-lr / --d-lr)")
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self, max_minutes: float | None = None) -> dict[str, Any]:
         """Train until ``cfg.kimg`` (or ``max_minutes`` of wall time in this call); returns a summary."""
@@ -314,7 +333,9 @@ class GANTrainer:
                 tick_start = time.time()
                 before = s.cur_nimg
                 real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device)
-                for key, value in _step(cfg, s, real).items():
+                stats = _step(cfg, s, real)
+                self.check_finite(stats)
+                for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                     counts[key] = counts.get(key, 0) + 1
                 s.wall_time_s += time.time() - tick_start
