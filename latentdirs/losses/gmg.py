@@ -31,8 +31,9 @@ The direction search's ``dir-gmg`` uses the same settings (:data:`SOLVER_PARAMS`
 bundled dSprites generator (``scripts/gmg_solver_check.py``) its former eps0 = 0.1 without annealing gave a negative
 gap in 61 (sharpness 0.52), these settings in none below −1e-6 but one (sharpness 0.83); see its docstring.
 
-Decoder-free training (``train-vae --no-decoder``) regularizes the encoder alone, e.g.
-``--objective wae-mmd --reg gmg:where=encoder`` (aggregate prior matching, :mod:`.prior_matching`).
+Decoder-free training (``train-vae --no-decoder``): the objective ``decoder-free-gmg`` (:mod:`.decoder_free`),
+β·KL + λ·GMG of x ↦ z on the *sampled* codes. ``gmg:where=encoder`` on μ (``code=auto``) with a scale-free cost
+cannot oppose a prior-matching term without a reconstruction: the prior shrinks μ's scale at no cost to the gap.
 
 Reuse outside the VAE (e.g. a GAN direction search, map: shift coefficients → images): call
 :func:`map_regularizer` with the two point clouds, or subclass :class:`MapRegularizer` and override

@@ -66,7 +66,11 @@ class TrainConfig:
             raise UserError(f"{source}: batch_size must be ≥ 2 (batch statistics), got {self.batch_size}")
         if not 0 < self.lr < math.inf:
             raise UserError(f"{source}: lr must be a finite number > 0, got {self.lr}")
-        self.objective = term_spec(build_objective(self.objective, self.latent_dim))
+        objective = build_objective(self.objective, self.latent_dim)
+        if objective.encoder_only and self.decoder:
+            raise UserError(f"{source}: objective {objective.name!r} trains the encoder alone (it has no "
+                            "reconstruction term); pass --no-decoder")
+        self.objective = term_spec(objective)
         self.regularizers = [term_spec(build_regularizer(spec, self.latent_dim)) for spec in self.regularizers]
 
     def build_terms(self) -> list[LossTerm]:
