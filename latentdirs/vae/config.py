@@ -70,12 +70,15 @@ class TrainConfig:
         if self.batch_size < 2:
             raise UserError(f"{source}: batch_size must be ≥ 2 (batch statistics), got {self.batch_size}")
         v.check_device_name(self.device)
-        objective = self.objective if isinstance(self.objective, str) else self.objective.get("name")
-        objective = str(objective).split(":")[0]
-        if not self.decoder and objective not in DECODER_FREE_OBJECTIVES:
-            raise UserError(f"{source}: --no-decoder trains without a reconstruction, and objective {objective!r} "
-                            f"then only pulls every posterior onto the prior; use {', '.join(DECODER_FREE_OBJECTIVES)}")
-        self.objective = term_spec(build_objective(self.objective, self.latent_dim))
+        objective = build_objective(self.objective, self.latent_dim)
+        if objective.encoder_only and self.decoder:
+            raise UserError(f"{source}: objective {objective.name!r} trains the encoder alone (it has no "
+                            "reconstruction term); pass --no-decoder")
+        if not self.decoder and not objective.encoder_only and objective.name not in DECODER_FREE_OBJECTIVES:
+            raise UserError(f"{source}: --no-decoder trains without a reconstruction, and objective "
+                            f"{objective.name!r} then only pulls every posterior onto the prior; use "
+                            f"{', '.join(DECODER_FREE_OBJECTIVES)} or decoder-free-gmg")
+        self.objective = term_spec(objective)
         self.regularizers = [term_spec(build_regularizer(spec, self.latent_dim)) for spec in self.regularizers]
 
     def build_terms(self) -> list[LossTerm]:
