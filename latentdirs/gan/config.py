@@ -19,13 +19,21 @@ against the built networks' state dicts over every architecture and option.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import UserError
-from .generator import MAPPING_DEFAULTS, SYNTHESIS_DEFAULTS
 from .layers import ACTIVATIONS
 from .synthesis import ARCHITECTURES
+
+#: supported mapping options and their defaults (those of the reference MappingNetwork)
+MAPPING_DEFAULTS: dict[str, Any] = dict(num_layers=8, embed_features=None, layer_features=None, activation="lrelu",
+                                        lr_multiplier=0.01, w_avg_beta=0.995)
+#: supported synthesis options (SynthesisNetwork, SynthesisBlock, SynthesisLayer) and their defaults
+SYNTHESIS_DEFAULTS: dict[str, Any] = dict(channel_base=32768, channel_max=512, num_fp16_res=0, architecture="skip",
+                                          resample_filter=[1, 3, 3, 1], conv_clamp=None, fp16_channels_last=False,
+                                          use_noise=True, activation="lrelu", kernel_size=3)
 
 #: inclusive ranges of the integer fields: far beyond any published StyleGAN2 (z/w 512, 8 mapping layers,
 #: 1024 px, 512 channels, 3×3 kernels), small enough that no check below costs anything; ``img_resolution``
@@ -60,7 +68,7 @@ def check_generator_config(kwargs: Any, shapes: Mapping[str, Sequence[int]], wha
 
 def state_shapes(kwargs: Any, what: str = "generator config") -> dict[str, Shape]:
     """``{name: shape}`` of ``Generator(**kwargs).state_dict()``, from the arguments alone (checked first)."""
-    top, mapping, synthesis = _checked(kwargs, what)
+    top, mapping, synthesis = check_generator_kwargs(kwargs, what)
     shapes: dict[str, Shape] = {}
     resolution = top["img_resolution"]
     block_resolutions = [2**i for i in range(2, int(math.log2(resolution)) + 1)]
@@ -104,8 +112,9 @@ def state_shapes(kwargs: Any, what: str = "generator config") -> dict[str, Shape
     return shapes
 
 
-def _checked(kwargs: Any, what: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Top-level, mapping and synthesis settings (defaults filled in), every field type- and range-checked."""
+def check_generator_kwargs(kwargs: Any, what: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Top-level, mapping and synthesis settings (defaults filled in), every field type- and range-checked
+    (a one-line UserError naming ``what`` otherwise)."""
     def fail(field: str, value: Any, expected: str) -> UserError:
         return UserError(f"{what}: generator config field {field} = {_short(value)} is refused (expected {expected})")
 
@@ -131,7 +140,7 @@ def _checked(kwargs: Any, what: str) -> tuple[dict[str, Any], dict[str, Any], di
         if value is None and optional:
             return None
         low, high = LIMITS[field]
-        integral = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) \
+        integral = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
             and value == int(value)
         if not integral or not low <= int(value) <= high:
             raise fail(field, value, f"an integer in [{low}, {high}]" + (" or null" if optional else ""))
@@ -176,7 +185,7 @@ def _checked(kwargs: Any, what: str) -> tuple[dict[str, Any], dict[str, Any], di
 
 
 def _number(fail: Any, field: str, value: Any, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or (positive and not value > 0):
         raise fail(field, value, "a finite positive number" if positive else "a finite number")
     return float(value)
@@ -191,7 +200,7 @@ def _filter_shape(taps: Any, fail: Any = None) -> Shape:
     nested = bool(rows) and all(isinstance(row, list | tuple) for row in rows)
     flat = [x for row in rows for x in row] if nested else list(rows)
     if fail is not None:
-        ok = (0 < len(rows) <= MAX_FILTER_TAPS and all(not isinstance(x, bool) and isinstance(x, int | float)
+        ok = (0 < len(rows) <= MAX_FILTER_TAPS and all(not isinstance(x, bool) and isinstance(x, numbers.Real)
                                                         and math.isfinite(x) for x in flat))
         ok = ok and (not nested or len({len(row) for row in rows}) == 1 and 0 < len(rows[0]) <= MAX_FILTER_TAPS)
         if not ok or sum(flat) == 0:
