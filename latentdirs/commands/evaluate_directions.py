@@ -76,6 +76,11 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
         raise UserError(f"--traverse {traverse}: the scores compare images along a direction; "
                         "give at least 2 strengths")
     out = folder
+    embedding = None
+    if use_lpips:  # its weight files are read (and checked) before any scoring work
+        from ..directions.features import LpipsEmbedding
+
+        embedding = LpipsEmbedding()
     config = dset.extra.get("config", {})
     rca_result = None
     if rca:
@@ -84,7 +89,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
             shift_min=float(config.get("shift_min", 0.5)), shift_max=float(config.get("shift_max", 6.0)), seed=seed,
             progress=not quiet)
     lpips_result = lpips_scores(handle, dset, samples=lpips_samples, strengths=strengths, seed=seed,
-                                progress=not quiet) if use_lpips else None
+                                embedding=embedding, progress=not quiet) if use_lpips else None
     truth, matrix, truth_note = None, None, None
     if classifier != "none":
         probe, truth_note = open_ground_truth(handle, dataset, dataset_path, classifier, handle.device)
