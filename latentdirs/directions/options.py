@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import click
 
+from ..distributed import local_device
 from ..seeding import resolve_device
 from .generator import GeneratorHandle, load_handle
 
@@ -22,4 +23,6 @@ def generator_options(func: Callable) -> Callable:
 
 def open_generator(path: str, device: str, truncation_psi: float = 1.0, class_index: int | None = None
                    ) -> GeneratorHandle:
-    return load_handle(path, device=resolve_device(device), truncation_psi=truncation_psi, class_index=class_index)
+    """The generator on ``device`` (under torchrun with several processes, a CUDA device is ``cuda:LOCAL_RANK``)."""
+    return load_handle(path, device=local_device(resolve_device(device)), truncation_psi=truncation_psi,
+                       class_index=class_index)
