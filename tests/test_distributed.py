@@ -3,8 +3,10 @@ global batch, resume across process counts, and only rank 0 writes.
 
 The torchrun runs are launched once per module (``python -m torch.distributed.run --standalone``, each process on
 one thread) through ``tests/distributed_support.py``, which runs several commands in one process and records the
-files each rank writes. Tolerances are per tensor, ‖a − b‖ / ‖a‖ (measured in the test's docstrings); the
-random streams (data, noise, term generators) must be equal exactly.
+files each rank writes. Tolerances are relative, ‖a − b‖ / ‖a‖ over all the weights (or all the Adam moments) of a
+network as one vector, measured in the tests' docstrings (2 shared CPU cores, load average ~12); the Adam moments
+are there because Adam's update hardly depends on the gradient's scale, its moments do. The random streams (data,
+noise, term generators) must be equal exactly.
 """
 
 from __future__ import annotations
@@ -135,24 +137,25 @@ def _load(run: Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def _pairs(a, b, where: str = "") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The floating tensors of two checkpoints by path (everything else asserted equal, exactly: step counters,
-    the data, noise and term generators' states); timings and logged histories are left out."""
+def _pairs(a, b, where: str = "", exact: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The floating tensors of two checkpoints by path (with ``exact``, everything else asserted equal: step
+    counters, the data, noise and term generators' states); timings and logged histories are left out."""
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor) and a.shape == b.shape, where
         if a.is_floating_point():
             return {where: (a.double(), b.double())}
-        assert torch.equal(a, b), where
+        assert torch.equal(a, b) or not exact, where
         return {}
     if isinstance(a, dict):
         assert a.keys() == b.keys(), where
         skip = {"elapsed", "wall_time_s", "history", "log"}
-        return {k: v for key in a if key not in skip for k, v in _pairs(a[key], b[key], f"{where}/{key}").items()}
+        return {k: v for key in a if key not in skip
+                for k, v in _pairs(a[key], b[key], f"{where}/{key}", exact).items()}
     if isinstance(a, (list, tuple)):
         assert len(a) == len(b), where
         return {k: v for i, (x, y) in enumerate(zip(a, b, strict=True))
-                for k, v in _pairs(x, y, f"{where}/{i}").items()}
-    assert a == b, where
+                for k, v in _pairs(x, y, f"{where}/{i}", exact).items()}
+    assert a == b or not exact, where
     return {}
 
 
@@ -166,14 +169,15 @@ def _relative(pairs: dict[str, tuple[torch.Tensor, torch.Tensor]], *parts: str) 
 
 @pytest.mark.slow
 def test_two_processes_train_the_weights_of_one_at_the_same_global_batch(runs):
-    """β-VAE, 2 steps at global batch 16: 2 gloo processes (8 rows each) vs 1 process. Measured (2 shared CPU
-    cores): weights 1.3e-6, Adam moments 6e-6; a single process at the shard's batch 8 is off by ~1e-3."""
+    """β-VAE, 2 steps at global batch 16: 2 gloo processes (8 rows each) vs 1 process. Measured: weights 2.1e-8,
+    Adam moments 7.7e-10; a single process at the shard's batch 8 (what a rank alone would train) is off by 3.2e-3
+    (moments 2.5e-2)."""
     out = runs / "runs"
     one, two = _load(out / "one_2"), _load(out / "two_2")
     pairs = _pairs(one, two)  # also: the data, noise and term generators' states are equal
     assert _relative(pairs, "model") < 1e-5
-    assert _relative(pairs, "optimizer") < 1e-4
-    alone = _pairs(one, _load(out / "one_2_shard_batch"))  # what a rank alone would train: far off
+    assert _relative(pairs, "optimizer") < 1e-5
+    alone = _pairs(one, _load(out / "one_2_shard_batch"), exact=False)  # what a rank alone would train: far off
     assert _relative(alone, "model") > 100 * 1e-5
     logs = [(out / run / "log.csv").read_text().splitlines() for run in ("one_2", "two_2")]
     assert logs[0][0] == logs[1][0] and len(logs[0]) == len(logs[1]) == 3
@@ -182,13 +186,14 @@ def test_two_processes_train_the_weights_of_one_at_the_same_global_batch(runs):
 @pytest.mark.slow
 def test_a_run_resumes_under_another_number_of_processes(runs):
     """1 process for 2 steps, then 2 processes to step 4 (and 2 then 1): the uninterrupted 1-process run's weights
-    to the same tolerance, since the checkpoint holds the global state, not a rank's."""
+    to the same tolerance, since the checkpoint holds the global state, not a rank's. Measured: weights 4.9e-9 and
+    7.1e-7, moments 4.1e-10 and 1.2e-8."""
     out = runs / "runs"
     straight = _load(out / "one_4")
     for resumed in ("one_then_two", "two_then_one"):
         pairs = _pairs(straight, _load(out / resumed))
         assert pairs and _relative(pairs, "model") < 1e-5, resumed
-        assert _relative(pairs, "optimizer") < 1e-4, resumed
+        assert _relative(pairs, "optimizer") < 1e-5, resumed
     lines = (out / "one_then_two" / "log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4"]
 
@@ -197,23 +202,27 @@ def test_a_run_resumes_under_another_number_of_processes(runs):
 def test_batch_level_terms_see_the_global_batch(runs):
     """FactorVAE (discriminator on the batch's codes, its dimension-wise permutation) plus TopDis (quantile shift
     with the batch's mean and std, RTD between the decoded batches): equal to one process only if every rank
-    computes them on the gathered global batch. Measured: weights 8e-7, moments 3e-6, discriminator 4e-5."""
+    computes them on the gathered global batch. Measured: weights 5.6e-6, moments 3.6e-7, discriminator (weights
+    and Adam moments) 6.6e-8. The VAE weights get a looser bound: RTD's gradient follows the persistence pairs,
+    which rounding-sized changes of the clouds can switch (one process on 1 vs 2 threads, 3 steps: 4.2e-6)."""
     pairs = _pairs(_load(runs / "runs" / "one_factor"), _load(runs / "runs" / "two_factor"))
-    assert _relative(pairs, "model") < 1e-5
-    assert _relative(pairs, "optimizer") < 1e-4
-    assert _relative(pairs, "terms") < 1e-3
+    assert _relative(pairs, "model") < 1e-4
+    assert _relative(pairs, "optimizer") < 1e-5
+    assert _relative(pairs, "terms") < 1e-5
 
 
 @pytest.mark.slow
 def test_gan_and_discovery_train_as_one_process(runs):
     """train-gan (2 steps of batch 8: R1, path length, style mixing, random noise, minibatch-std groups of 4) and
-    discover (reconstructor + dir-topdis, 2 steps of batch 8) under 2 processes vs 1."""
+    discover (reconstructor + dir-topdis, 2 steps of batch 8) under 2 processes vs 1. Measured: GAN networks
+    7.8e-10, their Adam moments 1.4e-8; directions 2.3e-10, reconstructor 5.8e-9, directions' moments 1.8e-8."""
     out = runs / "runs"
     gan = _pairs(_load(out / "one_gan"), _load(out / "two_gan"))
-    assert _relative(gan, "G", "D", "G_ema", "pl_mean") < 1e-4
-    assert _relative(gan, "opt_G", "opt_D") < 1e-3
+    assert _relative(gan, "G", "D", "G_ema", "pl_mean") < 1e-5
+    assert _relative(gan, "opt_G", "opt_D") < 1e-5
     discover = _pairs(_load(out / "one_discover"), _load(out / "two_discover"))
-    assert _relative(discover, "model") < 1e-5 and _relative(discover, "terms") < 1e-4
+    assert _relative(discover, "model") < 1e-5 and _relative(discover, "terms") < 1e-5
+    assert _relative(discover, "optimizer") < 1e-5
 
 
 @pytest.mark.slow
