@@ -160,8 +160,6 @@ class RowDraws:
         return full[self.rows.to(full.device)]
 
 
-_current = World()
-
 
 def environment_world() -> World:
     """The world torchrun describes in this process's environment (a single process when it describes none)."""
@@ -183,7 +181,6 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     ``nccl`` when ``device`` is CUDA (each rank on ``cuda:LOCAL_RANK``), else ``gloo``. One process: nothing is
     done and ``device`` is returned as given.
     """
-    global _current
     world = environment_world()
     if not world.distributed:
         return world, device
@@ -192,15 +189,12 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     device = local_device(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if dist.is_initialized():
-        if _current != world:
-            raise UserError("torchrun: the process group was set up for another world")
+    if dist.is_initialized():  # a second trainer in the same process
         if (dist.get_backend() == "nccl") != (device.type == "cuda"):
             raise UserError(f"torchrun: the process group uses {dist.get_backend()}, not suited to {device}")
         return world, device
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size,
                             device_id=device if device.type == "cuda" else None)
-    _current = world
     atexit.register(teardown)
     world.barrier()  # every rank has checked its options and output folder before rank 0 writes there
     return world, device
@@ -221,17 +215,10 @@ def local_device(device: torch.device) -> torch.device:
 
 def teardown() -> None:
     """Leave the process group (registered by :func:`setup` for the end of the process)."""
-    global _current
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-    _current = World()
-
-
-def current() -> World:
-    """The world this process joined with :func:`setup` (a single process before, or without torchrun)."""
-    return _current
 
 
 def is_main_process() -> bool:
