@@ -98,4 +98,6 @@ def command(generator_path, device, class_index, method, regs, num_directions, s
     dset = run_discovery(handle, config, out, resume=resume, progress=not quiet,
                          report={"samples": grid_samples, "seed": seed,
                                  "strengths": symmetric_strengths(grid_range, grid_steps)})
+    if dset is None:  # a torchrun rank other than 0: rank 0 writes and reports
+        return
     click.echo(f"{dset.num_directions} directions in {dset.space} → {out}/{DIRECTIONS_FILE}; report: {out}/report.html")

@@ -97,6 +97,7 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     """
     import torch
 
+    from ..distributed import is_main_process
     from ..errors import UserError
     from ..gan.training import GANTrainConfig, train_gan
     from ..gan.training.config import RUN_CONTROLS
@@ -122,4 +123,5 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     else:
         cfg = GANTrainConfig(**given)
     summary = train_gan(cfg, out, resume=resume, progress=not quiet, max_minutes=max_minutes)
-    click.echo(json.dumps(summary, indent=2))
+    if is_main_process():  # under torchrun, rank 0 reports
+        click.echo(json.dumps(summary, indent=2))

@@ -65,9 +65,11 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
         given["regularizers"] = list(regs)
     config, run, resuming, replace = prepare_run(out, given, beta, config_file, resume=resume, overwrite=overwrite)
     trainer = Trainer(config, run, progress=not quiet, echo=lambda line: click.echo(line, err=True))
-    if replace:  # only now: a start that fails (data file, device) leaves the old run as it was
+    if replace and trainer.world.is_main:  # only now: a start that fails (data file, device) leaves the old run
         run.clear()
     result = trainer.train(resume=resuming)
+    if not trainer.world.is_main:  # under torchrun, rank 0 reports
+        return
     final = ", ".join(f"{k}={v:.4g}" for k, v in result.summary["final"].items())
     click.echo(f"trained {result.steps} steps into {run.path} ({final})")
     for picture in result.pictures:

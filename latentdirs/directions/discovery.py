@@ -3,7 +3,8 @@
 
 ``run_discovery`` trains (or computes, for closed-form methods) and writes all of them; with
 ``resume=True`` it continues from ``checkpoint.pt`` (same settings required, ``steps`` may grow).
-An interrupted run (Ctrl-C) saves a checkpoint before stopping.
+An interrupted run (Ctrl-C) saves a checkpoint before stopping. Under torchrun (learned methods trained on
+every rank, :mod:`latentdirs.directions.trainer`) only rank 0 writes, and the other ranks return None.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import distributed
 from ..errors import UserError
 from ..interrupt import Interrupted, StopRequest
 from ..io import write_json
@@ -29,14 +31,17 @@ _SHOWN = ("loss", "/accuracy", "/rtd", "/gap")  # progress-bar entries (the tota
 
 
 def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | os.PathLike, *, resume: bool = False,
-                  progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet:
-    """Discover directions into the run folder ``out`` (see the module docstring)."""
+                  progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet | None:
+    """Discover directions into the run folder ``out`` (see the module docstring); None on torchrun ranks other
+    than 0."""
     out = Path(out)
     checkpoint = out / CHECKPOINT_FILE
     _check_run_folder(out, config, resume)
     if config.method in CLOSED_FORM_METHODS:
         if resume:
             raise UserError(f"{config.method} is closed-form and has nothing to resume")
+        if not distributed.is_main_process():  # nothing to share: rank 0 computes it alone
+            return None
         dset = discover_closed_form(handle, config)
         write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
         history: list[dict[str, float]] = []
@@ -48,8 +53,12 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
             trainer.load_checkpoint(checkpoint)
         elif checkpoint.exists():
             raise UserError(f"{out} already holds a run ({CHECKPOINT_FILE}); use --resume or another --out")
-        write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
-        _train(trainer, checkpoint, progress)
+        main = trainer.world.is_main
+        if main:
+            write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
+        _train(trainer, checkpoint, progress and main)
+        if not main:
+            return None
         dset = trainer.result()
         history = trainer.history
     save_directions(out / DIRECTIONS_FILE, dset)
@@ -91,9 +100,12 @@ def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
             bar.update(1)
             bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
                             refresh=False)
-            if (config.checkpoint_every and trainer.step % config.checkpoint_every == 0) or stop.requested:
+            stopping = trainer.world.any(stop.requested)  # a Ctrl-C on one rank stops every rank at this step
+            main = trainer.world.is_main
+            if main and ((config.checkpoint_every and trainer.step % config.checkpoint_every == 0) or stopping):
                 trainer.save_checkpoint(checkpoint)
-            if stop.requested and trainer.step < config.steps:
+            if stopping and trainer.step < config.steps:
                 raise Interrupted.at(f"step {trainer.step} of {config.steps}", checkpoint)
-    trainer.save_checkpoint(checkpoint)
+    if trainer.world.is_main:
+        trainer.save_checkpoint(checkpoint)
 

@@ -14,6 +14,13 @@ for the same seed) and trains the directions as a :class:`~.model.DirectionModel
 Every random draw comes from one ``torch.Generator`` seeded from ``seed`` and saved in checkpoints,
 the generator renders with constant noise, and term networks are initialised from fixed seeds, so a
 run resumed from a checkpoint continues bit for bit like an uninterrupted one (same device).
+
+Under ``torchrun --nproc_per_node N`` (:mod:`latentdirs.distributed`) ``batch_size`` is the global batch B:
+every rank draws the whole batch (codes, shifts) from the one generator, renders ``images`` and
+``shifted_images`` for its B/N rows only (the direction model inside DistributedDataParallel) and gathers them
+(the shifted images with autograd), so every term sees the global batch as in one process. The terms run
+replicated on every rank: the reconstructor (its network gets identical gradients on every rank and so stays
+identical), and ``dir-topdis``/``dir-gmg``, whose own ``render`` calls are not sharded.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from .. import validation as v
 from ..errors import UserError
 from ..io import torch_load, torch_save
@@ -122,6 +130,9 @@ class DirectionTrainer:
             raise UserError("batch size must be at least 2")
         self.handle = handle
         self.config = config
+        rows = distributed.environment_world().rows(config.batch_size)  # before joining: a bad size stops all
+        self.world, _ = distributed.setup(handle.device)
+        self.rows = torch.arange(config.batch_size, device=handle.device)[rows]
         self.space = LatentSpace.create(config.space, config.layers, handle.num_ws)
         self.renderer = SpaceRenderer(handle, self.space)
         self.shift_sampler = ShiftSampler(config.shift_min, config.shift_max)
@@ -136,6 +147,7 @@ class DirectionTrainer:
         self.model = DirectionModel(config.num_directions, self.renderer.dim, config.parameterization,
                                     generator=self.generator, init=initial_directions, subspace=subspace)
         self.model.to(self.device)
+        self.sharded_model = distributed.wrap_data_parallel(self.model, self.world, self.device)
         setup_shape = handle.image_shape
         for index, term in enumerate(self.terms):
             term.to(self.device)
@@ -175,8 +187,12 @@ class DirectionTrainer:
         """A fresh batch and its context (draws from the run's generator)."""
         cfg = self.config
         batch = self.renderer.sample(cfg.batch_size, self.generator)
+        sharded = self.world.distributed
         with torch.no_grad():
-            images = self.renderer.render(batch)
+            if sharded:  # this rank's rows, then every rank's
+                images = self.world.gather_detached(self.renderer.render(batch.select(self.rows)))
+            else:
+                images = self.renderer.render(batch)
         index, shift = self.shift_sampler.sample(cfg.batch_size, cfg.num_directions, self.generator)
         index, shift = index.to(self.device), shift.to(self.device)
 
@@ -187,12 +203,15 @@ class DirectionTrainer:
             directions=directions, num_directions=cfg.num_directions, dim=self.renderer.dim, space=self.space,
             device=self.device, base=batch.base, images=images, direction_index=index, shift=shift, render=render,
             shift_sampler=self.shift_sampler, generator=self.generator, step=self.step, total_steps=cfg.steps)
-        if "shifted_images" in self._needs:
+        if "shifted_images" in self._needs and sharded:
+            rows = self.rows
+            fields["shifted_images"] = self.world.gather(render(shift[rows, None] * directions[index[rows]], rows))
+        elif "shifted_images" in self._needs:
             fields["shifted_images"] = render(shift[:, None] * directions[index])
         return LossContext(**fields)
 
     def train_step(self) -> dict[str, float]:
-        directions = self.model()
+        directions = self.sharded_model()
         ctx = self.context(directions)
         total = torch.zeros((), device=self.device)
         logs: dict[str, float] = {}
