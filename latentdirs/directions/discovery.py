@@ -8,6 +8,7 @@ An interrupted run (Ctrl-C) saves a checkpoint before stopping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -49,7 +50,7 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
         elif checkpoint.exists():
             raise UserError(f"{out} already holds a run ({CHECKPOINT_FILE}); use --resume or another --out")
         write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
-        _train(trainer, checkpoint, progress)
+        train_with_checkpoints(trainer, checkpoint, progress, f"discover {config.method}")
         dset = trainer.result()
         history = trainer.history
     save_directions(out / DIRECTIONS_FILE, dset)
@@ -79,21 +80,25 @@ def _check_run_folder(out: Path, config: DiscoveryConfig, resume: bool) -> None:
                         "choose another --out (or delete that run)")
 
 
-def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
+def train_with_checkpoints(trainer: DirectionTrainer, checkpoint: Path | None, progress: bool, desc: str) -> None:
+    """Step ``trainer`` up to ``config.steps``: a checkpoint every ``config.checkpoint_every`` steps and at the
+    end, and on Ctrl-C one at the step boundary before stopping (without ``checkpoint``: none, and Ctrl-C stops at
+    once)."""
     config = trainer.config
     if trainer.step > config.steps:
         raise UserError(f"the checkpoint is at step {trainer.step}, beyond --steps {config.steps}")
-    bar = progress_bar(total=config.steps, initial=trainer.step, desc=f"discover {config.method}",
-                       disable=not progress)
-    with bar, StopRequest() as stop:
+    bar = progress_bar(total=config.steps, initial=trainer.step, desc=desc, disable=not progress)
+    with bar, (StopRequest() if checkpoint is not None else contextlib.nullcontext()) as stop:
         while trainer.step < config.steps:
             logs = trainer.train_step()
             bar.update(1)
             bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
                             refresh=False)
+            if stop is None:
+                continue
             if (config.checkpoint_every and trainer.step % config.checkpoint_every == 0) or stop.requested:
                 trainer.save_checkpoint(checkpoint)
             if stop.requested and trainer.step < config.steps:
                 raise Interrupted.at(f"step {trainer.step} of {config.steps}", checkpoint)
-    trainer.save_checkpoint(checkpoint)
-
+    if checkpoint is not None:
+        trainer.save_checkpoint(checkpoint)
