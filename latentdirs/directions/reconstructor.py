@@ -2,7 +2,7 @@
 
 A reconstructor sees an image pair ``(G(w), G(w + ε·a_k))`` stacked along channels (``2·C`` of them, 6
 for RGB) and predicts the direction index ``k`` (logits over K) and the shift ``ε`` (a scalar) from one
-shared feature vector with two linear heads. Three networks (``build_reconstructor(net=…)``):
+shared feature vector with two heads. Three networks (``build_reconstructor(net=…)``):
 
 - ``resnet18`` — the paper's: torchvision's ResNet-18 with random weights (never pretrained, nothing
   downloaded), its first convolution replaced by a 7×7 stride-2 one with ``2·C`` input channels
@@ -12,7 +12,7 @@ shared feature vector with two linear heads. Three networks (``build_reconstruct
   unused 1000-way ImageNet layer and hard-codes a 6-channel stem). 11.2 M parameters.
 - ``lenet`` — the paper's network for MNIST (``LeNetShiftPredictor`` there, width 2): three 5×5
   convolutions (6, 16, 120 channels) with batch norm, ReLU and two 2×2 max-pools, spatial mean, then
-  one ``Linear–BatchNorm–ReLU–Linear`` head per output (84 hidden units each).
+  one ``Linear–BatchNorm–ReLU–Linear`` head per output (84 hidden units each); images of ≥ 32 px.
 - ``small`` — ours, a fast stand-in: the pair is area-downsampled to at most ``size`` (default 64)
   pixels; stride-2 3×3 convolutions with leaky ReLU halve the resolution down to 4×4, widths
   ``width·2^i`` capped at ``8·width``; global average pooling; two linear heads (0.39 M parameters
@@ -20,7 +20,8 @@ shared feature vector with two linear heads. Three networks (``build_reconstruct
 
 ``size > 0`` area-downsamples the pair to at most ``size`` pixels before any network (the reference
 code's ``--shift_predictor_size`` uses nearest-neighbour interpolation instead); ``size = 0`` means the
-network's default (full resolution for ``resnet18``/``lenet``, 64 for ``small``).
+network's default (full resolution for ``resnet18``/``lenet``, 64 for ``small``). The batch-norm nets train
+in train mode; RCA measures them in eval mode, as the reference code's ``trainer.validate_classifier``.
 """
 
 from __future__ import annotations
