@@ -41,7 +41,7 @@ def test_cli_import_and_every_help_import_no_heavy_stack():
 
 def test_choice_copies_equal_their_sources():
     from latentdirs.commands import _choices
-    from latentdirs.directions import editing, formats, model, spaces
+    from latentdirs.directions import editing, evaluation, formats, model, reconstructor, spaces
     from latentdirs.metrics import suite
     from latentdirs.vae import reconstruction
 
@@ -53,3 +53,5 @@ def test_choice_copies_equal_their_sources():
     assert _choices.EXCHANGE_FORMATS == formats.FORMATS
     assert _choices.RECONSTRUCTIONS == tuple(sorted(reconstruction.RECONSTRUCTIONS))
     assert _choices.SPACES == spaces.SPACE_KINDS
+    assert _choices.RECONSTRUCTOR_NETS == reconstructor.NETS
+    assert _choices.RCA_CHECKPOINT == evaluation.RCA_CHECKPOINT

@@ -86,15 +86,16 @@ def test_training_changes_directions_and_reconstructor_learns():
     assert {"loss", "reconstructor/cross_entropy", "reconstructor/accuracy"} <= set(logs)
 
 
-def test_resume_is_bit_identical(tmp_path):
-    straight = DirectionTrainer(_handle(), _config(steps=6))
+@pytest.mark.parametrize("method", ["reconstructor", "reconstructor:net=resnet18"])
+def test_resume_is_bit_identical(tmp_path, method):
+    straight = DirectionTrainer(_handle(), _config(steps=6, method=method))
     for _ in range(6):
         straight.train_step()
-    first = DirectionTrainer(_handle(), _config(steps=6))
+    first = DirectionTrainer(_handle(), _config(steps=6, method=method))
     for _ in range(3):
         first.train_step()
     first.save_checkpoint(tmp_path / "ck.pt")
-    resumed = DirectionTrainer(_handle(), _config(steps=6))
+    resumed = DirectionTrainer(_handle(), _config(steps=6, method=method))
     resumed.load_checkpoint(tmp_path / "ck.pt")
     for _ in range(3):
         resumed.train_step()

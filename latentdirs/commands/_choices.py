@@ -23,3 +23,7 @@ EXCHANGE_FORMATS = ("ganspace", "interfacegan", "sefa")
 RECONSTRUCTIONS = ("bernoulli", "gaussian")
 #: latentdirs.directions.spaces.SPACE_KINDS
 SPACES = ("z", "w", "w+")
+#: latentdirs.directions.reconstructor.NETS
+RECONSTRUCTOR_NETS = ("resnet18", "lenet", "small")
+#: latentdirs.directions.evaluation.RCA_CHECKPOINT
+RCA_CHECKPOINT = "rca_checkpoint.pt"

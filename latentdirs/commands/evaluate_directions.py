@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ._choices import RCA_CHECKPOINT, RECONSTRUCTOR_NETS
 from ._options import BATCH, COUNT, GRID, LR, SEED, SPREAD_SAMPLES, STEPS, TRAVERSE, generator_inputs, generator_options
 
 
@@ -21,6 +22,14 @@ from ._options import BATCH, COUNT, GRID, LR, SEED, SPREAD_SAMPLES, STEPS, TRAVE
 @click.option("--rca-batch", default=32, show_default=True, type=BATCH)
 @click.option("--rca-eval-batches", default=10, show_default=True, type=COUNT,
               help="Batches the accuracy is measured on.")
+@click.option("--rca-net", default="resnet18", show_default=True, type=click.Choice(RECONSTRUCTOR_NETS),
+              help="Reconstructor: resnet18 (the paper's, full resolution), lenet (the paper's for MNIST) or small "
+                   "(a 0.39 M-parameter CNN on images pooled to 64 px, several times faster on CPU).")
+@click.option("--rca-size", default=0, show_default=True, type=click.IntRange(0, 4096),
+              help="Area-downsample the image pairs to at most this size for the reconstructor (0: the net's default).")
+@click.option("--resume", is_flag=True,
+              help=f"Continue the reconstructor training from OUT/{RCA_CHECKPOINT} (saved every 100 steps and on "
+                   "Ctrl-C; removed once evaluation.json is written).")
 @click.option("--lpips/--no-lpips", "use_lpips", default=True, show_default=True,
               help="Perceptual path length, effect size and smoothness along each direction.")
 @click.option("--lpips-samples", default=8, show_default=True, type=GRID, help="Codes traversed per direction.")
@@ -38,8 +47,8 @@ from ._options import BATCH, COUNT, GRID, LR, SEED, SPREAD_SAMPLES, STEPS, TRAVE
               help="Folder for evaluation.json and report.html (default: the direction file's folder).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def command(directions_path, generator_path, device, class_index, rca, rca_steps, rca_lr, rca_batch,
-            rca_eval_batches, use_lpips, lpips_samples, dataset, dataset_path, classifier, gt_samples, traverse, seed,
-            out, quiet) -> None:
+            rca_eval_batches, rca_net, rca_size, resume, use_lpips, lpips_samples, dataset, dataset_path, classifier,
+            gt_samples, traverse, seed, out, quiet) -> None:
     """Evaluate directions: RCA, LPIPS smoothness/effect size, ground-truth factors; updates the report.
 
     Ground truth needs a generator trained on a procedural dataset (dsprites, threedots, ...) and a
@@ -50,6 +59,8 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     Examples:
       latentdirs evaluate-directions runs/d/directions.safetensors --generator G.pkl
       latentdirs evaluate-directions D.safetensors --generator G.pkl --rca-steps 3000 --out runs/d_eval
+      latentdirs evaluate-directions D.safetensors --generator G.pkl --out runs/d_eval --resume   # after Ctrl-C
+      latentdirs evaluate-directions D.safetensors --generator G.pkl --rca-net small --rca-steps 400   # quick
       latentdirs evaluate-directions D.safetensors --generator G.pkl --no-rca --traverse -2:2:9
       latentdirs evaluate-directions D.safetensors --generator pretrained/dsprites_generator.json \\
           --dataset dsprites --classifier auto
@@ -83,11 +94,15 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
         embedding = LpipsEmbedding()
     config = dset.extra.get("config", {})
     rca_result = None
+    checkpoint = out / RCA_CHECKPOINT
+    if resume and not rca:
+        raise UserError("--resume continues the RCA training; it cannot go with --no-rca")
     if rca:
         rca_result = reconstructor_accuracy(
             handle, dset, steps=rca_steps, batch_size=rca_batch, eval_batches=rca_eval_batches, lr=rca_lr,
-            shift_min=float(config.get("shift_min", 0.5)), shift_max=float(config.get("shift_max", 6.0)), seed=seed,
-            progress=not quiet)
+            net=rca_net, size=rca_size, shift_min=float(config.get("shift_min", 0.5)),
+            shift_max=float(config.get("shift_max", 6.0)), seed=seed, progress=not quiet, checkpoint=checkpoint,
+            resume=resume)
     lpips_result = lpips_scores(handle, dset, samples=lpips_samples, strengths=strengths, seed=seed,
                                 embedding=embedding, progress=not quiet) if use_lpips else None
     truth, matrix, truth_note = None, None, None
@@ -109,6 +124,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     if lpips_result is not None:
         result["lpips"] = dataclasses.asdict(lpips_result)
     write_json(out / "evaluation.json", result)
+    checkpoint.unlink(missing_ok=True)
     render_report(out, SpaceRenderer(handle, dset.space), dset, strengths=strengths, seed=seed,
                   scores=columns, summary=summary, notes=notes, matrix=matrix)
     for note in notes:

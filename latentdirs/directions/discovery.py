@@ -9,6 +9,7 @@ every rank, :mod:`latentdirs.directions.trainer`) only rank 0 writes, and the ot
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -56,7 +57,7 @@ def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | o
         main = trainer.world.is_main
         if main:
             write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
-        _train(trainer, checkpoint, progress and main)
+        train_with_checkpoints(trainer, checkpoint, progress and main, f"discover {config.method}")
         if not main:
             return None
         dset = trainer.result()
@@ -88,24 +89,25 @@ def _check_run_folder(out: Path, config: DiscoveryConfig, resume: bool) -> None:
                         "choose another --out (or delete that run)")
 
 
-def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
+def train_with_checkpoints(trainer: DirectionTrainer, checkpoint: Path | None, progress: bool, desc: str) -> None:
+    """Step ``trainer`` up to ``config.steps``: a checkpoint every ``config.checkpoint_every`` steps and at the
+    end, and on Ctrl-C one at the step boundary before stopping (without ``checkpoint``: none, and Ctrl-C stops at
+    once)."""
     config = trainer.config
     if trainer.step > config.steps:
         raise UserError(f"the checkpoint is at step {trainer.step}, beyond --steps {config.steps}")
-    bar = progress_bar(total=config.steps, initial=trainer.step, desc=f"discover {config.method}",
-                       disable=not progress)
-    with bar, StopRequest() as stop:
+    bar = progress_bar(total=config.steps, initial=trainer.step, desc=desc, disable=not progress)
+    with bar, (StopRequest() if checkpoint is not None else contextlib.nullcontext()) as stop:
         while trainer.step < config.steps:
             logs = trainer.train_step()
             bar.update(1)
             bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
                             refresh=False)
-            stopping = trainer.world.any(stop.requested)  # a Ctrl-C on one rank stops every rank at this step
-            main = trainer.world.is_main
-            if main and ((config.checkpoint_every and trainer.step % config.checkpoint_every == 0) or stopping):
+            stopping = trainer.world.any(stop is not None and stop.requested)  # a Ctrl-C on one rank stops all
+            due = bool(config.checkpoint_every) and trainer.step % config.checkpoint_every == 0
+            if checkpoint is not None and trainer.world.is_main and (due or stopping):
                 trainer.save_checkpoint(checkpoint)
             if stopping and trainer.step < config.steps:
                 raise Interrupted.at(f"step {trainer.step} of {config.steps}", checkpoint)
-    if trainer.world.is_main:
+    if checkpoint is not None and trainer.world.is_main:
         trainer.save_checkpoint(checkpoint)
-

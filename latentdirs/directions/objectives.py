@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..losses.gmg import SOLVER_PARAMS, solver_from_settings
 from ..losses.registry import OBJECTIVE, LossContext, LossTerm, Param, register
-from .reconstructor import Reconstructor
+from .reconstructor import NETS, SMALL_DEFAULT_SIZE, build_reconstructor
 from .spaces import LatentSpace
 
 DOMAIN = "directions"
@@ -56,9 +56,10 @@ class DirectionSetup:
 class ReconstructorTerm(LossTerm):
     """Voynov–Babenko reconstructor: weight · [CE(R_k(x, x'), k) + shift_weight · |R_ε(x, x') − ε|].
 
-    ``x = G(w)``, ``x' = G(w + ε·a_k)``; the reconstructor ``R`` (:class:`~.reconstructor.Reconstructor`)
-    and the directions are trained jointly on this loss (Adam, lr 1e-4 in the paper), so directions
-    become easy to tell apart from their effect. Voynov & Babenko, "Unsupervised Discovery of
+    ``x = G(w)``, ``x' = G(w + ε·a_k)``; the reconstructor ``R`` (``net``, see :mod:`.reconstructor`:
+    the paper's ResNet-18, its MNIST LeNet, or our small CNN) and the directions are trained jointly on
+    this loss (Adam, lr 1e-4 for both in the paper; weights 1 and 0.25 as here), so directions become
+    easy to tell apart from their effect. Voynov & Babenko, "Unsupervised Discovery of
     Interpretable Directions in the GAN Latent Space", ICML 2020 (arXiv 2002.03754).
     """
 
@@ -70,15 +71,19 @@ class ReconstructorTerm(LossTerm):
         "weight": Param(1.0, "weight of the whole term", minimum=0),
         "shift_weight": Param(0.25, "weight of the L1 shift-regression loss", minimum=0),
         "lr": Param(1e-4, "Adam learning rate of the reconstructor", above=0),
-        "width": Param(32, "channels of the first convolution", minimum=1),
-        "size": Param(64, "images are area-downsampled to at most this size", minimum=1),
+        "net": Param("small", "reconstructor network: resnet18 (the paper's), lenet (the paper's for MNIST) or "
+                     "small (fast stand-in)", choices=NETS),
+        "width": Param(32, "channels of the first convolution (net=small)", minimum=1),
+        "size": Param(0, "area-downsample the images to at most this size; 0: the net's default (full resolution, "
+                         f"small: {SMALL_DEFAULT_SIZE})", minimum=0),
     }
 
     def bind(self, setup: DirectionSetup) -> None:
         channels, resolution, _ = setup.image_shape
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(setup.seed)
-            self.net = Reconstructor(setup.num_directions, channels, resolution, self.hp["width"], self.hp["size"])
+            self.net = build_reconstructor(self.hp["net"], setup.num_directions, channels, resolution,
+                                           width=self.hp["width"], size=self.hp["size"])
         self.net.to(setup.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hp["lr"])
 
