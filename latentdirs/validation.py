@@ -95,6 +95,12 @@ SAMPLES = Bounds(1, 100_000_000, integer=True)
 #: samples a spread (σ) is measured on: at least two
 SPREAD_SAMPLES = Bounds(2, 100_000_000, integer=True)
 THREADS = Bounds(1, 4096, integer=True)
+#: an image side to downsample to, 0 for none
+IMAGE_SIDE_OR_NONE = Bounds(0, 4096, integer=True)
+#: a TCP port to listen on
+PORT = Bounds(1, 65535, integer=True)
+#: jobs a server runs at once
+JOB_WORKERS = Bounds(1, 64, integer=True)
 N_JOBS = Bounds(1, 4096, integer=True, also=(-1,))
 #: an index (a direction k, a class of a conditional generator; checked against the file later)
 INDEX = Bounds(0, 2**31 - 1, integer=True)

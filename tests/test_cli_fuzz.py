@@ -148,10 +148,6 @@ def check_refused(world: Path, argv: list[str], expect: str | None = None) -> st
 
 # --- the cases of issue 23 by name ------------------------------------------------------------------------------
 G, D = "{w}/G.json", "{w}/disc/directions.safetensors"
-#: a generator file's own config fields (resolution 2^20: ZeroDivisionError) are checked by the loaders, issue 23
-#: item 7, on another branch; strict: once that is merged these pass and the mark must go
-ITEM_7 = pytest.mark.xfail(reason="generator config fields are checked by issue 23 item 7 (another branch)",
-                           strict=True)
 ISSUE_CASES = [
     # item 3: one line instead of a traceback
     (["generate", "--generator", G, "--trunc", "1e308"], "not in [-10, 10]"),
@@ -190,8 +186,8 @@ ISSUE_CASES = [
     (["train-gan", "--out", "{w}/gan_bad_config", "--resume"], None),
     (["train-vae", "--config", "{w}/absurd_vae.json", "--out", "{w}/out/v"], "latent_dim"),
     (["train-vae", "--config", "{w}/nan_vae.json", "--out", "{w}/out/v"], "lr"),
-    pytest.param(["generate", "--generator", "{w}/G_res20.json", "--out", "{w}/out/g.png"], None, marks=ITEM_7),
-    pytest.param(["convert", "{w}/G_res20.json", "{w}/out/conv"], None, marks=ITEM_7),
+    (["generate", "--generator", "{w}/G_res20.json", "--out", "{w}/out/g.png"], None),
+    (["convert", "{w}/G_res20.json", "{w}/out/conv"], None),
     # item 4: outputs never replace inputs, nor files of another kind without --overwrite
     (["edit", "--generator", G, "--directions", D, "--seed", "1", "-d", "0", "-s", "1", "--out", D], "inputs"),
     (["edit", "--generator", G, "--directions", D, "--seed", "1", "-d", "0", "-s", "1", "--out", D, "--overwrite"],
@@ -280,6 +276,7 @@ BASE = {  # a valid invocation of each command (the bad option is appended; clic
     "losses": [],
     "metrics": ["--codes", "{w}/codes.npy", "--factors", "{w}/factors.npy", "--metrics", "mig"],
     "score-generator": ["--generator", G, "--num", "4"],
+    "serve": ["--data", "{w}/out/serve"],
     "train-factor-classifier": ["--out", "{w}/out/fc", "--steps", "2", "--batch-size", "4", "--eval-samples", "4"],
     "train-gan": ["--out", "{w}/out/g", "--kimg", "0.004", "--batch", "4"],
     "train-vae": ["--out", "{w}/out/v", "--steps", "2", "--batch-size", "4"],

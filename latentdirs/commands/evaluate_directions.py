@@ -7,8 +7,21 @@ from pathlib import Path
 
 import click
 
+from .. import validation as v
 from ._choices import RCA_CHECKPOINT, RECONSTRUCTOR_NETS
-from ._options import BATCH, COUNT, GRID, LR, SEED, SPREAD_SAMPLES, STEPS, TRAVERSE, generator_inputs, generator_options
+from ._options import (
+    BATCH,
+    COUNT,
+    GRID,
+    LR,
+    SEED,
+    SPREAD_SAMPLES,
+    STEPS,
+    TRAVERSE,
+    BoundedInt,
+    generator_inputs,
+    generator_options,
+)
 
 
 @click.command("evaluate-directions")
@@ -25,7 +38,7 @@ from ._options import BATCH, COUNT, GRID, LR, SEED, SPREAD_SAMPLES, STEPS, TRAVE
 @click.option("--rca-net", default="resnet18", show_default=True, type=click.Choice(RECONSTRUCTOR_NETS),
               help="Reconstructor: resnet18 (the paper's, full resolution), lenet (the paper's for MNIST) or small "
                    "(a 0.39 M-parameter CNN on images pooled to 64 px, several times faster on CPU).")
-@click.option("--rca-size", default=0, show_default=True, type=click.IntRange(0, 4096),
+@click.option("--rca-size", default=0, show_default=True, type=BoundedInt(v.IMAGE_SIDE_OR_NONE),
               help="Area-downsample the image pairs to at most this size for the reconstructor (0: the net's default).")
 @click.option("--resume", is_flag=True,
               help=f"Continue the reconstructor training from OUT/{RCA_CHECKPOINT} (saved every 100 steps and on "
