@@ -46,6 +46,14 @@ RUN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS
            INTERVAL_VARIABLE: "5"}
 
 
+def run_environment() -> dict[str, str]:
+    """This process's environment with :data:`RUN_ENV`, and this latentdirs first on the import path (the runs
+    execute the same code as the study, wherever it is started from)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, **RUN_ENV, "PYTHONPATH": path}
+
+
 @dataclass
 class StudyOutcome:
     total: int
@@ -89,7 +97,7 @@ def run_study(spec_path: str | Path, out: str | Path, workers: int,
             return outcome
         prefix = (sys.executable, "-m", "latentdirs", "--threads", "1")
         jobs = {cell.key: (cell, _job(cell, prefix, kind)) for cell in todo}
-        executor = executor_factory(min(workers, len(todo)), env={**os.environ, **RUN_ENV}, pass_fds=(lock.fd,))
+        executor = executor_factory(min(workers, len(todo)), env=run_environment(), pass_fds=(lock.fd,))
         with executor, _stop_on_signals(executor) as stopping:
             for _, job in jobs.values():
                 executor.submit(job)
