@@ -67,7 +67,7 @@ def with_changes(**changes):
     (with_changes(settings={}), "settings must be a non-empty object"),
     (with_changes(settings={"a/b": {}}), "setting name 'a/b' must be letters"),
     (with_changes(settings={"plain": {"steps": {"nested": 1}}}), "option steps must be a string, a number"),
-    (with_changes(settings={"plain": {"steps": [1, 2]}}), "option steps takes one value"),
+    (with_changes(settings={"plain": {"steps": [1, 2]}}), "spec.json: setting 'plain': option steps takes one value"),
     (with_changes(options={"seed": 3}), "options: option seed is set by the study"),
     (with_changes(evaluate={"metrics": "mig,bogus"}), "evaluate: unknown metric(s) bogus"),
     (with_changes(evaluate={"num-train": 1}), "evaluate: Invalid value for '--num-train': 1 is not in the range"),
@@ -189,3 +189,23 @@ def test_report_numbers_are_recomputed_from_the_run_folders(tmp_path):
     assert float(rows["mig", "plain"]["mean"]) == pytest.approx(0.3)
     finished = collect(out).finished
     assert len(finished) == 3 and finished[0].cpu_seconds == 0.0  # no attempt counted by these fakes
+
+
+STUDIES = Path(__file__).resolve().parents[1] / "scripts" / "studies"
+
+
+@pytest.mark.parametrize("path", sorted(STUDIES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_bundled_specs_pass_every_check(path, tmp_path, monkeypatch):
+    from latentdirs.study.runner import prepare
+
+    monkeypatch.chdir(STUDIES.parents[1])  # their paths are relative to the repository root
+    spec, cells = prepare(path, tmp_path / "out")
+    assert len(cells) == len(spec.settings) * len(spec.seeds) and not (tmp_path / "out").exists()
+    twin = STUDIES / path.name.replace("_cpu", "_paper") if "_cpu" in path.name else STUDIES / path.name.replace(
+        "_paper", "_cpu")
+    other = spec_from_dict(yaml.safe_load(twin.read_text()), str(twin))
+    # the two scales compare the same settings in the same way (the CPU scale may leave some out)
+    small, large = (spec, other) if "_cpu" in path.name else (other, spec)
+    assert set(small.settings) <= set(large.settings) and small.metrics == large.metrics
+    assert small.baselines == {k: v for k, v in large.baselines.items() if k in small.settings}
+    assert small.evaluate.get("metrics") == large.evaluate.get("metrics")

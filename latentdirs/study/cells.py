@@ -54,16 +54,17 @@ class Cell:
         return [arg.replace(str(self.folder), CELL_TOKEN) for arg in self.argv[stage]]
 
 
-def plan_cells(spec: StudySpec, out: Path) -> list[Cell]:
-    """Every cell's command lines, settings in the spec's order, seeds within (nothing checked or written)."""
+def plan_cells(spec: StudySpec, out: Path, source: str = "study spec") -> list[Cell]:
+    """Every cell's command lines, settings in the spec's order, seeds within (nothing checked or written;
+    ``source`` names the spec in errors)."""
     kind = KINDS[spec.command]
     run_command, eval_command = click_command(kind.command), click_command(kind.evaluation)
     eval_options = {**kind.eval_defaults, **spec.evaluate}
-    eval_argv = option_argv(eval_command, eval_options, "evaluate")
+    eval_argv = option_argv(eval_command, eval_options, f"{source}: evaluate")
     cells = []
     for setting in spec.settings:
         options = spec.setting_options(setting)
-        run_argv = option_argv(run_command, options, f"setting {setting!r}")
+        run_argv = option_argv(run_command, options, f"{source}: setting {setting!r}")
         for seed in spec.seeds:
             folder = out / setting / f"seed_{seed}"
             cells.append(Cell(setting, seed, folder, {
@@ -96,9 +97,12 @@ def check_cells(spec: StudySpec, cells: list[Cell], source: str) -> None:
     if spec.metrics is not None:
         known = kind.metric_names(eval_params)
         for metric in spec.metrics:
-            if known is not None and metric not in known and metric.split(".")[0] not in known:
+            root = metric.split(".")[0]
+            if known is not None and metric not in known and not any(root == k or root.startswith(f"{k}_")
+                                                                     for k in known):
                 raise UserError(f"{source}: metric {metric!r} is not one the evaluation writes; "
-                                f"it writes {', '.join(known)} (dotted names reach inside: dci.disentanglement)")
+                                f"it writes {', '.join(known)} (dotted names reach inside: dci.disentanglement, "
+                                "local_mig.0.1)")
 
 
 def _check_reserved(spec: StudySpec, kind: Kind, source: str) -> None:

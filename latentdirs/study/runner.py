@@ -73,7 +73,7 @@ def prepare(spec_path: str | Path, out: str | Path) -> tuple[StudySpec, list[Cel
         raise UserError(f"--out {out} is a file; expected a folder for the study")
     if out.is_dir() and any(out.iterdir()) and not (out / STUDY_FILE).is_file():
         raise UserError(f"--out {out} is not empty and holds no study ({STUDY_FILE}); choose a new or empty folder")
-    cells = plan_cells(spec, out)
+    cells = plan_cells(spec, out, source)
     check_cells(spec, cells, source)
     for cell in cells:
         changed = changed_stages(cell)
@@ -86,7 +86,8 @@ def prepare(spec_path: str | Path, out: str | Path) -> tuple[StudySpec, list[Cel
 
 def run_study(spec_path: str | Path, out: str | Path, workers: int,
               executor_factory: Callable[..., Executor] = LocalExecutor) -> StudyOutcome:
-    """Run the study of ``spec_path`` into ``out`` (see the module docstring)."""
+    """Run the study of ``spec_path`` into ``out`` (see the module docstring). ``executor_factory(workers,
+    env=…, pass_fds=…)`` makes the executor (the environment and the inherited lock descriptor of the runs)."""
     spec, cells = prepare(spec_path, out)
     out, kind = Path(out), KINDS[spec.command]
     todo = [cell for cell in cells if not is_finished(cell, kind)]
