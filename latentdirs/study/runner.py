@@ -59,7 +59,7 @@ class StudyOutcome:
     total: int
     already: int  # finished before this call
     finished: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)  # "key (stage, exit N): message; log: path"
+    failed: list[str] = field(default_factory=list)  # "key (stage): its error line; log: path"
     cpu_seconds: float = 0.0
 
 
