@@ -28,7 +28,8 @@ from ._options import (
 @generator_options
 @click.option("--method", default="reconstructor", show_default=True,
               help="reconstructor, topdis or gmg (learned; any `latentdirs losses --domain directions` term, "
-                   "with name:key=value options), or ganspace / sefa (closed form).")
+                   "with name:key=value options), or ganspace / sefa (closed form), or random (orthonormal random "
+                   "directions of the seed: the chance baseline).")
 @click.option("--reg", "regs", multiple=True, help="Extra loss term, name:key=value,… (repeatable).")
 @click.option("--num-directions", "-k", default=10, show_default=True, type=COUNT, help="Number of directions K.")
 @click.option("--space", type=click.Choice(SPACES), default="w", show_default=True,
@@ -77,23 +78,17 @@ def command(generator_path, device, class_index, method, regs, num_directions, s
           --space w --layers 0-5 --steps 5000 --out runs/topdis
       latentdirs discover --generator G.safetensors --method ganspace -k 20 --out runs/pca
       latentdirs discover --generator G.safetensors --method sefa --layers 0-3 -k 10 --out runs/sefa
+      latentdirs discover --generator G.safetensors --method random -k 10 --seed 3 --out runs/random
       latentdirs discover --generator G.safetensors --method reconstructor --steps 40000 --out runs/rec --resume
     """
     from ..directions.discovery import CHECKPOINT_FILE, DIRECTIONS_FILE, run_discovery
-    from ..directions.options import open_generator
+    from ..directions.options import discovery_config, open_generator
     from ..directions.report import symmetric_strengths
-    from ..directions.shifts import ShiftSampler
-    from ..directions.trainer import DiscoveryConfig
     from ..io import refuse_inputs
 
     refuse_inputs([Path(out) / name for name in ("config.json", "metrics.json", DIRECTIONS_FILE, CHECKPOINT_FILE,
                                                  "report.html")], generator_inputs(generator_path))
-    sampler = ShiftSampler.parse(shift_range)
-    config = DiscoveryConfig(
-        method=method, regs=list(regs), num_directions=num_directions, space=space, layers=layers,
-        parameterization=parameterization, steps=steps, batch_size=batch_size, lr=lr, shift_min=sampler.min_abs,
-        shift_max=sampler.max_abs, seed=seed, truncation_psi=trunc, class_index=class_index,
-        stats_samples=stats_samples, pca_samples=pca_samples, sefa_torgb=sefa_torgb, checkpoint_every=checkpoint_every)
+    config = discovery_config(click.get_current_context().params)
     handle = open_generator(generator_path, device, trunc, class_index)
     dset = run_discovery(handle, config, out, resume=resume, progress=not quiet,
                          report={"samples": grid_samples, "seed": seed,

@@ -57,12 +57,10 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
       latentdirs train-vae --out runs/bvae --resume --steps 4000      # continue / extend a run
       latentdirs train-vae --config runs/bvae/config.json --out runs/bvae2
     """
-    from ..vae.launch import prepare_run
+    from ..vae.launch import given_options, prepare_run
     from ..vae.trainer import Trainer
 
-    given = {key: value for key, value in options.items() if value is not None}
-    if regs:
-        given["regularizers"] = list(regs)
+    given = given_options({**options, "regs": regs})
     config, run, resuming, replace = prepare_run(out, given, beta, config_file, resume=resume, overwrite=overwrite)
     trainer = Trainer(config, run, progress=not quiet, echo=lambda line: click.echo(line, err=True))
     if replace and trainer.world.is_main:  # only now: a start that fails (data file, device) leaves the old run

@@ -144,6 +144,11 @@ def lpips_scores(handle: GeneratorHandle, dset: DirectionSet, *, samples: int = 
     return LpipsResult(path, effect, smoothness, embedding.description, embedding.pretrained_backbone)
 
 
+#: every score ``summarise`` can put in the summary (``evaluation.json``'s ``"summary"``), in its order
+SUMMARY_KEYS = ("RCA (fresh reconstructor)", "RCA chance level", "mean LPIPS effect", "mean LPIPS smoothness",
+                "ground truth: disentanglement D", "ground truth: completeness C", "ground truth: gap (MIG-style)")
+
+
 def summarise(rca: RcaResult | None, lpips: LpipsResult | None, truth: GroundTruthResult | None = None
               ) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
     """Report pieces: summary scores, per-direction columns and notes."""

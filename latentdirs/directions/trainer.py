@@ -48,7 +48,7 @@ from .statistics import make_direction_set
 
 PROVIDED = frozenset({"directions", "num_directions", "dim", "space", "device", "base", "images", "direction_index",
                       "shift", "shifted_images", "render", "shift_sampler", "generator", "step", "total_steps"})
-CLOSED_FORM_METHODS = ("ganspace", "sefa")
+CLOSED_FORM_METHODS = ("ganspace", "sefa", "random")
 LOG_EVERY = 10  # steps between entries of the kept loss history
 
 
@@ -293,8 +293,8 @@ class DirectionTrainer:
 
 
 def discover_closed_form(handle: GeneratorHandle, config: DiscoveryConfig) -> DirectionSet:
-    """GANSpace or SeFa directions (see :mod:`.closed_form`)."""
-    from .closed_form import pca_directions, sefa_directions
+    """GANSpace, SeFa or random orthonormal directions (see :mod:`.closed_form`)."""
+    from .closed_form import pca_directions, random_directions, sefa_directions
     from .statistics import sample_base_codes
 
     space = LatentSpace.create(config.space, config.layers, handle.num_ws)
@@ -313,4 +313,9 @@ def discover_closed_form(handle: GeneratorHandle, config: DiscoveryConfig) -> Di
         return make_direction_set(renderer, directions, method="sefa", generator=generator,
                                   num_samples=config.stats_samples, eigenvalues=values, seed=config.seed,
                                   extra={"config": config.to_dict(), "affine_layers": names})
+    if config.method == "random":
+        directions = random_directions(renderer.dim, config.num_directions, config.seed)
+        return make_direction_set(renderer, directions, method="random", generator=generator,
+                                  num_samples=config.stats_samples, seed=config.seed,
+                                  extra={"config": config.to_dict()})
     raise UserError(f"unknown closed-form method {config.method!r}; expected {', '.join(CLOSED_FORM_METHODS)}")
