@@ -280,8 +280,8 @@ def test_a_run_that_diverges_stops_with_one_line_and_keeps_the_last_good_checkpo
     step = loop._step
     calls = []
 
-    def diverging(cfg, s, real):
-        stats = step(cfg, s, real)
+    def diverging(cfg, s, real, shard=None):
+        stats = step(cfg, s, real, shard)
         calls.append(1)
         if len(calls) == 3:
             if breaks == "loss":
