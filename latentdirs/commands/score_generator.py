@@ -85,7 +85,8 @@ def command(generator_path: str, dataset: str, dataset_path: str | None, classif
 
 def _summary(scores: dict) -> str:
     """A few lines: the mean score, the spread of each factor with few values, the coverage of every factor."""
-    metric, better = ("IoU", "higher") if scores["metric"] == "iou" else ("absolute pixel error", "lower")
+    metric, better = {"iou": ("IoU", "higher"), "colour": ("colour score (mask IoU × colour fidelity)", "higher")
+                      }.get(scores["metric"], ("absolute pixel error", "lower"))
     lines = [f"{scores['generator']}: {scores['num_images']} samples (seed {scores['seed']}, "
              f"truncation psi {scores['truncation_psi']:g})",
              f"mean {metric} {scores['mean']:.4f} ({better} is better)"]
