@@ -9,17 +9,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import pickle
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
+from .validation import check_fits, npy_header
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _umask() -> int:
@@ -64,10 +67,28 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """``obj`` as indented JSON, always valid: a NaN or ±inf number (which ``json`` would write as the bare
+    ``NaN``/``Infinity`` no JSON reader accepts) is written as ``null``."""
+    text = json.dumps(_finite_or_null(obj), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def _finite_or_null(obj: Any) -> Any:
+    """``obj`` with every non-finite float (also numpy scalars and arrays inside it) replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite_or_null(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_null(value) for value in obj]
+    if type(obj).__module__ == "numpy":
+        return _finite_or_null(obj.tolist())
+    return obj
 
 
 def _json_default(obj: Any) -> Any:
+    import numpy as np
+
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -117,16 +138,86 @@ def file_format(path: str | os.PathLike) -> str | None:
     return None
 
 
-def refuse_replacing(paths: Sequence[str | os.PathLike], fmt: str, what: str) -> None:
-    """A one-line UserError when one of ``paths`` exists and is not a ``fmt`` file: outputs replace earlier
-    outputs of the same kind, never another model, run file or the command's own input."""
-    for path in map(Path, paths):
-        if not path.exists():
-            continue
-        kind = file_format(path) if path.is_file() else "a folder"
-        if kind != fmt:
-            raise UserError(f"{path} exists and is {kind or 'not a ' + what}; refusing to replace it with a {what} "
-                            "(choose another --out)")
+#: the first bytes of the kinds of file :func:`file_kind` tells apart
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\x93NUMPY", "npy"), (b"PK\x03\x04", "zip"), (b"\x80", "pickle"))
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What an existing file is, for deciding whether an output may replace it: the latentdirs ``format`` it
+    declares (:func:`file_format`), else ``png``, ``npy``, ``zip`` (``.npz``, PyTorch files), ``pickle``,
+    ``html``, ``safetensors``, ``json``, ``other``; None for an empty file (nothing to lose)."""
+    path = Path(path)
+    declared = file_format(path)
+    if declared:
+        return declared
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head:
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.lstrip()[:14].lower() == b"<!doctype html" or head.lstrip()[:5].lower() == b"<html":
+        return "html"
+    if len(head) >= 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return "safetensors"
+    if head.lstrip()[:1] not in (b"{", b"[") or path.stat().st_size > 1 << 26:
+        return "other"
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return "json"
+    except (UnicodeDecodeError, ValueError):
+        return "other"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (after resolving links; hard links too)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_inputs(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike | None],
+                  flag: str = "--out") -> None:
+    """A one-line UserError when one of ``outputs`` is one of ``inputs`` (the same file after resolving links)."""
+    sources = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    for path in map(Path, outputs):
+        if any(_same_file(path, source) for source in sources):
+            raise UserError(f"{flag} {path} is one of this command's inputs; refusing to replace it "
+                            "(choose another output path)")
+
+
+def check_outputs(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike | None] = (), *, kind: str,
+                  overwrite: bool = False, flag: str = "--out") -> None:
+    """Before any work, a one-line UserError when an output of a command would destroy something:
+
+    - it is one of the command's ``inputs`` (:func:`refuse_inputs`), with or without ``--overwrite``;
+    - it exists and is a file of another kind than the ``kind`` about to be written (:func:`file_kind`: e.g. a
+      direction file, a generator or an array where a PNG goes), unless ``overwrite``;
+    - it is a folder, or cannot be written (:func:`check_writable`).
+
+    An existing output of the same kind (an earlier run's) is replaced, as before.
+    """
+    refuse_inputs(outputs, inputs, flag)
+    for path in map(Path, outputs):
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder (expected a file path for {flag})")
+        if path.exists() and not overwrite:
+            existing = file_kind(path)
+            if existing not in (None, kind):
+                raise UserError(f"{flag} {path} exists and is {_kind_text(existing)}; refusing to replace it with "
+                                f"{_kind_text(kind)} (choose another path, or pass --overwrite)")
+        check_writable(path)
+
+
+def _kind_text(kind: str) -> str:
+    names = {"png": "a PNG image", "npy": "a .npy array", "zip": "a zip archive (.npz, PyTorch file)",
+             "pickle": "a pickle", "html": "an HTML page", "safetensors": "a safetensors file", "json": "a JSON file",
+             "other": "a file of another kind"}
+    return names.get(kind, f"a {kind} file")
 
 
 def check_writable(path: str | os.PathLike) -> None:
@@ -147,8 +238,13 @@ def check_writable(path: str | os.PathLike) -> None:
 
 def read_npy(path: str | os.PathLike, what: str) -> np.ndarray:
     """The single array of a ``.npy`` file (never unpickled); a one-line UserError for a missing or unreadable
-    file, or a ``.npz`` archive of several arrays."""
+    file, a ``.npz`` archive of several arrays, or a header declaring more than the file holds or memory can take
+    (checked before the data is read)."""
+    import numpy as np
+
     path = require_file(path, f"{what} file")
+    header = npy_header(path, what)
+    check_fits(header.nbytes, f"{what} {path} (shape {header.shape}, {header.dtype})")
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -221,6 +317,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def image_grid(images: np.ndarray, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """Tile images ``[N, C, H, W]`` in [0, 1] into one ``[H', W', C]`` uint8 array, ``nrow`` per row."""
+    import numpy as np
+
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected images [N, 1|3, H, W], got shape {images.shape}")

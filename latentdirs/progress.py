@@ -4,13 +4,15 @@ On a terminal (or in a notebook) this is plain ``tqdm``. When the bar's stream i
 under ``nohup``, a CI log, ``2> train.log``), tqdm's carriage-return redraws would pile up into one
 endless line, so the bar writes a whole line instead, at most once every ``LINE_INTERVAL_S`` seconds, plus
 its final state when it closes — also for a bar made with ``leave=False`` (on a terminal it vanishes; in a
-log its last line would otherwise be the first one, ``0%| 0/1``). ``LATENTDIRS_PROGRESS_INTERVAL``
-(seconds) changes that interval, e.g. for a job server that reads the lines to show progress.
+log its last line would otherwise be the first one, ``0%| 0/1``). ``LATENTDIRS_PROGRESS_INTERVAL`` in the
+environment, in seconds, changes the interval: ``latentdirs study`` sets it for the runs it starts, to follow
+their progress.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -20,20 +22,31 @@ from tqdm.auto import tqdm as auto_tqdm
 from tqdm.notebook import tqdm as notebook_tqdm
 
 LINE_INTERVAL_S = 30.0
-INTERVAL_ENV = "LATENTDIRS_PROGRESS_INTERVAL"
+INTERVAL_VARIABLE = "LATENTDIRS_PROGRESS_INTERVAL"
+_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm moving between stacked bars: no meaning in lines
+
+
+def line_interval() -> float:
+    """Seconds between a line-mode bar's lines: ``$LATENTDIRS_PROGRESS_INTERVAL`` when it is a number ≥ 0,
+    else :data:`LINE_INTERVAL_S`."""
+    try:
+        value = float(os.environ.get(INTERVAL_VARIABLE, ""))
+    except ValueError:
+        return LINE_INTERVAL_S
+    return value if value >= 0 else LINE_INTERVAL_S
 
 
 class LineStream:
     """A file-like target for tqdm that turns its redraws into rate-limited lines on ``stream``."""
 
-    def __init__(self, stream: TextIO, interval_s: float = LINE_INTERVAL_S) -> None:
+    def __init__(self, stream: TextIO, interval_s: float | None = None) -> None:
         self.stream = stream
-        self.interval_s = interval_s
+        self.interval_s = line_interval() if interval_s is None else interval_s
         self._pending = ""
         self._last_emit = -float("inf")
 
     def write(self, text: str) -> int:
-        status = text.replace("\r", "").strip()
+        status = _CURSOR_MOVES.sub("", text.replace("\r", "")).strip()
         if status:
             self._pending = status
             if time.monotonic() - self._last_emit >= self.interval_s:
@@ -63,13 +76,4 @@ def progress_bar(iterable: Any = None, *, file: TextIO | None = None, **kwargs: 
     if isatty is not None and isatty():
         return terminal_tqdm(iterable, file=stream, **{"dynamic_ncols": True, **kwargs})
     kwargs.update(dynamic_ncols=False, ncols=120, ascii=True, leave=True)  # a log keeps the final state
-    return terminal_tqdm(iterable, file=LineStream(stream, _line_interval()), **kwargs)
-
-
-def _line_interval() -> float:
-    """Seconds between lines off a terminal: ``$LATENTDIRS_PROGRESS_INTERVAL`` when it is a number ≥ 0, else 30."""
-    try:
-        interval = float(os.environ.get(INTERVAL_ENV, LINE_INTERVAL_S))
-    except ValueError:
-        return LINE_INTERVAL_S
-    return interval if interval >= 0 else LINE_INTERVAL_S
+    return terminal_tqdm(iterable, file=LineStream(stream, line_interval()), **kwargs)

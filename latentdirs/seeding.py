@@ -49,17 +49,22 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when available, else cpu; ``cpu``/``cuda``/``cuda:N`` as given."""
+    """``auto`` → cuda when available, else cpu; ``cpu``/``cuda``/``cuda:N``/``mps`` as given, when present
+    (a UserError for any other name, a missing GPU or a CUDA index beyond the devices)."""
     from .errors import UserError
+    from .validation import check_device_name
 
+    check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name} was asked for but no CUDA device is available (use cpu or auto)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from None
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {name} was asked for but MPS is not available (use cpu or auto)")
+    return device
 
 
 def random_state_to_tensor_dict(rs: np.random.RandomState) -> dict[str, Any]:

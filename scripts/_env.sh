@@ -1,5 +1,7 @@
-# Sourced by demo.sh and test.sh: create .venv when missing and (re)install latentdirs into it
-# whenever pyproject.toml changed since the last install. Everything comes from the repo's files.
+# Sourced by demo.sh and test.sh: create .venv when missing and (re)install into it whenever
+# requirements.lock or pyproject.toml changed since the last install (by content, not by date).
+# Every package comes from requirements.lock, pinned and hash-checked (refresh: see README); latentdirs
+# itself is then installed editable, with no dependency resolution and the locked build backend.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,10 +11,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 STAMP=.venv/.latentdirs-installed
-if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
-    echo "[latentdirs] installing latentdirs and its dependencies into .venv (first time: a few minutes)" >&2
-    .venv/bin/python -m pip install -q --upgrade pip >&2
-    .venv/bin/python -m pip install -q -e '.[test]' >&2
-    touch "$STAMP"
+WANT="$(cat requirements.lock pyproject.toml | .venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+    echo "[latentdirs] installing the locked dependencies and latentdirs into .venv (first time: a few minutes)" >&2
+    .venv/bin/python -m pip install -q --require-hashes -r requirements.lock >&2
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >&2
+    echo "$WANT" > "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

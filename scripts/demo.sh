@@ -30,9 +30,12 @@ mkdir -p "$OUT/export"
 latentdirs export "$OUT/directions.safetensors" --format ganspace --out "$OUT/export/ganspace.npz"
 latentdirs export "$OUT/directions.safetensors" --format interfacegan --out "$OUT/export/interfacegan" --centred
 latentdirs export "$OUT/directions.safetensors" --format sefa --out "$OUT/export/sefa.npz"
-# 3. which dSprites factor each direction changes (bundled factor classifier); updates the report
+# 3. which dSprites factor each direction changes (bundled factor classifier) and RCA (a fresh ResNet-18
+#    reconstructor, the paper's; an interrupted one resumes); updates the report
+RCA_RESUME=()
+if [ -f "$OUT/rca_checkpoint.pt" ]; then RCA_RESUME=(--resume); fi
 latentdirs evaluate-directions "$OUT/directions.safetensors" --generator "$GENERATOR" --no-lpips \
-    --rca-steps 300 --quiet
+    --rca-steps 300 --quiet "${RCA_RESUME[@]}"
 
 echo
 echo "directions:       $OUT/directions.safetensors"

@@ -11,6 +11,7 @@ by hand.
 
     python scripts/direction_table.py                                  # bundled dSprites generator
     python scripts/direction_table.py --steps 200 --rca-steps 200      # quicker, noisier
+    python scripts/direction_table.py --rca-net small                  # RCA with the small CNN (faster on CPU)
     python scripts/direction_table.py --methods sefa,ganspace --jobs 1
 """
 
@@ -70,9 +71,12 @@ def method_row(method: str, opts: argparse.Namespace) -> dict:
         if (out / "checkpoint.pt").exists():
             discover.append("--resume")
         seconds = run(discover, log)
-        run(["evaluate-directions", str(out / "directions.safetensors"), "--generator", opts.generator,
-             "--rca-steps", str(opts.rca_steps), "--no-lpips", "--seed", str(opts.seed), "--device", opts.device],
-            log)
+        evaluate = ["evaluate-directions", str(out / "directions.safetensors"), "--generator", opts.generator,
+                    "--rca-steps", str(opts.rca_steps), "--rca-net", opts.rca_net, "--no-lpips", "--seed",
+                    str(opts.seed), "--device", opts.device]
+        if (out / "rca_checkpoint.pt").exists():
+            evaluate.append("--resume")
+        run(evaluate, log)
         timing.write_text(json.dumps({"discover_s": seconds}))
     result = json.loads(evaluation.read_text())
     summary, truth = result["summary"], result.get("ground_truth", {})
@@ -102,6 +106,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600, help="training steps of the learned methods")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of the learned methods")
     parser.add_argument("--rca-steps", type=int, default=600, help="steps of the fresh reconstructor behind RCA")
+    parser.add_argument("--rca-net", default="resnet18", choices=("resnet18", "lenet", "small"),
+                        help="network of the fresh reconstructor (evaluate-directions --rca-net)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jobs", type=int, default=2, help="methods run at once (each with one torch thread)")

@@ -60,6 +60,44 @@ def test_orthonormal_init_keeps_given_rows():
         assert torch.allclose(model(), rows, atol=1e-5)
 
 
+@pytest.mark.parametrize("parameterization", ["orthonormal", "qr", "unit", "linear"])
+def test_a_subspace_confines_the_directions_while_training(parameterization):
+    subspace = torch.linalg.qr(torch.randn(12, 4, generator=_gen(5)))[0].T  # 4 orthonormal rows in R^12
+    model = DirectionModel(3, 12, parameterization, generator=_gen(), subspace=subspace)
+    opt = torch.optim.Adam(model.parameters(), lr=0.3)
+    target = torch.randn(3, 12, generator=_gen(6))
+    start = model().detach()
+    for _ in range(25):
+        opt.zero_grad()
+        ((model() - target) ** 2).sum().backward()
+        opt.step()
+    a = model().detach()
+    assert a.shape == (3, 12) and not torch.allclose(a, start)
+    assert torch.allclose(a @ subspace.T @ subspace, a, atol=1e-5)  # never leaves the span
+    assert ((a - target) ** 2).sum() < ((start - target) ** 2).sum()  # it moved toward the target's projection
+    if parameterization in ("orthonormal", "qr"):
+        assert torch.allclose(a @ a.T, torch.eye(3), atol=1e-5)
+
+
+def test_subspace_initial_rows_and_bad_subspaces():
+    subspace = torch.linalg.qr(torch.randn(8, 3, generator=_gen(7)))[0].T
+    rows = torch.linalg.qr(torch.randn(3, 2, generator=_gen(8)))[0].T @ subspace  # 2 orthonormal rows inside
+    for parameterization in ("orthonormal", "qr", "fixed"):
+        model = DirectionModel(2, 8, parameterization, generator=_gen(), init=rows, subspace=subspace)
+        assert torch.allclose(model(), rows, atol=1e-5)
+    outside = torch.eye(8)[:2]
+    with pytest.raises(UserError, match="subspace"):
+        DirectionModel(2, 8, "orthonormal", init=outside + 10 * rows, subspace=subspace)
+    with pytest.raises(UserError, match="orthonormal"):
+        DirectionModel(2, 8, subspace=2 * subspace)
+    with pytest.raises(UserError, match="shape"):
+        DirectionModel(2, 8, subspace=subspace[:, :5])
+    with pytest.raises(UserError, match="3 dimensions"):
+        DirectionModel(4, 8, "orthonormal", subspace=subspace)
+    assert "subspace" not in DirectionModel(2, 8).state_dict()  # checkpoints without one load as before
+    assert "subspace" in DirectionModel(2, 8, subspace=subspace).state_dict()
+
+
 def test_shift_sampler_ranges_signs_and_determinism():
     sampler = ShiftSampler(0.5, 6.0)
     k, eps = sampler.sample(20000, 7, _gen(4))

@@ -111,6 +111,9 @@ def test_discover_edit_export_import_evaluate(tmp_path, generators, capsys):
     assert code == 0, text
     result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert 0 <= result["rca"]["accuracy"] <= 1 and len(result["per_direction"]["RCA"]) == 3
+    assert result["rca"]["net"] == "resnet18" and result["rca"]["input_size"] == 16  # the paper's, full resolution
+    assert "note: RCA: a fresh resnet18 reconstructor (11.18 M parameters, 16 px input)" in text
+    assert not (tmp_path / "eval" / "rca_checkpoint.pt").exists()  # removed once evaluation.json is written
     assert len(result["lpips"]["effect"]) == 3 and all(v >= 0 for v in result["lpips"]["effect"])
     assert all(1 / 2 - 1e-9 <= v <= 1 + 1e-9 for v in result["lpips"]["smoothness"])
     report = (tmp_path / "eval" / "report.html").read_text()
@@ -193,6 +196,10 @@ def test_numeric_options_out_of_range_are_one_line(tmp_path, generators, capsys)
                  ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--lpips-samples", "0"],
                  ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--gt-samples", "0"],
                  ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--traverse", "0:0:1"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--rca-net", "vgg"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--rca-size", "-1"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--no-rca", "--resume"],
+                 ["evaluate-directions", dfile, "--generator", g0, "--resume", "--out", str(tmp_path / "e")],
                  ["import", str(tmp_path / "b.npz"), "--format", "interfacegan", "--generator", g0,
                   "--out", str(tmp_path / "i.safetensors")],
                  ["import", dfile, "--format", "ganspace", "--generator", g0, "--stats-samples", "0",

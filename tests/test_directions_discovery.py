@@ -86,15 +86,16 @@ def test_training_changes_directions_and_reconstructor_learns():
     assert {"loss", "reconstructor/cross_entropy", "reconstructor/accuracy"} <= set(logs)
 
 
-def test_resume_is_bit_identical(tmp_path):
-    straight = DirectionTrainer(_handle(), _config(steps=6))
+@pytest.mark.parametrize("method", ["reconstructor", "reconstructor:net=resnet18"])
+def test_resume_is_bit_identical(tmp_path, method):
+    straight = DirectionTrainer(_handle(), _config(steps=6, method=method))
     for _ in range(6):
         straight.train_step()
-    first = DirectionTrainer(_handle(), _config(steps=6))
+    first = DirectionTrainer(_handle(), _config(steps=6, method=method))
     for _ in range(3):
         first.train_step()
     first.save_checkpoint(tmp_path / "ck.pt")
-    resumed = DirectionTrainer(_handle(), _config(steps=6))
+    resumed = DirectionTrainer(_handle(), _config(steps=6, method=method))
     resumed.load_checkpoint(tmp_path / "ck.pt")
     for _ in range(3):
         resumed.train_step()
@@ -163,9 +164,12 @@ def test_bad_settings_are_user_errors(tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(UserError, match="checkpoint"):
         DirectionTrainer(_handle(), _config()).load_checkpoint(__file__)
-    for bad, message in [({"lr": float("nan")}, "lr must be a finite number"), ({"lr": -1.0}, "lr must be > 0"),
-                         ({"truncation_psi": float("inf")}, "truncation_psi must be a finite"),
-                         ({"steps": 0}, "steps must be ≥ 1"),
-                         ({"checkpoint_every": -1}, "checkpoint_every must be ≥ 0")]:
+    for bad, message in [({"lr": float("nan")}, "lr: nan is not a finite number"),
+                         ({"lr": -1.0}, r"lr: -1 is not in \(0"),
+                         ({"truncation_psi": float("inf")}, "truncation_psi: inf is not a finite"),
+                         ({"steps": 0}, r"steps: 0 is not in \[1,"),
+                         ({"checkpoint_every": -1}, r"checkpoint_every: -1 is not in \[0,"),
+                         ({"stats_samples": 1}, r"stats_samples: 1 is not in \[2,"),  # σ of one sample: NaN
+                         ({"shift_max": 0.0, "shift_min": 0.0}, "MAX > 0")]:  # no shift: nothing to learn
         with pytest.raises(UserError, match=message):  # a NaN lr reached torch.optim.Adam: a traceback
             _config(**bad)

@@ -1,5 +1,7 @@
 """Evaluation pieces: the LPIPS embedding equals LPIPS, traversal scores, RCA on frozen directions."""
 
+import signal
+
 import lpips
 import numpy as np
 import pytest
@@ -13,6 +15,9 @@ from latentdirs.directions.features import ImageFeatures, LpipsEmbedding
 from latentdirs.directions.generator import GeneratorHandle
 from latentdirs.directions.spaces import LatentSpace, SpaceRenderer
 from latentdirs.directions.statistics import make_direction_set
+from latentdirs.directions.trainer import DirectionTrainer
+from latentdirs.errors import UserError
+from latentdirs.interrupt import Interrupted
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,7 +68,7 @@ def test_rca_separates_distinct_directions_from_duplicates():
     distinct = make_direction_set(renderer, sefa, method="t", generator=gen, num_samples=64)
     duplicate = make_direction_set(renderer, torch.stack([sefa[0], sefa[0]]), method="t", generator=gen,
                                    num_samples=64)
-    kwargs = dict(steps=100, batch_size=16, eval_batches=6, lr=3e-3)
+    kwargs = dict(steps=100, batch_size=16, eval_batches=6, lr=3e-3, net="small")
     good = reconstructor_accuracy(handle, distinct, **kwargs)
     bad = reconstructor_accuracy(handle, duplicate, **kwargs)
     assert good.chance == 0.5 and len(good.per_direction) == 2
@@ -110,3 +115,37 @@ def test_ground_truth_needs_a_recorded_dataset():
 
     probe, note = open_ground_truth(GeneratorHandle(tiny_generator()), None, None, "auto", "cpu")
     assert probe is None and "--dataset" in note
+
+
+@pytest.mark.parametrize("net", ["small", pytest.param("resnet18", marks=pytest.mark.slow)])
+def test_rca_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch, net):
+    handle = GeneratorHandle(tiny_generator())
+    renderer = SpaceRenderer(handle, LatentSpace("w"))
+    gen = torch.Generator().manual_seed(0)
+    sefa, _, _ = sefa_directions(handle, None, 3)
+    dset = make_direction_set(renderer, sefa[:2], method="t", generator=gen, num_samples=64)
+    other = make_direction_set(renderer, sefa[1:], method="t", generator=gen, num_samples=64)
+    kwargs = dict(batch_size=8, eval_batches=2, lr=1e-3, net=net)
+    straight = reconstructor_accuracy(handle, dset, steps=4, **kwargs)
+    checkpoint = tmp_path / "rca.pt"
+    step = DirectionTrainer.train_step
+
+    def step_with_ctrl_c(self):
+        if self.step == 1:  # Ctrl-C during the 2nd step: it finishes, a checkpoint is saved at step 2
+            signal.raise_signal(signal.SIGINT)
+        return step(self)
+
+    monkeypatch.setattr(DirectionTrainer, "train_step", step_with_ctrl_c)
+    with pytest.raises(Interrupted, match="stopped at step 2 of 4"):
+        reconstructor_accuracy(handle, dset, steps=4, checkpoint=checkpoint, **kwargs)
+    monkeypatch.setattr(DirectionTrainer, "train_step", step)
+    resumed = reconstructor_accuracy(handle, dset, steps=4, checkpoint=checkpoint, resume=True, **kwargs)
+    assert resumed == straight  # accuracies, losses of every step and the network's description
+    assert straight.net == net and straight.input_size == 16 and net in straight.describe()
+    with pytest.raises(UserError, match="other directions"):
+        reconstructor_accuracy(handle, other, steps=4, checkpoint=checkpoint, resume=True, **kwargs)
+    with pytest.raises(UserError, match="different settings"):
+        reconstructor_accuracy(handle, dset, steps=4, checkpoint=checkpoint, resume=True,
+                               **{**kwargs, "net": "small" if net == "resnet18" else "resnet18"})
+    with pytest.raises(UserError, match="nothing to resume"):
+        reconstructor_accuracy(handle, dset, steps=4, checkpoint=tmp_path / "none.pt", resume=True, **kwargs)

@@ -252,13 +252,13 @@ def test_train_factor_classifier_cli(tmp_path, capsys):
 
 
 def test_ctrl_c_during_the_held_out_measure_keeps_the_trained_classifier(tmp_path, monkeypatch):
+    import latentdirs.factors
     from latentdirs.cli import main
-    from latentdirs.commands import train_factor_classifier as command
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(command, "rerender_quality", interrupted)
+    monkeypatch.setattr(latentdirs.factors, "rerender_quality", interrupted)  # the command imports it when it runs
     with pytest.raises(SystemExit) as exc:
         main(["train-factor-classifier", "--steps", "3", "--batch-size", "8", "--width", "4", "--eval-samples", "16",
               "--device", "cpu", "--out", str(tmp_path / "clf")])

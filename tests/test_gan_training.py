@@ -249,22 +249,57 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("bad, message", [({"channel_base": 8}, "--channel-base must be ≥ the resolution 16"),
-                                          ({"d_channel_base": -5}, "--d-channel-base must be"),
+                                          ({"d_channel_base": -5}, r"--d-channel-base: -5 is not in 0 or \[1,"),
                                           ({"d_channel_max": -1}, "--d-channel-max"),
-                                          ({"mbstd_group": 0}, "--mbstd-group must be ≥ 1"),
-                                          ({"mapping_layers": 0}, "--map-layers must be ≥ 1")])
+                                          ({"mbstd_group": 0}, r"--mbstd-group: 0 is not in \[1,"),
+                                          ({"mapping_layers": 0}, r"--map-layers: 0 is not in \[1, 64\]"),
+                                          ({"z_dim": 10**8}, r"--z-dim: 100000000 is not in \[1, 4096\]"),
+                                          ({"channel_base": 10**9}, "--channel-base: 1000000000 is not in"),
+                                          ({"resolution": 2**20}, "--resolution: 1048576 is not in"),
+                                          ({"z_dim": "many"}, "--z-dim: 'many' is not a number"),
+                                          ({"betas": [0.0]}, "betas must be two numbers"),
+                                          ({"device": "xla"}, "unknown device 'xla'")])
 def test_network_sizes_are_checked(bad, message):
     with pytest.raises(UserError, match=message):
         GANTrainConfig(**{**TINY, **bad})
 
 
-@pytest.mark.parametrize("bad, message", [({"g_lr": float("nan")}, "--g-lr must be a finite number > 0"),
-                                          ({"d_lr": 0.0}, "--d-lr must be a finite number > 0"),
-                                          ({"r1_gamma": float("nan")}, "--gamma must be a finite number ≥ 0"),
-                                          ({"ema_kimg": -1.0}, "--ema must be"),
-                                          ({"pl_weight": float("inf")}, "--pl-weight must be"),
-                                          ({"kimg": float("nan")}, "--kimg must be a finite number > 0")])
+@pytest.mark.parametrize("bad, message", [({"g_lr": float("nan")}, "--g-lr: nan is not a finite number"),
+                                          ({"g_lr": 1e30}, r"--g-lr: 1e\+30 is not in \(0, 1\]"),
+                                          ({"d_lr": 0.0}, r"--d-lr: 0 is not in \(0, 1\]"),
+                                          ({"r1_gamma": float("nan")}, "--gamma: nan is not a finite number"),
+                                          ({"ema_kimg": -1.0}, "--ema: -1 is not in"),
+                                          ({"pl_weight": float("inf")}, "--pl-weight: inf is not a finite"),
+                                          ({"kimg": float("nan")}, "--kimg: nan is not a finite number")])
 def test_rates_and_lengths_are_checked(bad, message):  # NaN passed the old `<= 0` checks and crashed later
     with pytest.raises(UserError, match=message):
         GANTrainConfig(**{**TINY, **bad})
     GANTrainConfig(**{**TINY, "r1_gamma": 0.0, "ema_kimg": 0.0})  # zero weights stay allowed
+
+
+@pytest.mark.parametrize("breaks", ["loss", "weights"])
+def test_a_run_that_diverges_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, breaks):
+    """A NaN loss (e.g. --g-lr far too high) or weights that blow up stop the run before anything of it is saved;
+    the checkpoint of the last snapshot (8 images, 2 steps) stays loadable and finite."""
+    from latentdirs.gan.training import loop
+
+    step = loop._step
+    calls = []
+
+    def diverging(cfg, s, real, shard=None):
+        stats = step(cfg, s, real, shard)
+        calls.append(1)
+        if len(calls) == 3:
+            if breaks == "loss":
+                stats["loss_G"] = float("nan")
+            else:
+                with torch.no_grad():
+                    next(s.D.parameters()).fill_(float("inf"))
+        return stats
+
+    monkeypatch.setattr(loop, "_step", diverging)
+    with pytest.raises(UserError, match=r"training diverged at kimg 0\.012 .*the last good checkpoint"):
+        train_gan(GANTrainConfig(**TINY, kimg=0.016), tmp_path / "r", progress=False)
+    kept = torch_load(tmp_path / "r" / CHECKPOINT)
+    assert kept["cur_nimg"] == 8 and all(torch.isfinite(t).all() for t in kept["D"].values())
+    assert sorted(p.name for p in (tmp_path / "r" / "snapshots").glob("*.json")) == ["network-snapshot-000000_008.json"]

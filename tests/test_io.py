@@ -51,13 +51,46 @@ def test_outputs_replace_only_files_of_their_own_kind(tmp_path):
     save_file({"x": np.zeros(2, np.float32)}, str(tmp_path / "w.safetensors"), metadata={"format": "kind-b"})
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "folder").mkdir()
+    (tmp_path / "empty").touch()
     assert io.file_format(tmp_path / "c.json") == "kind-a" and io.file_format(tmp_path / "w.safetensors") == "kind-b"
     assert io.file_format(tmp_path / "notes.txt") is None
-    io.refuse_replacing([tmp_path / "c.json", tmp_path / "new.json"], "kind-a", "thing")  # same kind, or new
-    for path, message in ((tmp_path / "w.safetensors", "exists and is kind-b"),
-                          (tmp_path / "notes.txt", "exists and is not a thing"), (tmp_path / "folder", "a folder")):
+    io.check_outputs([tmp_path / "c.json", tmp_path / "new.json", tmp_path / "empty"], kind="kind-a")  # same kind, new
+    for path, message in ((tmp_path / "w.safetensors", "exists and is a kind-b file"),
+                          (tmp_path / "notes.txt", "exists and is a file of another kind"),
+                          (tmp_path / "folder", "it is a folder")):
         with pytest.raises(UserError, match=message):
-            io.refuse_replacing([path], "kind-a", "thing")
+            io.check_outputs([path], kind="kind-a")
+    io.check_outputs([tmp_path / "notes.txt"], kind="png", overwrite=True)  # --overwrite: another kind may go
+    with pytest.raises(UserError, match="it is a folder"):
+        io.check_outputs([tmp_path / "folder"], kind="png", overwrite=True)  # never a folder
+
+
+def test_file_kinds_tell_outputs_apart(tmp_path):
+    from PIL import Image
+    from safetensors.numpy import save_file
+
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "a.png")
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    np.savez(tmp_path / "a.npz", x=np.zeros(3))
+    save_file({"x": np.zeros(2, np.float32)}, str(tmp_path / "plain.safetensors"))
+    io.write_json(tmp_path / "a.json", {"mig": None})
+    (tmp_path / "a.html").write_text("<!DOCTYPE html><html></html>")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "a.pt")
+    kinds = {p.name: io.file_kind(p) for p in sorted(tmp_path.iterdir())}
+    assert kinds == {"a.html": "html", "a.json": "json", "a.npy": "npy", "a.npz": "zip", "a.png": "png", "a.pt": "zip",
+                     "plain.safetensors": "safetensors"}
+
+
+def test_an_output_is_never_one_of_the_inputs(tmp_path):
+    source = tmp_path / "in.npy"
+    np.save(source, np.zeros(3))
+    (tmp_path / "link.npy").symlink_to(source)
+    os_link = tmp_path / "hard.npy"
+    os_link.hardlink_to(source)
+    for output in (source, tmp_path / "link.npy", os_link, tmp_path / "sub" / ".." / "in.npy"):
+        with pytest.raises(UserError, match="is one of this command's inputs"):
+            io.check_outputs([output], [source], kind="npy", overwrite=True)
+    io.check_outputs([tmp_path / "other.npy"], [source, None, tmp_path / "missing.npy"], kind="npy")
 
 
 def test_check_writable_fails_before_the_work(tmp_path, monkeypatch):
@@ -98,7 +131,7 @@ def test_cli_turns_file_system_errors_into_one_line(tmp_path, capsys, monkeypatc
     def denied(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied", "/data/weights.pt")
 
-    monkeypatch.setattr("latentdirs.commands.losses.describe_all", denied)  # any OSError a command lets through
+    monkeypatch.setattr("latentdirs.losses.registry.describe_all", denied)  # any OSError a command lets through
     with pytest.raises(SystemExit) as exc:
         main(["losses"])
     assert exc.value.code == 2
@@ -109,7 +142,7 @@ def test_cli_turns_file_system_errors_into_one_line(tmp_path, capsys, monkeypatc
 
         raise Interrupted("stopped at step 3 of 9; checkpoint saved in r/ck.pt; continue with --resume")
 
-    monkeypatch.setattr("latentdirs.commands.losses.describe_all", stopped)  # a run stopped by Ctrl-C
+    monkeypatch.setattr("latentdirs.losses.registry.describe_all", stopped)  # a run stopped by Ctrl-C
     with pytest.raises(SystemExit) as exc:
         main(["losses"])
     assert exc.value.code == 130

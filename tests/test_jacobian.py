@@ -17,6 +17,7 @@ from latentdirs.losses.jacobian import (
     jacobian_l1,
 )
 from latentdirs.losses.registry import LossContext
+from latentdirs.vae.models import Decoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,7 +97,7 @@ def test_finite_differences_agree_on_a_smooth_decoder():
     for step, tol in ((1e-3, 2e-3), (1e-6, 2e-6)):
         fd = jacobian_columns_finite_difference(picture, z, columns, step)
         assert float((fd - exact).abs().max().detach()) < tol * float(exact.abs().max().detach())
-    fd_value, exact_value = jacobian_l1(picture, z, "finite_difference"), jacobian_l1(picture, z)
+    fd_value, exact_value = jacobian_l1(picture, z, "finite_difference"), jacobian_l1(picture, z, "exact")
     assert fd_value.item() == pytest.approx(exact_value.item(), rel=1e-3)
 
 
@@ -127,11 +128,12 @@ def test_hessian_penalty_vanishes_for_separable_maps_only():
     torch.testing.assert_close(value, expected)
 
 
-def _context(decoder, encoder_param, step=10, **extra):
+def _context(decoder, encoder_param, step=10, total_steps=30, **extra):
     z = encoder_param * torch.randn(4, 4, dtype=torch.float64)
     model = nn.Module()
     model.decoder = decoder
-    return LossContext(z=z, decode=decoder, step=step, generator=torch.Generator().manual_seed(0), model=model, **extra)
+    return LossContext(z=z, decode=decoder, step=step, total_steps=total_steps,
+                       generator=torch.Generator().manual_seed(0), model=model, **extra)
 
 
 @pytest.mark.parametrize("spec", ["jacobian_l1", "jacobian_l1:method=finite_difference,subset=2", "hessian_penalty"])
@@ -149,6 +151,43 @@ def test_terms_train_only_the_decoder_and_ramp(spec):
     assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in decoder.parameters())
 
 
+def _jlonevae_l1(decoder, z, h=1e-3):
+    """JL1 as travers-rhodes/jlonevae computes it (vae_jacobian.py, compute_generator_jacobian_optimized and
+    jacobian_loss_function), restated: the detached codes tiled d + 1 times, block i (i < d) shifted by h along
+    latent i, the last block unshifted; one decoder call (its decode ends in a sigmoid); forward differences
+    against the last block; Σ |·| over latents, batch and pixels, divided by the batch size."""
+    batch, dims = z.shape
+    tiled = z.detach().repeat(dims + 1, 1)
+    shifts = torch.cat([torch.eye(dims, dtype=z.dtype).repeat_interleave(batch, dim=0), z.new_zeros(batch, dims)])
+    pictures = torch.sigmoid(decoder(tiled + h * shifts)).reshape(dims + 1, batch, -1)
+    return ((pictures[:-1] - pictures[-1]) / h).abs().sum() / batch
+
+
+def test_default_gradient_is_the_papers_finite_difference_gradient():
+    """On the dlib ReLU decoder the exact Jacobian's gradient is another signal (cosine ≈ 0.07 with this one)."""
+    torch.manual_seed(0)
+    decoder = Decoder(10).double()
+    params = list(decoder.parameters())
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(8, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    model = nn.Module()
+    model.decoder = decoder
+    term = registry.build("jacobian_l1")
+    out = term(LossContext(z=z, decode=decoder, step=899, total_steps=900, model=model, generator=gen))
+    assert torch.autograd.grad(out["loss"], z, retain_graph=True, allow_unused=True) == (None,)  # z detached
+    ours = torch.cat([g.flatten() for g in torch.autograd.grad(out["loss"] / out["gamma"].item(), params)])
+    official = _jlonevae_l1(decoder, z)
+    theirs = torch.cat([g.flatten() for g in torch.autograd.grad(official, params)])
+    cosine = torch.nn.functional.cosine_similarity(ours, theirs, dim=0).item()
+    assert cosine > 0.999, cosine
+    assert ours.norm().item() == pytest.approx(theirs.norm().item(), rel=0.03)
+    assert out["jacobian_l1"].item() == pytest.approx(official.item(), rel=1e-9)
+    # γ ramps from 0 over the first third of the run, as γ · num_batches_seen / annealingBatches (100000 of 300000)
+    for step, share in ((0, 0.0), (150, 0.5), (300, 1.0), (899, 1.0)):
+        ctx = LossContext(z=z, decode=decoder, step=step, total_steps=900, model=model, generator=gen)
+        assert term.weight(ctx) == pytest.approx(0.1 * share)
+
+
 def test_warns_once_with_training_batchnorm_and_bf16():
     decoder = SmallDecoder(batchnorm=True).double().train()
     term = registry.build("jacobian_l1:method=finite_difference")
@@ -160,7 +199,7 @@ def test_warns_once_with_training_batchnorm_and_bf16():
     plain = SmallDecoder().bfloat16()
     ctx = LossContext(z=torch.randn(3, 4).bfloat16(), decode=plain, step=0)
     with pytest.warns(UserWarning, match="bf16"):
-        registry.build("jacobian_l1:method=finite_difference")(ctx)
+        registry.build("jacobian_l1:ramp_steps=0")(ctx)
     with pytest.raises(UserError, match="k=1 must be ≥ 2"):
         registry.build("hessian_penalty:k=1")
 

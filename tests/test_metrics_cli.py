@@ -112,4 +112,4 @@ def test_evaluate_a_trained_run_writes_metrics_json(tmp_path, capsys):
     assert "is a file; expected a train-vae run directory" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # --out onto one of the run's own files
         main(["evaluate", "--run", str(run), "--out", str(run / "config.json")])
-    assert "is a file of the run" in capsys.readouterr().err
+    assert "is one of this command's inputs" in capsys.readouterr().err

@@ -42,19 +42,25 @@ def test_line_stream_rate_limit() -> None:
     assert never.getvalue().splitlines() == ["step 0", "step 4"]  # first at once, last on close
 
 
-def test_interval_from_environment(monkeypatch) -> None:
+def test_line_interval_from_the_environment(monkeypatch):
+    """``latentdirs study`` follows its runs' progress by asking them for lines more often."""
+    from latentdirs.progress import LINE_INTERVAL_S, line_interval
+
     monkeypatch.setenv("LATENTDIRS_PROGRESS_INTERVAL", "0")
     out = io.StringIO()
-    bar = progress_bar(total=5, desc="demo", file=out, mininterval=0)
-    for i in range(5):
-        bar.update(1)
-        bar.set_postfix_str(f"loss {i}")
-    bar.close()
-    assert len(out.getvalue().splitlines()) >= 6  # a line per redraw, not only the first and the last
-    monkeypatch.setenv("LATENTDIRS_PROGRESS_INTERVAL", "not a number")
+    _run_bar(out, steps=5)
+    assert len(out.getvalue().splitlines()) >= 6  # each step's redraw is a line (2 at the default interval)
+    for text, expected in (("2.5", 2.5), ("-1", LINE_INTERVAL_S), ("soon", LINE_INTERVAL_S)):
+        monkeypatch.setenv("LATENTDIRS_PROGRESS_INTERVAL", text)
+        assert line_interval() == expected
+
+
+def test_cursor_moves_of_stacked_bars_are_not_lines():
     out = io.StringIO()
-    _run_bar(out)
-    assert len(out.getvalue().splitlines()) == 2  # falls back to 30 s
+    lines = LineStream(out, interval_s=0.0)
+    lines.write("\x1b[A")
+    lines.write("\rstep 3\x1b[A")
+    assert out.getvalue() == "step 3\n"
 
 
 def test_transient_bar_off_a_terminal_ends_on_its_final_state() -> None:

@@ -143,7 +143,7 @@ def test_half_then_resume_to_full_is_bit_identical(tmp_path):
 
 
 def test_a_term_switched_off_is_averaged_over_the_steps_it_ran(tmp_path):
-    cfg = config(regularizers=["jacobian_l1:delay=2"], steps=4, log_every=4)
+    cfg = config(regularizers=["jacobian_l1:delay=2,ramp_steps=0"], steps=4, log_every=4)
     logged = Trainer(cfg, RunDir(tmp_path / "run"), dataset=Squares(), progress=False, echo=lambda _: None)
     logged.train()
     stepped = Trainer(cfg, RunDir(tmp_path / "stepped"), dataset=Squares(), progress=False, echo=lambda _: None)
@@ -197,9 +197,13 @@ def test_an_orthogonal_term_that_is_off_costs_no_gradient_pass(tmp_path, monkeyp
 
 def test_decoder_free_training(tmp_path):
     with pytest.raises(UserError, match="test-probe.*needs decode"):
-        Trainer(config(decoder=False, regularizers=["test-probe"]), RunDir(tmp_path / "x"), dataset=Squares())
+        Trainer(config(decoder=False, objective="wae-mmd", regularizers=["test-probe"]), RunDir(tmp_path / "x"),
+                dataset=Squares())
+    with pytest.raises(UserError, match="--no-decoder .* objective 'beta-vae'"):  # KL only: a collapsed encoder
+        config(decoder=False)
     run = RunDir(tmp_path / "free")
-    result = train(config(decoder=False, steps=2), run, dataset=Squares(), progress=False, echo=lambda _: None)
+    result = train(config(decoder=False, objective="wae-mmd", steps=2), run, dataset=Squares(), progress=False,
+                   echo=lambda _: None)
     assert result.pictures == [] and result.summary["final"]["recon"] == 0.0
     loaded = load_trained(run.path, dataset=Squares())
     assert loaded.model.decoder is None and loaded.encode_mean(np.zeros((3, 1, 64, 64), np.float32)).shape == (3, 4)
@@ -242,3 +246,35 @@ def test_run_directory_explains_itself_and_loads_back(tmp_path):
     run.config.write_text(json.dumps(edited))
     with pytest.raises(UserError, match=r"do not match its config.json \(size mismatch for encoder\.mean\.weight"):
         load_trained(run.path, dataset=Squares())
+
+
+@pytest.mark.parametrize("breaks", ["loss", "weights"])
+def test_a_run_that_diverges_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, breaks):
+    """A NaN loss, or an optimizer step that makes the weights NaN, stops the run with one UserError before
+    anything of it is saved: checkpoints/last.pt stays the finite state of step 2, no model.safetensors appears."""
+    run = RunDir(tmp_path / "run")
+    trainer = Trainer(config(steps=6, checkpoint_every=2), run, dataset=Squares(), progress=False,
+                      echo=lambda _: None)
+    objective = trainer.terms[0]
+    forward, step = objective.forward, trainer.optimizer.step
+
+    def nan_loss(ctx):
+        out = forward(ctx)
+        return {**out, "loss": out["loss"] * float("nan")} if ctx.step == 3 else out
+
+    def nan_weights(*args, **kwargs):
+        result = step(*args, **kwargs)
+        if trainer.step == 3:
+            with torch.no_grad():
+                next(trainer.model.parameters()).view(-1)[0] = float("nan")
+        return result
+
+    if breaks == "loss":
+        monkeypatch.setattr(objective, "forward", nan_loss)
+    else:
+        monkeypatch.setattr(trainer.optimizer, "step", nan_weights)
+    with pytest.raises(UserError, match="training diverged: .*step 3.*the last good checkpoint"):
+        trainer.train()
+    kept = load_checkpoint(run.checkpoint)
+    assert kept["step"] == 2 and all(torch.isfinite(t).all() for t in kept["model"].values())
+    assert not run.model.exists() and not run.summary.exists()

@@ -1,38 +1,98 @@
-"""Option types shared by the commands: click rejects bad values with one line before any work starts."""
+"""Option types shared by the commands: click rejects a bad value with one line before any work starts.
+
+Every numeric option takes its type from a :class:`~latentdirs.validation.Bounds` of
+:mod:`latentdirs.validation` (the same bounds check configs read from files), so NaN, ±inf, huge numbers and
+out-of-range values never reach a command. Light on purpose: building the CLI imports no torch or numpy.
+"""
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-#: numpy's ``RandomState`` seeds (what ``--seed`` feeds everywhere)
-SEED = click.IntRange(0, 2**32 - 1)
-#: a number of samples, steps, rows, …
-COUNT = click.IntRange(min=1)
+from .. import validation as v
+from ..errors import UserError
 
 
-class FiniteFloat(click.FloatRange):
-    """A float range that also refuses NaN and ±inf (``click.FloatRange`` lets NaN through its bounds)."""
+class BoundedInt(click.ParamType):
+    """An integer within a :class:`~latentdirs.validation.Bounds` (the help shows the range)."""
 
-    name = "finite float"
+    name = "integer"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+    def __init__(self, bounds: v.Bounds) -> None:
+        self.bounds = bounds
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"INTEGER {self.bounds.text()}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip(), 10)
+            except ValueError:
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+        problem = self.bounds.problem(number)
+        if problem:
+            self.fail(problem, param, ctx)
         return number
 
-    def _describe_range(self) -> str:
-        """No bounds: nothing to show (click's own text would be ``x<=None``)."""
-        return "" if self.min is None and self.max is None else super()._describe_range()
+
+class BoundedFloat(click.ParamType):
+    """A finite float within a :class:`~latentdirs.validation.Bounds` (NaN and ±inf refused)."""
+
+    name = "float"
+
+    def __init__(self, bounds: v.Bounds) -> None:
+        self.bounds = bounds
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"FLOAT {self.bounds.text()}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        problem = self.bounds.problem(number)
+        if problem:
+            self.fail(problem, param, ctx)
+        return number
 
 
-FINITE = FiniteFloat()
-POSITIVE = FiniteFloat(min=0.0, min_open=True)
-NON_NEGATIVE = FiniteFloat(min=0.0)
+class Device(click.ParamType):
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked by spelling here (whether it exists is
+    checked when the command opens it)."""
+
+    name = "device"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "auto|cpu|cuda[:N]|mps"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return v.check_device_name(str(value))
+        except UserError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class Spec(click.ParamType):
+    """A text option parsed and checked by ``parse`` (which raises UserError); the command gets the text."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            self.parse(str(value))
+        except UserError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
 
 
 class AliasedOption(click.Option):
@@ -63,7 +123,8 @@ _TWO_BRACKETS = re.compile(r"\s*\[([^\[\]]*)\]\s+\[([^\[\]]*)\]\s*$")
 
 class HelpFormatter(click.HelpFormatter):
     """click's formatter, with one bracket per option: a default written in the help text (``[default: 0]``, or
-    train-gan's bare ``[0]``) and click's own range (``[0<=x<=4294967295]``) become ``[default: 0; 0<=x<=…]``."""
+    train-gan's bare ``[0]``) and click's own bracket after it (``[default: 0]``, a range) become one
+    ``[default: 0; …]``."""
 
     def write_dl(self, rows: Any, *args: Any, **kwargs: Any) -> None:
         super().write_dl([(term, _one_bracket(text)) for term, text in rows], *args, **kwargs)
@@ -82,3 +143,59 @@ class HelpContext(click.Context):
     """The context every latentdirs command gets (set by ``latentdirs.cli``): help through :class:`HelpFormatter`."""
 
     formatter_class = HelpFormatter
+
+
+#: numpy's ``RandomState`` seeds (what ``--seed`` feeds everywhere)
+SEED = BoundedInt(v.SEED)
+#: a number of samples, rows, … (≥ 1)
+COUNT = BoundedInt(v.COUNT)
+STEPS = BoundedInt(v.STEPS)
+EVERY = BoundedInt(v.EVERY)
+EVERY_OR_END = BoundedInt(v.EVERY_OR_END)
+BATCH = BoundedInt(v.BATCH)
+SAMPLES = BoundedInt(v.SAMPLES)
+#: samples whose spread is measured (σ needs at least two)
+SPREAD_SAMPLES = BoundedInt(v.SPREAD_SAMPLES)
+THREADS = BoundedInt(v.THREADS)
+N_JOBS = BoundedInt(v.N_JOBS)
+INDEX = BoundedInt(v.INDEX)
+NUM_WS = BoundedInt(v.NUM_WS)
+GRID = BoundedInt(v.GRID)
+LR = BoundedFloat(v.LEARNING_RATE)
+TRUNC = BoundedFloat(v.TRUNCATION)
+STRENGTH = BoundedFloat(v.STRENGTH)
+SPAN = BoundedFloat(v.SPAN)
+FRACTION = BoundedFloat(v.FRACTION)
+NUM_BINS = BoundedInt(v.NUM_BINS)
+TRAVERSE = Spec("START:STOP:COUNT", v.parse_traverse)
+SHIFT_RANGE = Spec("MIN:MAX", v.parse_shift_range)
+
+
+def device_option(default: str | None = "auto", help: str = "auto, cpu, cuda, cuda:N or mps.") -> Callable:
+    """``--device`` (spelling checked at parse time)."""
+    return click.option("--device", type=Device(), default=default, show_default=default is not None, help=help)
+
+
+def generator_options(func: Callable) -> Callable:
+    """``--generator``, ``--device``, ``--class-index`` of the direction commands (``--trunc`` is per command)."""
+    func = click.option("--class-index", type=INDEX, default=None, help="Class of a conditional generator.")(func)
+    func = device_option()(func)
+    func = click.option("--generator", "generator_path", required=True, type=click.Path(dir_okay=False),
+                        help="Generator file: StyleGAN2-ADA .pkl, rosinality .pt, or latentdirs safetensors.")(func)
+    return func
+
+
+def overwrite_option(func: Callable) -> Callable:
+    """``--overwrite``: let an output replace an existing file of another kind (never one of the inputs)."""
+    return click.option("--overwrite", is_flag=True,
+                        help="Replace an existing output file of another kind (an input is never replaced).")(func)
+
+
+def generator_inputs(path: str | None) -> list[str]:
+    """The files a ``--generator`` argument reads: the path, and both files of a latentdirs NAME.json +
+    NAME.safetensors pair (outputs must not replace either)."""
+    if path is None:
+        return []
+    from ..gan.loaders.native import native_paths
+
+    return [path, *map(str, native_paths(path))]

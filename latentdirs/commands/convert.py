@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ..gan import generator_fingerprint, load_generator, save_generator
-from ..gan.loaders import native_paths
-from ..gan.loaders.native import FORMAT
-from ..io import refuse_replacing
+from ._options import generator_inputs, overwrite_option
 
 
 @click.command("convert")
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
-def command(source: str, out: str) -> None:
+@overwrite_option
+def command(source: str, out: str, overwrite: bool) -> None:
     """Convert a StyleGAN2 generator to OUT.safetensors + OUT.json.
 
     SOURCE may be a StyleGAN2-ADA pickle (G_ema is taken, else G), a rosinality stylegan2-pytorch
@@ -26,8 +24,15 @@ def command(source: str, out: str) -> None:
       latentdirs convert network-snapshot-025000.pkl generators/ffhq256
       latentdirs convert 550000.pt generators/rosinality-ffhq.safetensors
     """
-    refuse_replacing(native_paths(out), FORMAT, "latentdirs generator")
+    from ..gan import generator_fingerprint, load_generator, save_generator
+    from ..gan.loaders import native_paths
+    from ..gan.loaders.native import FORMAT
+    from ..io import check_outputs
+    from ..validation import require_finite_weights
+
+    check_outputs(native_paths(out), generator_inputs(source), kind=FORMAT, overwrite=overwrite, flag="OUT")
     generator = load_generator(source)
+    require_finite_weights(generator, f"generator {source}")
     config_path = save_generator(generator, out, provenance=generator.source)
     weights_path, _ = native_paths(config_path)
     kw = generator.init_kwargs

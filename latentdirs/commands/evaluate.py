@@ -7,32 +7,30 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
-from ..io import check_writable, file_format, write_json
-from ..metrics import ALL_METRICS, DEFAULT_EVALUATE_METRICS, evaluate_representation, parse_metrics
-from ..metrics.report import format_table, json_ready, to_json
-from ..metrics.suite import evaluation_stages
-from ..progress import progress_bar
-from ._options import SEED
+from ._choices import ALL_METRICS, DEFAULT_EVALUATE_METRICS
+from ._options import N_JOBS, SEED, SPREAD_SAMPLES, device_option, overwrite_option
 
 
 @click.command("evaluate")
 @click.option("--run", "run_dir", required=True, help="Run directory written by train-vae.")
 @click.option("--metrics", "metric_spec", default=",".join(DEFAULT_EVALUATE_METRICS), show_default=True,
               help=f"Comma-separated subset of: {', '.join(ALL_METRICS)} (or 'all').")
-@click.option("--num-train", default=10000, show_default=True, type=click.IntRange(2),
+@click.option("--num-train", default=10000, show_default=True, type=SPREAD_SAMPLES,
               help="Sampled points that train/score the array metrics.")
-@click.option("--num-test", default=5000, show_default=True, type=click.IntRange(2),
+@click.option("--num-test", default=5000, show_default=True, type=SPREAD_SAMPLES,
               help="Sampled held-out points (SAP, DCI, explicitness).")
 @click.option("--seed", default=0, show_default=True, type=SEED,
               help="numpy RandomState seed of the sampling (and of the DCI trees).")
 @click.option("--fast", is_flag=True, help="Fast DCI (histogram GBT): much faster, numbers differ from the reference.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N] for the encoder.")
-@click.option("--n-jobs", default=-1, show_default=True, type=int, help="Worker threads for the fits (-1: all CPUs).")
+@device_option(help="auto, cpu, cuda[:N] or mps for the encoder.")
+@click.option("--n-jobs", default=-1, show_default=True, type=N_JOBS,
+              help="Worker threads for the fits (-1: all CPUs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Where to write the results (default: RUN/metrics.json).")
-def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_jobs, as_json, out_path) -> None:
+@overwrite_option
+def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_jobs, as_json, out_path,
+            overwrite) -> None:
     """Evaluate a trained VAE: encode sampled images of its dataset (posterior means) and score them.
 
     Writes metrics.json into the run, or to --out (atomically): the results, the protocol (metrics, points, seed,
@@ -49,14 +47,23 @@ def command(run_dir, metric_spec, num_train, num_test, seed, fast, device, n_job
       latentdirs evaluate --run runs/jl1 --metrics local,mig --json
       latentdirs evaluate --run pretrained/dsprites_topdis_vae --out runs/topdis_vae_metrics.json  # bundled
     """
+    from ..io import check_outputs, write_json
+    from ..metrics import evaluate_representation, parse_metrics
+    from ..metrics.report import format_table, json_ready, to_json
+    from ..metrics.suite import evaluation_stages
+    from ..progress import progress_bar
     from ..vae.runs import RunDir, load_trained
+    from ..validation import check_fits
 
     metrics = parse_metrics(metric_spec, ALL_METRICS)
-    trained = load_trained(run_dir, device=device)
     target = Path(out_path) if out_path else Path(run_dir) / "metrics.json"
-    if target.resolve() in {p.resolve() for p in RunDir(run_dir).owned_paths()} or file_format(target):
-        raise UserError(f"--out {target} is a file of the run or a latentdirs model; choose another --out")
-    check_writable(target)
+    trained = load_trained(run_dir, device=device)
+    run = RunDir(run_dir)
+    check_outputs([target], [*run.owned_paths(), run.checkpoint, trained.config.get("data_path")], kind="json",
+                  overwrite=overwrite)
+    width = int(trained.config["latent_dim"]) + trained.dataset.num_factors  # float64 codes and int64 factors
+    check_fits(2 * (num_train + num_test) * width * 8, f"{num_train} + {num_test} sampled points",
+               hint="lower --num-train / --num-test")
     estimator = "hist_gbt" if fast else "gbt"
     started = time.perf_counter()
     with progress_bar(total=len(evaluation_stages(metrics)), desc="evaluate", unit="stage", leave=False) as bar:

@@ -5,15 +5,21 @@ from __future__ import annotations
 import math
 
 import click
-import numpy as np
-import torch
 
 from ..errors import UserError
-from ..gan import load_generator
-from ..io import save_image_grid
-from ..progress import progress_bar
-from ..seeding import resolve_device, torch_generator
-from ._options import FINITE, AliasedOption
+from ._options import (
+    BATCH,
+    GRID,
+    INDEX,
+    NUM_WS,
+    SEED,
+    TRUNC,
+    AliasedOption,
+    Spec,
+    device_option,
+    generator_inputs,
+    overwrite_option,
+)
 
 MAX_SEEDS = 4096  # one grid: beyond this the PNG is unusable (and a typo such as 0-100000 would run for hours)
 
@@ -46,19 +52,22 @@ def parse_seeds(text: str) -> list[int]:
 @click.command("generate")
 @click.option("--generator", "generator_path", required=True, type=click.Path(dir_okay=False),
               help="Generator file: StyleGAN2-ADA .pkl, rosinality .pt, or latentdirs NAME.json/.safetensors.")
-@click.option("--seeds", default="0-7", show_default=True, help="Seeds: ranges and lists, e.g. 0-7 or 1,5,9.")
-@click.option("--trunc", "psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi (1 = none).")
-@click.option("--trunc-cutoff", type=int, default=None, help="Truncate only the first N ws (default: all).")
+@click.option("--seeds", default="0-7", show_default=True, type=Spec("SEEDS", parse_seeds),
+              help="Seeds: ranges and lists, e.g. 0-7 or 1,5,9.")
+@click.option("--trunc", "psi", type=TRUNC, default=1.0, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--trunc-cutoff", type=NUM_WS, default=None, help="Truncate only the first N ws (default: all).")
 @click.option("--noise-mode", type=click.Choice(["const", "none", "random"]), default="const", show_default=True)
-@click.option("--class-index", "--class-idx", "class_idx", cls=AliasedOption, aliases=("--class-idx",), type=int,
+@click.option("--class-index", "--class-idx", "class_idx", cls=AliasedOption, aliases=("--class-idx",), type=INDEX,
               default=None, help="Class label for conditional generators.")
 @click.option("--out", default="grid.png", show_default=True, type=click.Path(dir_okay=False), help="PNG grid.")
-@click.option("--nrow", type=int, default=None, help="Images per row (default: about the square root).")
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise for --noise-mode random.")
+@click.option("--nrow", type=GRID, default=None, help="Images per row (default: about the square root).")
+@click.option("--batch-size", type=BATCH, default=8, show_default=True)
+@device_option()
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the noise for --noise-mode random.")
+@overwrite_option
 def command(generator_path: str, seeds: str, psi: float, trunc_cutoff: int | None, noise_mode: str,
-            class_idx: int | None, out: str, nrow: int | None, batch_size: int, device: str, seed: int) -> None:
+            class_idx: int | None, out: str, nrow: int | None, batch_size: int, device: str, seed: int,
+            overwrite: bool) -> None:
     """Render one image per seed into a PNG grid.
 
     Each z is drawn as stylegan2-ada-pytorch's generate.py does,
@@ -70,13 +79,22 @@ def command(generator_path: str, seeds: str, psi: float, trunc_cutoff: int | Non
       latentdirs generate --generator ffhq.pkl --seeds 0-7 --trunc 0.7 --out grid.png
       latentdirs generate --generator generators/ffhq256.json --seeds 1,5,9 --noise-mode none
     """
+    import numpy as np
+    import torch
+
+    from ..gan import load_generator
+    from ..io import check_outputs, save_image_grid
+    from ..progress import progress_bar
+    from ..seeding import resolve_device, torch_generator
+    from ..validation import all_finite, check_fits, require_finite_weights
+
     seed_list = parse_seeds(seeds)
-    if batch_size < 1 or (nrow is not None and nrow < 1):
-        raise UserError("--batch-size and --nrow must be at least 1")
-    if not math.isfinite(psi):
-        raise UserError(f"--trunc must be a finite number, got {psi}")
+    check_outputs([out], generator_inputs(generator_path), kind="png", overwrite=overwrite)
     dev = resolve_device(device)
-    generator = load_generator(generator_path, device=dev)
+    generator = require_finite_weights(load_generator(generator_path, device=dev), f"generator {generator_path}")
+    pixels = len(seed_list) * generator.img_channels * generator.img_resolution**2
+    check_fits(2 * 4 * pixels, f"{len(seed_list)} images of {generator.img_resolution}x{generator.img_resolution}",
+               hint="render fewer seeds at once")
     c = None
     if generator.c_dim > 0:
         if class_idx is None or not 0 <= class_idx < generator.c_dim:
@@ -96,6 +114,9 @@ def command(generator_path: str, seeds: str, psi: float, trunc_cutoff: int | Non
             labels = None if c is None else c.repeat(len(chunk), 1)
             img = generator(z, labels, truncation_psi=psi, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode,
                             noise_generator=noise)
+            if not all_finite(img):
+                raise UserError(f"generator {generator_path} made NaN or infinite pixels (seeds {chunk[0]}…"
+                                f"{chunk[-1]}, psi {psi}); no image written")
             images.append(((img.float() + 1) / 2).clamp(0, 1).cpu().numpy())
     grid = np.concatenate(images)
     path = save_image_grid(out, grid, nrow=nrow or math.ceil(math.sqrt(len(seed_list))))

@@ -2,8 +2,6 @@
 
 import click
 
-from ..losses.registry import describe_all
-
 
 @click.command("losses")
 @click.option("--domain", type=click.Choice(["vae", "directions"]), default=None, help="Only terms for this trainer.")
@@ -14,4 +12,6 @@ def command(domain: str | None) -> None:
     Example:
       latentdirs losses --domain vae
     """
+    from ..losses.registry import describe_all
+
     click.echo(describe_all(domain))

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from ..errors import UserError
-from ..io import read_npy, write_text
-from ..metrics import ARRAY_METRICS, compute_metrics, parse_metrics
-from ..metrics._arrays import check_labelled
-from ..metrics.report import format_table, to_json
-from ..metrics.suite import NEEDS_TEST, order_results
-from ._options import SEED
+from ._choices import ARRAY_METRICS
+from ._options import FRACTION, N_JOBS, NUM_BINS, SEED, overwrite_option
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _split(codes: np.ndarray, factors: np.ndarray, train_fraction: float):
@@ -34,18 +32,20 @@ def _split(codes: np.ndarray, factors: np.ndarray, train_fraction: float):
 @click.option("--metrics", "metric_spec", default="all", show_default=True,
               help=f"Comma-separated subset of: {', '.join(ARRAY_METRICS)}.")
 @click.option("--fast", is_flag=True, help="Fast DCI (histogram GBT): much faster, numbers differ from the reference.")
-@click.option("--train-fraction", default=2 / 3, show_default="2/3", type=click.FloatRange(0, 1, min_open=True,
-              max_open=True), help="Without a test split: share of rows (the first ones) that trains SAP/DCI/"
-              "explicitness; the rest tests them.")
-@click.option("--num-bins", default=20, show_default=True, type=click.IntRange(1), help="Histogram bins per code dim.")
+@click.option("--train-fraction", default=2 / 3, show_default="2/3", type=FRACTION,
+              help="Without a test split: share of rows (the first ones) that trains SAP/DCI/explicitness; the rest "
+                   "tests them.")
+@click.option("--num-bins", default=20, show_default=True, type=NUM_BINS, help="Histogram bins per code dim.")
 @click.option("--continuous-factors", is_flag=True, help="SAP with squared correlations instead of SVMs.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random state of the DCI trees.")
-@click.option("--n-jobs", default=-1, show_default=True, type=int, help="Worker threads (-1: all CPUs).")
+@click.option("--n-jobs", default=-1, show_default=True, type=N_JOBS, help="Worker threads (-1: all CPUs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--details", is_flag=True, help="Add matrices (MI, SAP scores, DCI importances, …) under 'details'.")
-@click.option("--out", default=None, help="Also write the JSON to this file (atomically).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Also write the JSON to this file (atomically).")
+@overwrite_option
 def command(codes_path, factors_path, test_codes_path, test_factors_path, metric_spec, fast, train_fraction,
-            num_bins, continuous_factors, seed, n_jobs, as_json, details, out) -> None:
+            num_bins, continuous_factors, seed, n_jobs, as_json, details, out, overwrite) -> None:
     """Compute MIG, SAP, DCI, modularity, explicitness, IRS and unsupervised scores of saved codes.
 
     The numbers equal google-research/disentanglement_lib's for the same arrays (DCI as after
@@ -61,7 +61,16 @@ def command(codes_path, factors_path, test_codes_path, test_factors_path, metric
           --test-codes z_test.npy --test-factors y_test.npy --json
       latentdirs metrics --codes z.npy --factors y.npy --metrics mig,dci --fast
     """
+    from ..io import check_outputs, read_npy, write_text
+    from ..metrics import compute_metrics, parse_metrics
+    from ..metrics._arrays import check_labelled
+    from ..metrics.report import format_table, to_json
+    from ..metrics.suite import NEEDS_TEST, order_results
+
     metrics = parse_metrics(metric_spec, ARRAY_METRICS)
+    if out:
+        check_outputs([out], [codes_path, factors_path, test_codes_path, test_factors_path], kind="json",
+                      overwrite=overwrite)
     codes = read_npy(codes_path, "codes")
     factors = read_npy(factors_path, "factors")
     if (test_codes_path is None) != (test_factors_path is None):
@@ -84,6 +93,6 @@ def command(codes_path, factors_path, test_codes_path, test_factors_path, metric
             results = order_results({**results, **held})
     text = to_json(results)
     if out:
-        write_text(Path(out), text + "\n")
+        write_text(out, text + "\n")
     click.echo(text if as_json else format_table(results))
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ._options import COUNT
+from .. import validation as v
+from ._options import COUNT, THREADS, BoundedInt
 
 
 @click.command("serve")
@@ -17,13 +18,13 @@ from ._options import COUNT
               help="Folder for the job database, job results, logs and uploads (created when missing).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; any address other than localhost requires an access token.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Jobs run at once.")
+@click.option("--port", type=BoundedInt(v.PORT), default=8765, show_default=True)
+@click.option("--workers", type=BoundedInt(v.JOB_WORKERS), default=1, show_default=True, help="Jobs run at once.")
 @click.option("--token", envvar="LATENTDIRS_TOKEN", default=None,
               help="Access token every request must carry (also $LATENTDIRS_TOKEN); with --host beyond localhost "
                    "and no token, one is generated and printed once.")
 @click.option("--device", default="cpu", show_default=True, help="Device the editor renders on: cpu, cuda, auto.")
-@click.option("--job-threads", type=COUNT, default=1, show_default=True, help="torch threads of each job.")
+@click.option("--job-threads", type=THREADS, default=1, show_default=True, help="torch threads of each job.")
 @click.option("--max-upload-mb", type=COUNT, default=512, show_default=True, help="Largest upload accepted.")
 def command(models_dir, data_dir, host, port, workers, token, device, job_threads, max_upload_mb) -> None:
     """Serve the direction editor and a job API (discover, evaluate-directions, train-vae) over HTTP.

@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
-from ..vae.reconstruction import RECONSTRUCTIONS
-from ._options import SEED, AliasedOption
+from .. import validation as v
+from ._choices import RECONSTRUCTIONS
+from ._options import BATCH, EVERY, LR, SEED, STEPS, AliasedOption, BoundedFloat, BoundedInt, device_option
 
 
 @click.command("train-vae", context_settings={"max_content_width": 110})
@@ -18,24 +19,25 @@ from ._options import SEED, AliasedOption
 @click.option("--objective", default=None, metavar="NAME[:k=v,...]",
               help="beta-vae | annealed-vae | beta-tcvae | factor-vae | dip-vae-i | dip-vae-ii, with optional "
                    "parameters  [default: beta-vae]")
-@click.option("--beta", type=float, default=None, help="Shortcut: the objective's beta (or gamma).")
+@click.option("--beta", type=BoundedFloat(v.WEIGHT), default=None,
+              help="Shortcut: the objective's beta (or gamma).")
 @click.option("--reg", "regs", multiple=True, metavar="NAME[:k=v,...]",
               help="Add a registered regularizer (repeatable); `latentdirs losses --domain vae` lists them.")
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
               help='JSON file: {"objective": {...}, "regularizers": [...], any option}; options override it.')
-@click.option("--steps", type=int, default=None, help="Training steps  [default: 300000]")
-@click.option("--batch-size", type=int, default=None, help="[default: 64]")
-@click.option("--lr", type=float, default=None, help="Adam learning rate  [default: 1e-4]")
-@click.option("--latent-dim", type=int, default=None, help="[default: 10]")
-@click.option("--reconstruction", type=click.Choice(sorted(RECONSTRUCTIONS)), default=None,
+@click.option("--steps", type=STEPS, default=None, help="Training steps  [default: 300000]")
+@click.option("--batch-size", type=BATCH, default=None, help="[default: 64]")
+@click.option("--lr", type=LR, default=None, help="Adam learning rate  [default: 1e-4]")
+@click.option("--latent-dim", type=BoundedInt(v.LATENT_DIM), default=None, help="[default: 10]")
+@click.option("--reconstruction", type=click.Choice(RECONSTRUCTIONS), default=None,
               help="Reconstruction loss  [default: bernoulli]")
 @click.option("--decoder/--no-decoder", default=None,
               help="--no-decoder: decoder-free training (encoder only, no reconstruction; only terms that need no "
                    "decoder)  [default: --decoder]")
 @click.option("--seed", type=SEED, default=None, help="[default: 0]")
-@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N  [default: auto]")
-@click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints  [default: 1000]")
-@click.option("--log-every", type=int, default=None, help="Steps per log.csv row (means)  [default: 10]")
+@device_option(default=None, help="auto | cpu | cuda | cuda:N | mps  [default: auto]")
+@click.option("--checkpoint-every", type=EVERY, default=None, help="Steps between checkpoints  [default: 1000]")
+@click.option("--log-every", type=EVERY, default=None, help="Steps per log.csv row (means)  [default: 10]")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (it must hold one).")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (removes only the files a run writes).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -57,18 +59,18 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
       latentdirs train-vae --config runs/bvae/config.json --out runs/bvae2
     """
     from ..runlock import run_lock
-    from ..vae.launch import prepare_run
+    from ..vae.launch import given_options, prepare_run
     from ..vae.trainer import Trainer
 
     click.get_current_context().with_resource(run_lock(out))  # one process per run folder, until the command ends
-    given = {key: value for key, value in options.items() if value is not None}
-    if regs:
-        given["regularizers"] = list(regs)
+    given = given_options({**options, "regs": regs})
     config, run, resuming, replace = prepare_run(out, given, beta, config_file, resume=resume, overwrite=overwrite)
     trainer = Trainer(config, run, progress=not quiet, echo=lambda line: click.echo(line, err=True))
-    if replace:  # only now: a start that fails (data file, device) leaves the old run as it was
+    if replace and trainer.world.is_main:  # only now: a start that fails (data file, device) leaves the old run
         run.clear()
     result = trainer.train(resume=resuming)
+    if not trainer.world.is_main:  # under torchrun, rank 0 reports
+        return
     final = ", ".join(f"{k}={v:.4g}" for k, v in result.summary["final"].items())
     click.echo(f"trained {result.steps} steps into {run.path} ({final})")
     for picture in result.pictures:

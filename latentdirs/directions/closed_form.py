@@ -1,4 +1,5 @@
-"""Closed-form directions: GANSpace (PCA of sampled codes) and SeFa (eigenvectors of style affines).
+"""Closed-form directions: GANSpace (PCA of sampled codes), SeFa (eigenvectors of style affines) and the
+random-orthonormal baseline.
 
 **GANSpace** (Härkönen, Hertzmann, Lehtinen, Paris, NeurIPS 2020, arXiv 2004.02546): sample codes
 ``x_i`` of the space (``w = mapping(z)`` in W/W+, ``z`` in Z), centre them and take the principal
@@ -16,6 +17,11 @@ stacked differs from the reference code (genforce/sefa ``factorize_weight``), wh
 W+ index — the convolution's, except at the last index, where it takes the final ToRGB's instead: here
 every style affine whose W+ index is chosen is stacked, the ToRGB ones of all resolutions included
 (``include_torgb=False``: convolutions only).
+
+**Random** (the chance baseline of a direction comparison): ``K`` orthonormal directions drawn uniformly
+(Haar measure on the Stiefel manifold): ``Q`` of the QR decomposition of a ``d × K`` standard normal matrix,
+each column multiplied by the sign of ``R``'s diagonal entry, which makes the draw uniform (Mezzadri,
+"How to generate random matrices from the classical compact groups", Notices AMS 2007).
 
 Eigenvectors have no intrinsic sign; both methods orient each so that its largest-magnitude entry
 is positive (deterministic output).
@@ -53,6 +59,18 @@ def pca_directions(codes: torch.Tensor, num_directions: int) -> tuple[torch.Tens
     covariance = centred.T @ centred / (n - 1)
     values, vectors = _top_eigenpairs(covariance, num_directions)
     return vectors.float(), values.clamp_min(0).sqrt().float()
+
+
+def random_directions(dim: int, num_directions: int, seed: int) -> torch.Tensor:
+    """``K`` uniformly random orthonormal directions ``[K, dim]`` (float32), the same for a seed on any device
+    (drawn on the CPU in float64)."""
+    if num_directions > dim:
+        raise UserError(f"random: cannot have {num_directions} orthonormal directions in {dim} dimensions")
+    gaussian = torch.randn(dim, num_directions, generator=torch.Generator().manual_seed(int(seed)),
+                           dtype=torch.float64)
+    q, r = torch.linalg.qr(gaussian)
+    signs = torch.sign(torch.diagonal(r))
+    return (q * torch.where(signs == 0, torch.ones_like(signs), signs)).T.contiguous().float()
 
 
 def sefa_directions(handle: GeneratorHandle, layers: tuple[int, ...] | None, num_directions: int,

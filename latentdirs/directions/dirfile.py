@@ -16,6 +16,7 @@ layers), ``parameterization``, ``method``, ``losses`` (the registry specs with t
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from .. import __version__
 from ..errors import UserError
 from ..io import require_file, save_safetensors
+from ..validation import NUM_WS, TRUNCATION, check_fits, safetensors_header
 from .generator import GeneratorHandle
 from .spaces import SPACE_KINDS, LatentSpace
 
@@ -67,6 +69,17 @@ class DirectionSet:
             setattr(self, name, value)
         if not torch.isfinite(self.directions).all():
             raise UserError("directions contain NaN or inf values")
+        if k and not (self.directions.norm(dim=1) > 0).all():
+            zero = int((self.directions.norm(dim=1) == 0).nonzero()[0, 0])
+            raise UserError(f"directions: direction {zero} is all zeros (it moves nothing)")
+        if not torch.isfinite(self.scales).all() or (self.scales < 0).any():
+            raise UserError("directions: the scales (σ) must be finite and ≥ 0")
+        for name in ("mean", "random_stdevs", "eigenvalues"):
+            value = getattr(self, name)
+            if value is not None and not torch.isfinite(value).all():
+                raise UserError(f"directions: {name} holds NaN or inf values")
+        if self.total_variance is not None and not math.isfinite(self.total_variance):
+            raise UserError("directions: total_variance must be a finite number")
 
     @property
     def num_directions(self) -> int:
@@ -114,6 +127,8 @@ def load_directions(path: str | os.PathLike, handle: GeneratorHandle | None = No
     from safetensors.torch import load
 
     path = require_file(path, "direction file")
+    safetensors_header(path, "direction file")
+    check_fits(2 * path.stat().st_size, f"direction file {path}")
     try:
         raw = path.read_bytes()
         tensors = load(raw)
@@ -128,6 +143,14 @@ def load_directions(path: str | os.PathLike, handle: GeneratorHandle | None = No
         info = json.loads(record)
     except json.JSONDecodeError:
         raise UserError(f"direction file {path} has corrupt metadata") from None
+    try:
+        return _from_record(path, info, tensors, handle)
+    except (AttributeError, TypeError, ValueError, OverflowError):  # a field of the wrong type or an absurd value
+        raise UserError(f"direction file {path} has corrupt metadata (a field of the wrong type)") from None
+
+
+def _from_record(path: Path, info: dict[str, Any], tensors: dict[str, torch.Tensor],
+                 handle: GeneratorHandle | None) -> DirectionSet:
     if info.get("format") != FORMAT:
         raise UserError(f"{path} is not a latentdirs direction file (format {info.get('format')!r})")
     if int(info.get("format_version", 0)) > FORMAT_VERSION:
@@ -139,15 +162,27 @@ def load_directions(path: str | os.PathLike, handle: GeneratorHandle | None = No
     layers = space_info.get("layers")
     if space_info.get("kind") not in SPACE_KINDS:
         raise UserError(f"direction file {path} names an unknown latent space {space_info.get('kind')!r}")
+    if layers is not None and not (isinstance(layers, list) and all(type(i) is int and 0 <= i < 4096 for i in layers)):
+        raise UserError(f"direction file {path} names W+ layers {layers!r}; expected a list of layer indices")
     space = LatentSpace(str(space_info.get("kind")), tuple(layers) if layers is not None else None)
-    dset = DirectionSet(
-        directions=tensors["directions"], scales=tensors["scales"], mean=tensors["mean"], space=space,
-        generator=info.get("generator") or {}, method=str(info.get("method")),
-        parameterization=str(info.get("parameterization", "fixed")), random_stdevs=tensors.get("random_stdevs"),
-        eigenvalues=tensors.get("eigenvalues"), losses=list(info.get("losses") or []),
-        steps=int(info.get("steps") or 0), seed=info.get("seed"), total_variance=info.get("total_variance"),
-        extra=dict(info.get("extra") or {}),
-    )
+    generator = info.get("generator") or {}
+    if not isinstance(generator, dict):
+        raise UserError(f"direction file {path} has corrupt metadata (generator is not a record)")
+    if generator.get("truncation_psi") is not None:
+        TRUNCATION.check(generator["truncation_psi"], f"direction file {path}: truncation_psi")
+    if generator.get("num_ws") is not None:
+        NUM_WS.check(generator["num_ws"], f"direction file {path}: num_ws")
+    try:
+        dset = DirectionSet(
+            directions=tensors["directions"], scales=tensors["scales"], mean=tensors["mean"], space=space,
+            generator=generator, method=str(info.get("method")),
+            parameterization=str(info.get("parameterization", "fixed")), random_stdevs=tensors.get("random_stdevs"),
+            eigenvalues=tensors.get("eigenvalues"), losses=list(info.get("losses") or []),
+            steps=int(info.get("steps") or 0), seed=info.get("seed"), total_variance=info.get("total_variance"),
+            extra=dict(info.get("extra") or {}),
+        )
+    except UserError as exc:  # "directions: …" → the file that holds them
+        raise UserError(f"direction file {path}: {str(exc).removeprefix('directions: ')}") from None
     if handle is not None:
         dset.check_generator(handle, f"direction file {path}")
     return dset

@@ -3,16 +3,19 @@
 
 ``run_discovery`` trains (or computes, for closed-form methods) and writes all of them; with
 ``resume=True`` it continues from ``checkpoint.pt`` (same settings required, ``steps`` may grow).
-An interrupted run (Ctrl-C) saves a checkpoint before stopping.
+An interrupted run (Ctrl-C) saves a checkpoint before stopping. Under torchrun (learned methods trained on
+every rank, :mod:`latentdirs.directions.trainer`) only rank 0 writes, and the other ranks return None.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from .. import distributed
 from ..errors import UserError
 from ..interrupt import Interrupted, StopRequest
 from ..io import write_json
@@ -30,20 +33,23 @@ _SHOWN = ("loss", "/accuracy", "/rtd", "/gap")  # progress-bar entries (the tota
 
 
 def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | os.PathLike, *, resume: bool = False,
-                  progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet:
+                  progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet | None:
     """Discover directions into the run folder ``out`` (see the module docstring), holding its lock
-    (:func:`~latentdirs.runlock.run_lock`: a second process on the same folder is refused)."""
+    (:func:`~latentdirs.runlock.run_lock`: a second process on the same folder is refused); None on torchrun ranks
+    other than 0."""
     with run_lock(out):
         return _discover(handle, config, Path(out), resume, progress, report)
 
 
 def _discover(handle: GeneratorHandle, config: DiscoveryConfig, out: Path, resume: bool, progress: bool,
-              report: dict[str, Any] | None) -> DirectionSet:
+              report: dict[str, Any] | None) -> DirectionSet | None:
     checkpoint = out / CHECKPOINT_FILE
     _check_run_folder(out, config, resume)
     if config.method in CLOSED_FORM_METHODS:
         if resume:
             raise UserError(f"{config.method} is closed-form and has nothing to resume")
+        if not distributed.is_main_process():  # nothing to share: rank 0 computes it alone
+            return None
         dset = discover_closed_form(handle, config)
         write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
         history: list[dict[str, float]] = []
@@ -55,8 +61,12 @@ def _discover(handle: GeneratorHandle, config: DiscoveryConfig, out: Path, resum
             trainer.load_checkpoint(checkpoint)
         elif checkpoint.exists():
             raise UserError(f"{out} already holds a run ({CHECKPOINT_FILE}); use --resume or another --out")
-        write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
-        _train(trainer, checkpoint, progress)
+        main = trainer.world.is_main
+        if main:
+            write_json(out / "config.json", {"discovery": config.to_dict(), "generator": handle.describe()})
+        train_with_checkpoints(trainer, checkpoint, progress and main, f"discover {config.method}")
+        if not main:
+            return None
         dset = trainer.result()
         history = trainer.history
     save_directions(out / DIRECTIONS_FILE, dset)
@@ -86,21 +96,25 @@ def _check_run_folder(out: Path, config: DiscoveryConfig, resume: bool) -> None:
                         "choose another --out (or delete that run)")
 
 
-def _train(trainer: DirectionTrainer, checkpoint: Path, progress: bool) -> None:
+def train_with_checkpoints(trainer: DirectionTrainer, checkpoint: Path | None, progress: bool, desc: str) -> None:
+    """Step ``trainer`` up to ``config.steps``: a checkpoint every ``config.checkpoint_every`` steps and at the
+    end, and on Ctrl-C one at the step boundary before stopping (without ``checkpoint``: none, and Ctrl-C stops at
+    once)."""
     config = trainer.config
     if trainer.step > config.steps:
         raise UserError(f"the checkpoint is at step {trainer.step}, beyond --steps {config.steps}")
-    bar = progress_bar(total=config.steps, initial=trainer.step, desc=f"discover {config.method}",
-                       disable=not progress)
-    with bar, StopRequest() as stop:
+    bar = progress_bar(total=config.steps, initial=trainer.step, desc=desc, disable=not progress)
+    with bar, (StopRequest() if checkpoint is not None else contextlib.nullcontext()) as stop:
         while trainer.step < config.steps:
             logs = trainer.train_step()
             bar.update(1)
             bar.set_postfix({k.rsplit("/", 1)[-1]: f"{v:.3g}" for k, v in logs.items() if k.endswith(_SHOWN)},
                             refresh=False)
-            if (config.checkpoint_every and trainer.step % config.checkpoint_every == 0) or stop.requested:
+            stopping = trainer.world.any(stop is not None and stop.requested)  # a Ctrl-C on one rank stops all
+            due = bool(config.checkpoint_every) and trainer.step % config.checkpoint_every == 0
+            if checkpoint is not None and trainer.world.is_main and (due or stopping):
                 trainer.save_checkpoint(checkpoint)
-            if stop.requested and trainer.step < config.steps:
+            if stopping and trainer.step < config.steps:
                 raise Interrupted.at(f"step {trainer.step} of {config.steps}", checkpoint)
-    trainer.save_checkpoint(checkpoint)
-
+    if checkpoint is not None and trainer.world.is_main:
+        trainer.save_checkpoint(checkpoint)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from .. import validation
 from ..errors import UserError
 from .dirfile import DirectionSet
 from .generator import GeneratorHandle
@@ -23,18 +24,8 @@ UNITS = ("sigma", "raw")
 
 
 def parse_traverse(text: str) -> list[float]:
-    """``"-3:3:7"`` → 7 evenly spaced strengths from -3 to 3."""
-    parts = str(text).split(":")
-    try:
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        if len(parts) != 3:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise UserError(f"bad traversal {text!r}; expected START:STOP:COUNT, e.g. -3:3:7") from None
-    if not (math.isfinite(start) and math.isfinite(stop)):
-        raise UserError(f"bad traversal {text!r}: START and STOP must be finite numbers")
-    if count < 1 or count > 1000:
-        raise UserError(f"traversal count must be between 1 and 1000, got {count}")
+    """``"-3:3:7"`` → 7 evenly spaced strengths from -3 to 3 (checked by validation.parse_traverse)."""
+    start, stop, count = validation.parse_traverse(text)
     return [float(v) for v in np.linspace(start, stop, count)] if count > 1 else [start]
 
 
@@ -149,8 +140,8 @@ def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: 
         raise UserError("give exactly one of --seed and --latent")
     if (strength is None) == (traverse is None):
         raise UserError("give exactly one of --strength and --traverse")
-    if strength is not None and not math.isfinite(strength):
-        raise UserError(f"--strength must be a finite number, got {strength}")
+    if strength is not None:
+        validation.STRENGTH.check(strength, "--strength")
     strengths = [float(strength)] if strength is not None else parse_traverse(traverse)
     dset = load_directions(directions_path)
     psi = truncation_psi if truncation_psi is not None else float(dset.generator.get("truncation_psi", 1.0))
@@ -165,8 +156,13 @@ def edit_images(open_handle, directions_path: str, *, seed: int | None, latent: 
 
 def traverse_images(renderer: SpaceRenderer, batch: LatentBatch, step: torch.Tensor,
                     strengths: list[float]) -> np.ndarray:
-    """``[T, C, H, W]`` in [0, 1] for a single code, each image rendered alone (bit-exact at strength 0)."""
-    return to_unit_range(traverse(renderer, batch, step, strengths, one_at_a_time=True)[0])
+    """``[T, C, H, W]`` in [0, 1] for a single code, each image rendered alone (bit-exact at strength 0); a
+    UserError when a pixel comes out NaN or infinite (a strength far beyond the codes' spread)."""
+    images = traverse(renderer, batch, step, strengths, one_at_a_time=True)[0]
+    if not validation.all_finite(images):
+        raise UserError(f"the edited image holds NaN or infinite pixels at strengths {strengths[0]:g}…"
+                        f"{strengths[-1]:g}; use smaller strengths")
+    return to_unit_range(images)
 
 
 def png_bytes(images: np.ndarray, nrow: int, scale: int = 1) -> bytes:

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import LatentdirsWarning, UserError
 from ..io import atomic_path, read_npy, require_file
+from ..validation import npz_headers
 from .dirfile import DirectionSet
 from .sidecar import (
     SIDECAR_NAME,
@@ -91,12 +92,16 @@ def _savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
 
 def _load_npz(path: str | os.PathLike, what: str, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     path = require_file(path, f"{what} file")
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if head == b"\x93NUMPY":
+        raise UserError(f"{path} is a single .npy array, not a {what} .npz archive (expected arrays "
+                        f"{', '.join(required)})")
+    if not head.startswith(b"PK\x03\x04"):
+        raise UserError(f"{path} is not a readable {what} .npz file (no .npy array or .npz archive)")
+    npz_headers(path, what)  # every array's declared size, checked before any is read
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array, not an archive of named arrays
-            raise UserError(f"{path} is a single .npy array, not a {what} .npz archive (expected arrays "
-                            f"{', '.join(required)})")
-        with loaded as data:
+        with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         reason = "no .npy array or .npz archive" if "pickle" in str(exc) else str(exc)[:160]  # never advise unpickling

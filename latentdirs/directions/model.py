@@ -13,6 +13,12 @@ Parameterizations (``DirectionModel(parameterization=…)``):
 
 Initial values come from an explicit ``torch.Generator``: random unit rows (``unit``/``linear``) or a
 random orthonormal frame (``orthonormal``/``qr``).
+
+A ``subspace [m, d]`` with orthonormal rows confines the directions to its span: the parameterization
+above lives in the ``m`` coordinates of the subspace and ``A = A_m · subspace`` (``K ≤ m`` for
+``orthonormal``/``qr``; with ``m = K`` an orthonormal ``A`` is a rotation of the subspace's rows). The
+TopDis objective uses it to search among the leading principal components of W
+(:mod:`latentdirs.directions.objectives`).
 """
 
 from __future__ import annotations
@@ -44,15 +50,13 @@ class DirectionModel(nn.Module):
     """``K`` directions in a ``d``-dimensional space; ``forward()`` returns ``A [K, d]``."""
 
     def __init__(self, num_directions: int, dim: int, parameterization: str = "orthonormal", *,
-                 generator: torch.Generator | None = None, init: torch.Tensor | None = None) -> None:
+                 generator: torch.Generator | None = None, init: torch.Tensor | None = None,
+                 subspace: torch.Tensor | None = None) -> None:
         super().__init__()
         if parameterization not in PARAMETERIZATIONS:
             raise UserError(f"unknown parameterization {parameterization!r}; expected one of {PARAMETERIZATIONS}")
         if num_directions < 1 or dim < 1:
             raise UserError(f"need at least one direction in at least one dimension, got K={num_directions}, d={dim}")
-        if parameterization in ("orthonormal", "qr") and num_directions > dim:
-            raise UserError(f"{parameterization}: cannot have {num_directions} orthonormal directions "
-                            f"in {dim} dimensions")
         self.num_directions = int(num_directions)
         self.dim = int(dim)
         self.parameterization = parameterization
@@ -63,6 +67,15 @@ class DirectionModel(nn.Module):
         elif parameterization == "fixed":
             raise UserError("fixed directions need an initial matrix")
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        if subspace is not None:
+            subspace = _checked_subspace(subspace, dim).to(gen.device)
+            if init is not None:
+                init = _coordinates(init.to(gen.device), subspace)
+            dim = subspace.shape[0]
+        self.register_buffer("subspace", subspace)
+        if parameterization in ("orthonormal", "qr") and num_directions > dim:
+            raise UserError(f"{parameterization}: cannot have {num_directions} orthonormal directions "
+                            f"in {dim} dimensions")
 
         if parameterization == "orthonormal":
             if init is not None:
@@ -83,6 +96,10 @@ class DirectionModel(nn.Module):
             self.weight = nn.Parameter(init.clone().to(gen.device))
 
     def forward(self) -> torch.Tensor:
+        directions = self._coordinates()
+        return directions if self.subspace is None else directions @ self.subspace
+
+    def _coordinates(self) -> torch.Tensor:
         if self.parameterization == "orthonormal":
             rotation = torch.linalg.matrix_exp(self.skew - self.skew.T)
             return (self.basis @ rotation)[: self.num_directions]
@@ -95,7 +112,29 @@ class DirectionModel(nn.Module):
         return self.matrix
 
     def extra_repr(self) -> str:
-        return f"K={self.num_directions}, d={self.dim}, parameterization={self.parameterization}"
+        span = "" if self.subspace is None else f", in a {self.subspace.shape[0]}-dim subspace"
+        return f"K={self.num_directions}, d={self.dim}, parameterization={self.parameterization}{span}"
+
+
+def _checked_subspace(subspace: torch.Tensor, dim: int) -> torch.Tensor:
+    """``subspace [m, dim]`` as float32, checked to have 1 ≤ m ≤ dim orthonormal rows."""
+    subspace = torch.as_tensor(subspace, dtype=torch.float32)
+    if subspace.ndim != 2 or subspace.shape[1] != dim or not 1 <= subspace.shape[0] <= dim:
+        raise UserError(f"a direction subspace must have shape [m, {dim}] with 1 ≤ m ≤ {dim}, "
+                        f"got {list(subspace.shape)}")
+    gram = subspace.double() @ subspace.double().T
+    if not torch.allclose(gram, torch.eye(subspace.shape[0], dtype=torch.float64), atol=1e-4):
+        raise UserError("the rows of a direction subspace must be orthonormal")
+    return subspace
+
+
+def _coordinates(rows: torch.Tensor, subspace: torch.Tensor) -> torch.Tensor:
+    """Coordinates ``rows · subspaceᵀ`` of ``rows [K, d]``; a UserError if a row leaves the subspace."""
+    coordinates = rows @ subspace.T
+    residual = (rows - coordinates @ subspace).norm(dim=1)
+    if (residual > 1e-4 * rows.norm(dim=1).clamp_min(1.0)).any():
+        raise UserError("initial directions must lie in the direction subspace")
+    return coordinates
 
 
 def _complete_orthonormal(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

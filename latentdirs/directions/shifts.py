@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UserError
+from ..validation import check_shift_range, parse_shift_range
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,7 @@ class ShiftSampler:
     max_abs: float = 6.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_abs <= self.max_abs:
-            raise UserError(f"shift range needs 0 <= min <= max, got [{self.min_abs}, {self.max_abs}]")
+        check_shift_range(self.min_abs, self.max_abs)
 
     def sample(self, batch: int, num_directions: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         device = generator.device
@@ -37,8 +36,4 @@ class ShiftSampler:
     @staticmethod
     def parse(text: str) -> ShiftSampler:
         """``"0.5:6"`` → ``ShiftSampler(0.5, 6)``."""
-        lo, sep, hi = str(text).partition(":")
-        try:
-            return ShiftSampler(float(lo), float(hi)) if sep else ShiftSampler(0.0, float(lo))
-        except ValueError:
-            raise UserError(f"bad shift range {text!r}; expected MIN:MAX, e.g. 0.5:6") from None
+        return ShiftSampler(*parse_shift_range(text))

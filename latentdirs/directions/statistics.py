@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..validation import check_fits
 from .dirfile import DirectionSet
 from .spaces import SpaceRenderer
 
@@ -26,7 +27,10 @@ class LatentStatistics:
 
 
 def sample_base_codes(renderer: SpaceRenderer, n: int, generator: torch.Generator, batch: int = 512) -> torch.Tensor:
-    """``n`` base codes ``[n, d]`` in the renderer's space (float64 on CPU)."""
+    """``n`` base codes ``[n, d]`` in the renderer's space (float64 on CPU; checked first against free memory for
+    them and the two working copies the statistics make)."""
+    check_fits(3 * n * renderer.dim * 8, f"{n} sampled codes of dimension {renderer.dim}",
+               hint="give fewer samples: --stats-samples / --pca-samples")
     chunks = []
     for start in range(0, n, batch):
         chunks.append(renderer.sample(min(batch, n - start), generator).base.double().cpu())

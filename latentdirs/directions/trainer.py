@@ -6,21 +6,34 @@ term needs it, and minimises the sum of the terms' ``loss`` over the direction p
 Terms with their own networks (the reconstructor) step their own optimizers in ``after_step``. The
 context fields are documented in :mod:`latentdirs.directions.objectives`.
 
+A term may confine the directions to the span of the ``m`` leading principal components of the
+space's codes (``subspace(space, K)``, see :mod:`latentdirs.directions.objectives`): the trainer then
+samples ``pca_samples`` codes with their own generator seeded from ``seed`` (the codes GANSpace uses
+for the same seed) and trains the directions as a :class:`~.model.DirectionModel` in that subspace.
+
 Every random draw comes from one ``torch.Generator`` seeded from ``seed`` and saved in checkpoints,
 the generator renders with constant noise, and term networks are initialised from fixed seeds, so a
 run resumed from a checkpoint continues bit for bit like an uninterrupted one (same device).
+
+Under ``torchrun --nproc_per_node N`` (:mod:`latentdirs.distributed`) ``batch_size`` is the global batch B:
+every rank draws the whole batch (codes, shifts) from the one generator, renders ``images`` and
+``shifted_images`` for its B/N rows only (the direction model inside DistributedDataParallel) and gathers them
+(the shifted images with autograd), so every term sees the global batch as in one process. The terms run
+replicated on every rank: the reconstructor (its network gets identical gradients on every rank and so stays
+identical), and ``dir-topdis``/``dir-gmg``, whose own ``render`` calls are not sharded.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .. import distributed
+from .. import validation as v
 from ..errors import UserError
 from ..io import torch_load, torch_save
 from ..losses.registry import LossContext, LossTerm, available, build, check_needs, parse_spec
@@ -35,7 +48,7 @@ from .statistics import make_direction_set
 
 PROVIDED = frozenset({"directions", "num_directions", "dim", "space", "device", "base", "images", "direction_index",
                       "shift", "shifted_images", "render", "shift_sampler", "generator", "step", "total_steps"})
-CLOSED_FORM_METHODS = ("ganspace", "sefa")
+CLOSED_FORM_METHODS = ("ganspace", "sefa", "random")
 LOG_EVERY = 10  # steps between entries of the kept loss history
 
 
@@ -80,16 +93,12 @@ class DiscoveryConfig:
     checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
-        for name in ("lr", "shift_min", "shift_max", "truncation_psi"):
-            if not math.isfinite(getattr(self, name)):
-                raise UserError(f"{name} must be a finite number, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
-        for name in ("steps", "stats_samples", "pca_samples"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.checkpoint_every < 0:
-            raise UserError(f"checkpoint_every must be ≥ 0 (0: only at the end), got {self.checkpoint_every}")
+        for name, bounds in (("lr", v.LEARNING_RATE), ("truncation_psi", v.TRUNCATION), ("steps", v.STEPS),
+                             ("num_directions", v.COUNT), ("batch_size", v.BATCH), ("seed", v.SEED),
+                             ("stats_samples", v.SPREAD_SAMPLES), ("pca_samples", v.SPREAD_SAMPLES),
+                             ("checkpoint_every", v.EVERY_OR_END)):
+            bounds.check(getattr(self, name), name)
+        v.check_shift_range(self.shift_min, self.shift_max)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -121,6 +130,9 @@ class DirectionTrainer:
             raise UserError("batch size must be at least 2")
         self.handle = handle
         self.config = config
+        rows = distributed.environment_world().rows(config.batch_size)  # before joining: a bad size stops all
+        self.world, _ = distributed.setup(handle.device)
+        self.rows = torch.arange(config.batch_size, device=handle.device)[rows]
         self.space = LatentSpace.create(config.space, config.layers, handle.num_ws)
         self.renderer = SpaceRenderer(handle, self.space)
         self.shift_sampler = ShiftSampler(config.shift_min, config.shift_max)
@@ -131,9 +143,11 @@ class DirectionTrainer:
         check_needs(self.terms, PROVIDED, "directions")
         self.device = handle.device
         self.generator = torch_generator(config.seed, self.device)
+        subspace, self.subspace_stds = self._principal_subspace()
         self.model = DirectionModel(config.num_directions, self.renderer.dim, config.parameterization,
-                                    generator=self.generator, init=initial_directions)
+                                    generator=self.generator, init=initial_directions, subspace=subspace)
         self.model.to(self.device)
+        self.sharded_model = distributed.wrap_data_parallel(self.model, self.world, self.device)
         setup_shape = handle.image_shape
         for index, term in enumerate(self.terms):
             term.to(self.device)
@@ -146,13 +160,39 @@ class DirectionTrainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
 
+    def _principal_subspace(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The leading principal axes ``[m, d]`` of the codes and their stds ``[m]`` when a term asks for them."""
+        from .closed_form import pca_directions
+        from .statistics import sample_base_codes
+
+        requests = {term.name: term.subspace(self.space, self.config.num_directions)
+                    for term in self.terms if hasattr(term, "subspace")}
+        sizes = {size for size in requests.values() if size is not None}
+        if not sizes:
+            return None, None
+        if len(sizes) > 1:
+            raise UserError(f"the loss terms ask for principal subspaces of different sizes: {requests}")
+        components = sizes.pop()
+        if not self.config.num_directions <= components <= self.renderer.dim:
+            raise UserError(f"{', '.join(requests)}: the directions' subspace of {components} principal components "
+                            f"must hold the {self.config.num_directions} directions and fit in the "
+                            f"{self.renderer.dim}-dimensional space")
+        codes = sample_base_codes(self.renderer, self.config.pca_samples, torch_generator(self.config.seed,
+                                                                                           self.device))
+        axes, stds = pca_directions(codes, components)
+        return axes.to(self.device), stds
+
     # -- one step ---------------------------------------------------------------------------------
     def context(self, directions: torch.Tensor) -> LossContext:
         """A fresh batch and its context (draws from the run's generator)."""
         cfg = self.config
         batch = self.renderer.sample(cfg.batch_size, self.generator)
+        sharded = self.world.distributed
         with torch.no_grad():
-            images = self.renderer.render(batch)
+            if sharded:  # this rank's rows, then every rank's
+                images = self.world.gather_detached(self.renderer.render(batch.select(self.rows)))
+            else:
+                images = self.renderer.render(batch)
         index, shift = self.shift_sampler.sample(cfg.batch_size, cfg.num_directions, self.generator)
         index, shift = index.to(self.device), shift.to(self.device)
 
@@ -163,12 +203,15 @@ class DirectionTrainer:
             directions=directions, num_directions=cfg.num_directions, dim=self.renderer.dim, space=self.space,
             device=self.device, base=batch.base, images=images, direction_index=index, shift=shift, render=render,
             shift_sampler=self.shift_sampler, generator=self.generator, step=self.step, total_steps=cfg.steps)
-        if "shifted_images" in self._needs:
+        if "shifted_images" in self._needs and sharded:
+            rows = self.rows
+            fields["shifted_images"] = self.world.gather(render(shift[rows, None] * directions[index[rows]], rows))
+        elif "shifted_images" in self._needs:
             fields["shifted_images"] = render(shift[:, None] * directions[index])
         return LossContext(**fields)
 
     def train_step(self) -> dict[str, float]:
-        directions = self.model()
+        directions = self.sharded_model()
         ctx = self.context(directions)
         total = torch.zeros((), device=self.device)
         logs: dict[str, float] = {}
@@ -240,15 +283,18 @@ class DirectionTrainer:
         """The learned directions with their statistics and provenance."""
         stats_generator = torch_generator(self.config.seed + 7919, self.device)
         losses = [{"spec": term.describe(), "name": term.name, "params": dict(term.hp)} for term in self.terms]
+        extra: dict[str, Any] = {"config": self.config.to_dict()}
+        if self.subspace_stds is not None:
+            extra["subspace_component_stds"] = self.subspace_stds.tolist()
         return make_direction_set(self.renderer, self.directions(), method=self.config.method,
                                   generator=stats_generator, num_samples=self.config.stats_samples,
                                   parameterization=self.config.parameterization, losses=losses, steps=self.step,
-                                  seed=self.config.seed, extra={"config": self.config.to_dict()})
+                                  seed=self.config.seed, extra=extra)
 
 
 def discover_closed_form(handle: GeneratorHandle, config: DiscoveryConfig) -> DirectionSet:
-    """GANSpace or SeFa directions (see :mod:`.closed_form`)."""
-    from .closed_form import pca_directions, sefa_directions
+    """GANSpace, SeFa or random orthonormal directions (see :mod:`.closed_form`)."""
+    from .closed_form import pca_directions, random_directions, sefa_directions
     from .statistics import sample_base_codes
 
     space = LatentSpace.create(config.space, config.layers, handle.num_ws)
@@ -267,4 +313,9 @@ def discover_closed_form(handle: GeneratorHandle, config: DiscoveryConfig) -> Di
         return make_direction_set(renderer, directions, method="sefa", generator=generator,
                                   num_samples=config.stats_samples, eigenvalues=values, seed=config.seed,
                                   extra={"config": config.to_dict(), "affine_layers": names})
+    if config.method == "random":
+        directions = random_directions(renderer.dim, config.num_directions, config.seed)
+        return make_direction_set(renderer, directions, method="random", generator=generator,
+                                  num_samples=config.stats_samples, seed=config.seed,
+                                  extra={"config": config.to_dict()})
     raise UserError(f"unknown closed-form method {config.method!r}; expected {', '.join(CLOSED_FORM_METHODS)}")

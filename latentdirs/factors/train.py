@@ -100,6 +100,10 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
             y = torch.from_numpy(factors).to(dev)
             logits = model(x)
             loss = sum(F.cross_entropy(logits[name], y[:, col]) for name, col in zip(names, columns, strict=True))
+            if not torch.isfinite(loss):
+                saved = checkpoint is not None and Path(checkpoint).exists()
+                raise UserError(f"training diverged: the loss is {loss.item()} at step {step}"
+                                + (f"; the last checkpoint, {checkpoint}, is kept" if saved else "") + " (lower --lr)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

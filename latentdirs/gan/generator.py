@@ -21,23 +21,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import MAPPING_DEFAULTS, SYNTHESIS_DEFAULTS, check_generator_kwargs
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
-
-#: supported mapping options and their defaults (those of the reference MappingNetwork)
-MAPPING_DEFAULTS: dict[str, Any] = dict(num_layers=8, embed_features=None, layer_features=None, activation="lrelu",
-                                        lr_multiplier=0.01, w_avg_beta=0.995)
-#: supported synthesis options (SynthesisNetwork, SynthesisBlock, SynthesisLayer) and their defaults
-SYNTHESIS_DEFAULTS: dict[str, Any] = dict(channel_base=32768, channel_max=512, num_fp16_res=0, architecture="skip",
-                                          resample_filter=[1, 3, 3, 1], conv_clamp=None, fp16_channels_last=False,
-                                          use_noise=True, activation="lrelu", kernel_size=3)
 
 
 class Generator(nn.Module):
     """StyleGAN2 generator: ``mapping`` (Z → W+) then ``synthesis`` (W+ → image).
 
     Constructor arguments are those of stylegan2-ada-pytorch's ``training.networks.Generator``;
-    ``init_kwargs`` keeps them (JSON-friendly) so the model can be saved and rebuilt.
+    ``init_kwargs`` keeps them (JSON-friendly) so the model can be saved and rebuilt. They are type- and
+    range-checked first (:func:`.config.check_generator_kwargs`: a one-line UserError), so that no setting
+    allocates without bound; a generator built from a file is also checked against its weights' shapes.
     """
 
     def __init__(
@@ -53,8 +48,9 @@ class Generator(nn.Module):
         super().__init__()
         mapping_kwargs = dict(mapping_kwargs or {})
         synthesis_kwargs = dict(synthesis_kwargs or {})
-        _check_keys("mapping_kwargs", mapping_kwargs, MAPPING_DEFAULTS)
-        _check_keys("synthesis_kwargs", synthesis_kwargs, SYNTHESIS_DEFAULTS)
+        check_generator_kwargs(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                    img_channels=img_channels, mapping_kwargs=mapping_kwargs,
+                                    synthesis_kwargs=synthesis_kwargs), "generator configuration")
         self.init_kwargs: dict[str, Any] = copy.deepcopy(dict(
             z_dim=int(z_dim), c_dim=int(c_dim), w_dim=int(w_dim), img_resolution=int(img_resolution),
             img_channels=int(img_channels), mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs))
@@ -141,9 +137,3 @@ class Generator(nn.Module):
         """Images from W+ codes and/or S-space styles (styles override the layers they name)."""
         return self.synthesis(ws, styles=styles, noise_mode=noise_mode, force_fp32=force_fp32,
                               noise_generator=noise_generator)
-
-
-def _check_keys(what: str, kwargs: dict[str, Any], known: dict[str, Any]) -> None:
-    unknown = sorted(set(kwargs) - set(known))
-    if unknown:
-        raise ValueError(f"unsupported {what} {unknown}; supported: {list(known)}")

@@ -243,7 +243,11 @@ class SynthesisLayer(nn.Module):
         noise = None
         if self.use_noise and noise_mode == "random":
             shape = [x.shape[0], 1, self.resolution, self.resolution]
-            noise = torch.randn(shape, device=x.device, generator=noise_generator) * self.noise_strength
+            if noise_generator is None or isinstance(noise_generator, torch.Generator):
+                noise = torch.randn(shape, device=x.device, generator=noise_generator)
+            else:  # this process's rows of a global batch's draw (latentdirs.distributed.RowDraws, under torchrun)
+                noise = noise_generator.randn(shape).to(x.device)
+            noise = noise * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,

@@ -103,6 +103,7 @@ class LossTerm(nn.Module):
     domains: ClassVar[frozenset[str]] = frozenset({"vae"})
     needs: ClassVar[frozenset[str]] = frozenset()
     params: ClassVar[dict[str, Param]] = {}
+    encoder_only: ClassVar[bool] = False  # an objective with no reconstruction: the VAE trainer wants no decoder
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__()

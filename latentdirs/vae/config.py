@@ -7,13 +7,19 @@ it. Terms are written as ``{"name": ..., <every hyper-parameter>: value}``; on i
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .. import validation as v
 from ..errors import UserError
 from ..losses.registry import OBJECTIVE, REGULARIZER, LossTerm, get, parse_spec
 from .reconstruction import RECONSTRUCTIONS
+
+#: objectives that mean something without a decoder (recon = 0): prior matching of the aggregate posterior; the
+#: per-sample KL of the others is minimised by a collapsed encoder (see latentdirs.losses.prior_matching)
+DECODER_FREE_OBJECTIVES = ("wae-mmd",)
+_BOUNDS = {"latent_dim": v.LATENT_DIM, "steps": v.STEPS, "batch_size": v.BATCH, "lr": v.LEARNING_RATE,
+           "seed": v.SEED, "checkpoint_every": v.EVERY, "log_every": v.EVERY}
 
 # Options that may differ when a run is resumed (they do not change the weights it computes).
 RESUME_MAY_CHANGE = frozenset({"steps", "device", "checkpoint_every", "log_every"})
@@ -59,14 +65,20 @@ class TrainConfig:
             raise UserError(
                 f"{source}: reconstruction must be one of {list(RECONSTRUCTIONS)}, got {self.reconstruction!r}"
             )
-        for key in ("latent_dim", "steps", "batch_size", "checkpoint_every", "log_every"):
-            if getattr(self, key) < 1:
-                raise UserError(f"{source}: {key} must be ≥ 1, got {getattr(self, key)}")
+        for key, bounds in _BOUNDS.items():
+            bounds.check(getattr(self, key), f"{source}: {key}")
         if self.batch_size < 2:
             raise UserError(f"{source}: batch_size must be ≥ 2 (batch statistics), got {self.batch_size}")
-        if not 0 < self.lr < math.inf:
-            raise UserError(f"{source}: lr must be a finite number > 0, got {self.lr}")
-        self.objective = term_spec(build_objective(self.objective, self.latent_dim))
+        v.check_device_name(self.device)
+        objective = build_objective(self.objective, self.latent_dim)
+        if objective.encoder_only and self.decoder:
+            raise UserError(f"{source}: objective {objective.name!r} trains the encoder alone (it has no "
+                            "reconstruction term); pass --no-decoder")
+        if not self.decoder and not objective.encoder_only and objective.name not in DECODER_FREE_OBJECTIVES:
+            raise UserError(f"{source}: --no-decoder trains without a reconstruction, and objective "
+                            f"{objective.name!r} then only pulls every posterior onto the prior; use "
+                            f"{', '.join(DECODER_FREE_OBJECTIVES)} or decoder-free-gmg")
+        self.objective = term_spec(objective)
         self.regularizers = [term_spec(build_regularizer(spec, self.latent_dim)) for spec in self.regularizers]
 
     def build_terms(self) -> list[LossTerm]:

@@ -6,12 +6,13 @@ is removed:
 
     g_t ← g_t − (⟨g_t, g_r⟩ / ‖g_r‖²) g_r      if ⟨g_t, g_r⟩ < 0,   g_t unchanged otherwise,
 
-where the inner product runs over all parameters θ together (one flattened vector).
+where the inner product runs over all parameters θ together (one flattened vector). Under torchrun both
+gradients are first averaged over the ranks (``average``), so the projection is the one of the global batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -32,7 +33,12 @@ def project_nonconflicting(grads: Sequence[torch.Tensor], reference: Sequence[to
 
 
 def orthogonalized_gradients(
-    loss: torch.Tensor, recon: torch.Tensor, params: Sequence[torch.Tensor]
+    loss: torch.Tensor, recon: torch.Tensor, params: Sequence[torch.Tensor],
+    average: Callable[[list[torch.Tensor]], None] | None = None,
 ) -> list[torch.Tensor]:
-    """∇_θ ``loss`` with any component opposing ∇_θ ``recon`` removed (graphs are retained)."""
-    return project_nonconflicting(_grads(loss, params), _grads(recon, params))
+    """∇_θ ``loss`` with any component opposing ∇_θ ``recon`` removed (graphs are retained). ``average``
+    (e.g. :meth:`latentdirs.distributed.World.average_`) turns each rank's gradients into their mean, in place."""
+    grads, reference = _grads(loss, params), _grads(recon, params)
+    if average is not None:
+        average(grads + reference)
+    return project_nonconflicting(grads, reference)

@@ -10,6 +10,37 @@ from ..io import read_json
 from .config import RESUME_MAY_CHANGE, TrainConfig, differences, merge_options
 from .runs import RunDir
 
+#: train-vae's parameters that are not options of the run itself
+COMMAND_ONLY = frozenset({"out", "beta", "regs", "config_file", "resume", "overwrite", "quiet"})
+
+
+def given_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The run options among ``train-vae``'s parsed parameters: those given (not None), ``--reg`` as
+    ``regularizers``."""
+    given = {key: value for key, value in params.items() if key not in COMMAND_ONLY and value is not None}
+    if params.get("regs"):
+        given["regularizers"] = list(params["regs"])
+    return given
+
+
+def _read_base(config_file: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The options of ``--config`` (none without one) and how to name their source in messages."""
+    if config_file is None:
+        return {}, "options"
+    base = read_json(config_file, "config file")
+    source = f"config file {config_file}"
+    if not isinstance(base, dict):
+        raise UserError(f"{source}: expected a JSON object of options")
+    return base, source
+
+
+def check_options(options: dict[str, Any], beta: float | None = None,
+                  config_file: str | Path | None = None) -> TrainConfig:
+    """The config a new run would get from ``options`` (as :func:`given_options` returns them), ``--beta`` and
+    ``--config``, checked; nothing is read but the config file."""
+    base, source = _read_base(config_file)
+    return merge_options(base, options, beta, source)
+
 
 def saved_config(run: RunDir) -> TrainConfig | None:
     """The config of the train-vae run in ``run``; None when the folder holds none (no ``config.json``, or
@@ -41,13 +72,7 @@ def prepare_run(
     run = RunDir(out)
     if run.path.exists() and not run.path.is_dir():
         raise UserError(f"--out {run.path} is a file; expected a directory for the run")
-    base: dict[str, Any] = {}
-    source = "options"
-    if config_file is not None:
-        base = read_json(config_file, "config file")
-        source = f"config file {config_file}"
-        if not isinstance(base, dict):
-            raise UserError(f"{source}: expected a JSON object of options")
+    base, source = _read_base(config_file)
     saved = saved_config(run)
     if resume and saved is not None:
         config = merge_options(saved.to_dict(), {**base, **options}, beta, source)

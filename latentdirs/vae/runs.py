@@ -143,6 +143,7 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: GroundTruthD
     from safetensors.torch import load_file
 
     from ..seeding import resolve_device
+    from ..validation import require_finite_weights, safetensors_header
 
     run = RunDir(run_dir)
     if not run.path.is_dir():
@@ -155,6 +156,7 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: GroundTruthD
     dataset = dataset if dataset is not None else load_dataset(config)
     model = build_model(config, dataset)
     if run.model.is_file():
+        safetensors_header(run.model, "model file")
         try:
             weights = load_file(str(run.model))
         except (SafetensorError, OSError) as exc:
@@ -169,5 +171,6 @@ def load_trained(run_dir: str | Path, device: str = "cpu", dataset: GroundTruthD
         details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]  # torch's first line is a title
         raise UserError(f"weights in {run.path} do not match its config.json "
                         f"({(details[0] if details else str(exc).strip())[:240]})") from None
+    require_finite_weights(model, f"weights in {run.path}")
     place_model(model, resolve_device(device)).eval()
     return TrainedVAE(model=model, dataset=dataset, config=config.to_dict())

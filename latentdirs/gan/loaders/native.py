@@ -19,6 +19,7 @@ import torch
 from ... import __version__
 from ...errors import UserError
 from ...io import read_json, save_safetensors, sha256_file, write_json
+from ..config import check_generator_config
 from ..generator import Generator
 from .build import build_generator
 
@@ -83,8 +84,9 @@ def read_config(config_path: Path) -> dict[str, Any]:
 
 
 def load_native(path: str | Path) -> Generator:
-    """Generator from ``NAME.json`` / ``NAME.safetensors``; the weights' sha256 must match the JSON."""
-    from safetensors import SafetensorError
+    """Generator from ``NAME.json`` / ``NAME.safetensors``; the weights' sha256 must match the JSON, and the
+    configuration the tensor shapes in the weights' header (nothing is loaded or built before both hold)."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     weights_path, config_path = native_paths(path)
@@ -100,6 +102,9 @@ def load_native(path: str | Path) -> Generator:
         raise UserError(f"{weights_path} does not match {config_path.name} (sha256 {digest[:12]}…, expected "
                         f"{str(config['weights_sha256'])[:12]}…): the weights were changed or replaced")
     try:
+        with safe_open(str(weights_path), "pt") as header:
+            shapes = {name: header.get_slice(name).get_shape() for name in header.keys()}
+        check_generator_config(config["init_kwargs"], shapes, str(config_path))
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(f"{weights_path} is not a readable safetensors file ({exc})") from None

@@ -9,14 +9,34 @@ minibatch-std group 4. The network size is the caller's choice (``channel_base``
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from ... import validation as v
 from ...errors import UserError
+from ...validation import check_device_name
 
 #: settings that may change between a run and its resume (they do not alter the training trajectory)
 RUN_CONTROLS = ("kimg", "snapshot_kimg", "sample_kimg", "quality_kimg", "quality_samples", "classifier", "device")
+
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+BETA = v.Bounds(0.0, 1.0, hi_open=True)
+#: the range of every numeric setting (a run folder's config.json is checked against them too)
+_BOUNDS: dict[str, v.Bounds] = {
+    "resolution": v.RESOLUTION, "z_dim": v.LATENT_WIDTH, "w_dim": v.LATENT_WIDTH, "mapping_layers": v.MAPPING_LAYERS,
+    "channel_base": v.CHANNEL_BASE, "channel_max": v.CHANNEL_MAX,
+    "d_channel_base": dataclasses.replace(v.CHANNEL_BASE, also=(0,)),
+    "d_channel_max": dataclasses.replace(v.CHANNEL_MAX, also=(0,)), "mbstd_group": v.MBSTD_GROUP,
+    "batch": v.BATCH, "g_lr": v.LEARNING_RATE, "d_lr": v.LEARNING_RATE, "r1_gamma": v.WEIGHT,
+    "r1_interval": v.REG_INTERVAL, "pl_weight": v.WEIGHT, "pl_interval": v.REG_INTERVAL,
+    "pl_batch_shrink": v.MBSTD_GROUP, "pl_decay": v.PROBABILITY, "style_mixing_prob": v.PROBABILITY,
+    "ema_kimg": v.KIMG_OR_ZERO, "ema_rampup": v.KIMG_OR_ZERO, "seed": v.SEED, "kimg": v.KIMG,
+    "snapshot_kimg": v.KIMG, "sample_kimg": v.KIMG, "quality_kimg": v.KIMG, "quality_samples": v.SAMPLES,
+}
+_OPTIONAL = ("r1_gamma", "ema_kimg", "ema_rampup")  # None: the StyleGAN2-ADA default
+_NOT_OPTIONS = ("pl_interval", "pl_batch_shrink", "pl_decay", "ema_rampup")  # settable in config.json only
+_FLAGS = {"mapping_layers": "map-layers", "r1_gamma": "gamma", "style_mixing_prob": "style-mixing", "ema_kimg": "ema"}
 
 
 @dataclass
@@ -63,33 +83,35 @@ class GANTrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        for name, bounds in _BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None or name not in _OPTIONAL:
+                bounds.check(value, name if name in _NOT_OPTIONS else f"--{_FLAGS.get(name, name.replace('_', '-'))}")
+                if bounds.integer:
+                    setattr(self, name, int(value))
+        for name in ("dataset", "g_architecture", "d_architecture"):
+            if not isinstance(getattr(self, name), str):
+                raise UserError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("dataset_path", "init_from", "classifier"):
+            if not isinstance(getattr(self, name), str | None):
+                raise UserError(f"{name} must be a string or null, got {getattr(self, name)!r}")
+        for name, value in (("--arch", self.g_architecture), ("--d-arch", self.d_architecture)):
+            if value not in ARCHITECTURES:
+                raise UserError(f"{name} must be one of {', '.join(ARCHITECTURES)}, got {value!r}")
+        check_device_name(self.device)
+        if not (isinstance(self.betas, list | tuple) and len(self.betas) == 2
+                and all(BETA.problem(b) is None for b in self.betas)):
+            raise UserError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
-        for name, flag in (("z_dim", "z-dim"), ("w_dim", "w-dim"), ("mapping_layers", "map-layers"),
-                           ("channel_max", "channel-max"), ("mbstd_group", "mbstd-group")):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{flag} must be ≥ 1, got {getattr(self, name)}")
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise UserError(f"--resolution must be a power of two ≥ 8, got {self.resolution}")
         if self.batch < 1 or self.batch % min(self.mbstd_group, self.batch):
             raise UserError(f"--batch must be a positive multiple of the minibatch-std group "
                             f"({self.mbstd_group}), got {self.batch}")
-        for name, flag, strict in (("kimg", "kimg", True), ("snapshot_kimg", "snapshot-kimg", True),
-                                   ("sample_kimg", "sample-kimg", True), ("quality_kimg", "quality-kimg", True),
-                                   ("g_lr", "g-lr", True), ("d_lr", "d-lr", True), ("r1_gamma", "gamma", False),
-                                   ("pl_weight", "pl-weight", False), ("ema_kimg", "ema", False)):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and (value > 0 or (value == 0 and not strict))):
-                raise UserError(f"--{flag} must be a finite number {'>' if strict else '≥'} 0, got {value}")
-        if self.r1_interval < 1 or self.pl_interval < 1:
-            raise UserError("regularization intervals must be ≥ 1")
-        if not 0.0 <= self.style_mixing_prob <= 1.0:
-            raise UserError(f"--style-mixing must be in [0, 1], got {self.style_mixing_prob}")
         for name, value in (("channel_base", self.channel_base), ("d_channel_base", self.d_channel_base or None)):
             if value is not None and value < self.resolution:
                 raise UserError(f"--{name.replace('_', '-')} must be ≥ the resolution {self.resolution} (channels = "
                                 f"min(base // res, max) at each resolution res), got {value}")
-        if self.d_channel_max < 0:
-            raise UserError(f"--d-channel-max must be ≥ 1 (0: --channel-max), got {self.d_channel_max}")
 
     # -- derived values ------------------------------------------------------------------------
     @property
@@ -127,6 +149,8 @@ class GANTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GANTrainConfig:
+        if not isinstance(data, dict):
+            raise UserError(f"GAN training settings must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

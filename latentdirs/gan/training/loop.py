@@ -14,6 +14,18 @@ a seeded ``torch.Generator`` (latents, mixing, noise images) or ``numpy.random.R
 batches), both saved in the checkpoint with the networks, optimizers and counters, so a resumed run
 continues bit for bit. Sampling for grids and quality uses fixed latents and constant noise and never
 touches the training state.
+
+Under ``torchrun --nproc_per_node N`` (:mod:`latentdirs.distributed`) ``batch`` is the global batch B. Every
+process draws the whole batch's real images' factors, latents, mixing and noise images from the same streams and
+keeps its rows: whole minibatch-std groups (:meth:`~latentdirs.distributed.World.grouped_rows`), so the
+discriminator's batch statistic is the one process's; the path-length batch is split evenly and its mean length
+averaged over processes; each phase's gradients are averaged over processes before its optimizer step, and the
+generator's ``w_avg`` (a linear running mean) after the step. Every loss is a per-sample mean, so this is the
+single-process step at batch B. The averaging is one all-reduce per phase (as in StyleGAN3's released loop),
+not DistributedDataParallel: a step has up to four backward passes over two networks whose ``requires_grad``
+is switched between phases, and R1 differentiates twice, which DDP's one-backward-per-forward bookkeeping does
+not follow. Only rank 0 writes (checkpoints, snapshots, grids, metrics); the checkpoint holds the global state,
+so a run resumes under any N.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ... import distributed
 from ...data import get_dataset
 from ...data.base import GroundTruthData
 from ...errors import UserError
@@ -37,11 +50,12 @@ from ...io import save_image_grid, torch_load, torch_save, write_json
 from ...progress import progress_bar
 from ...runlock import run_lock
 from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
+from ...validation import check_fits, model_bytes
 from ..discriminator import Discriminator
 from ..generator import Generator
 from .config import GANTrainConfig
 from .ema import ema_beta, update_ema
-from .loss import discriminator_loss, generator_loss, path_length_penalty, r1_penalty, run_generator
+from .loss import discriminator_loss, generator_loss, normal, path_length_penalty, r1_penalty, run_generator
 from .quality import QualityProbe, load_quality_probe
 from .snapshot import export_snapshot
 
@@ -143,55 +157,94 @@ def warm_start(s: TrainState, cfg: GANTrainConfig, img_channels: int) -> None:
         getattr(s, name).load_state_dict(ckpt[name], strict=True)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of each global batch under torchrun (see the module docstring)."""
+
+    world: distributed.World
+    batch: int  # the global batch
+    rows: torch.Tensor  # of the global batch: whole minibatch-std groups
+    pl_rows: torch.Tensor  # of the path-length batch
+
+    @staticmethod
+    def create(world: distributed.World, cfg: GANTrainConfig) -> Shard:
+        """The shard of ``world``'s rank; a UserError when the batch does not split into whole groups per rank."""
+        rows = world.grouped_rows(cfg.batch, min(cfg.mbstd_group, cfg.batch))
+        pl_batch = max(cfg.batch // cfg.pl_batch_shrink, 1)
+        pl_rows = torch.arange(pl_batch)[world.rows(pl_batch, "the path-length batch (--batch / 2)")] \
+            if cfg.pl_weight > 0 else torch.arange(0)
+        return Shard(world, cfg.batch, rows, pl_rows)
+
+
 def real_batch(dataset: GroundTruthData, n: int, rs: np.random.RandomState, resolution: int,
-               device: torch.device) -> torch.Tensor:
-    """``n`` dataset images in [-1, 1], area-downsampled to ``resolution`` when smaller than the dataset's."""
-    x = torch.from_numpy(dataset.sample_observations(n, rs)).to(device)
+               device: torch.device, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """``n`` dataset images in [-1, 1], area-downsampled to ``resolution`` when smaller than the dataset's; with
+    ``rows``, only those rows of the ``n`` drawn (the same draws)."""
+    if rows is None:
+        images = dataset.sample_observations(n, rs)
+    else:
+        images = dataset.observations_from_factors(dataset.sample_factors(n, rs)[rows.numpy()])
+    x = torch.from_numpy(images).to(device)
     if x.shape[-1] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="area")
     return x * 2.0 - 1.0
 
 
-def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor) -> dict[str, float]:
-    """One iteration (all phases + EMA); returns the logged scalars."""
-    G, D, gen, batch = s.G, s.D, s.gen, real.shape[0]
+def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor, shard: Shard | None = None) -> dict[str, float]:
+    """One iteration (all phases + EMA); returns the logged scalars. ``real``: the batch, or under torchrun this
+    process's ``shard.rows`` of it (the logged values are then the means over processes)."""
+    G, D, gen = s.G, s.D, s.gen
+    world = shard.world if shard is not None else distributed.World()
+    batch = shard.batch if shard is not None else real.shape[0]
+    draws = distributed.RowDraws(gen, batch, shard.rows) if shard is not None else gen
     stats: dict[str, float] = {}
 
     # Gmain (and Greg): the generator's turn.
     G.requires_grad_(True)
     s.opt_G.zero_grad(set_to_none=True)
-    z = torch.randn([batch, G.z_dim], generator=gen, device=real.device)
-    fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, gen)
+    z = normal([real.shape[0], G.z_dim], draws, real.device)
+    fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, draws)
     loss_G, _ = generator_loss(D, fake, None)
     loss_G.backward()
-    _finite_step(s.opt_G, G)
-    stats["loss_G"] = loss_G.item()
+    _finite_step(s.opt_G, G, world)
+    stats["loss_G"] = loss_G.detach()
     if cfg.pl_weight > 0 and s.batch_idx % cfg.pl_interval == 0:
         s.opt_G.zero_grad(set_to_none=True)
-        z = torch.randn([max(batch // cfg.pl_batch_shrink, 1), G.z_dim], generator=gen, device=real.device)
-        penalty, s.pl_mean = path_length_penalty(G, z, None, s.pl_mean, cfg.style_mixing_prob, gen, cfg.pl_decay)
+        pl_batch = max(batch // cfg.pl_batch_shrink, 1)
+        pl_draws = distributed.RowDraws(gen, pl_batch, shard.pl_rows) if shard is not None else gen
+        z = normal([pl_batch // world.size, G.z_dim], pl_draws, real.device)
+        penalty, s.pl_mean = path_length_penalty(G, z, None, s.pl_mean, cfg.style_mixing_prob, pl_draws, cfg.pl_decay,
+                                                 mean=world.mean if world.distributed else None)
         (penalty.mean() * cfg.pl_weight * cfg.pl_interval).backward()
-        _finite_step(s.opt_G, G)
-        stats["pl_penalty"] = penalty.mean().item()
+        _finite_step(s.opt_G, G, world)
+        stats["pl_penalty"] = penalty.mean().detach()
     G.requires_grad_(False)
 
     # Dmain (and Dreg): the discriminator's turn.
     D.requires_grad_(True)
     s.opt_D.zero_grad(set_to_none=True)
-    z = torch.randn([batch, G.z_dim], generator=gen, device=real.device)
+    z = normal([real.shape[0], G.z_dim], draws, real.device)
     with torch.no_grad():
-        fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, gen)
+        fake, _ = run_generator(G, z, None, cfg.style_mixing_prob, draws)
     loss_D, fake_logits, real_logits = discriminator_loss(D, fake, real, None, None)
     loss_D.backward()
-    _finite_step(s.opt_D, D)
-    stats.update(loss_D=loss_D.item(), score_real=real_logits.mean().item(), score_fake=fake_logits.mean().item())
+    _finite_step(s.opt_D, D, world)
+    stats.update(loss_D=loss_D.detach(), score_real=real_logits.mean().detach(),
+                 score_fake=fake_logits.mean().detach())
     if cfg.gamma > 0 and s.batch_idx % cfg.r1_interval == 0:
         s.opt_D.zero_grad(set_to_none=True)
         penalty = r1_penalty(D, real, None)
         (penalty.mean() * (cfg.gamma / 2) * cfg.r1_interval).backward()
-        _finite_step(s.opt_D, D)
-        stats["r1_penalty"] = penalty.mean().item()
+        _finite_step(s.opt_D, D, world)
+        stats["r1_penalty"] = penalty.mean().detach()
     D.requires_grad_(False)
+    # w_avg: each process's running mean over its rows; as the update is linear, the mean of those is the batch's
+    world.average_([buffer for name, buffer in G.named_buffers() if name.endswith("w_avg")])
+    if world.distributed:
+        values = torch.stack(list(stats.values()))
+        world.average_([values])
+        stats = dict(zip(stats, values.unbind(), strict=True))
+    stats = {key: value.item() for key, value in stats.items()}
 
     rampup = None if cfg.init_from else cfg.ema_rampup  # a warm start keeps its G_ema (StyleGAN2-ADA on resume)
     update_ema(s.G_ema, G, ema_beta(s.cur_nimg, batch, cfg.ema_half_life_kimg, rampup))
@@ -200,8 +253,10 @@ def _step(cfg: GANTrainConfig, s: TrainState, real: torch.Tensor) -> dict[str, f
     return stats
 
 
-def _finite_step(opt: torch.optim.Optimizer, module: torch.nn.Module) -> None:
-    """Replace NaN/±inf gradients (by 0/±1e5, as the reference loop does), then step."""
+def _finite_step(opt: torch.optim.Optimizer, module: torch.nn.Module, world: distributed.World) -> None:
+    """Average the gradients over processes (torchrun), replace NaN/±inf ones (by 0/±1e5, as the reference loop
+    does), then step."""
+    world.average_([p.grad for p in module.parameters()])
     for p in module.parameters():
         if p.grad is not None:
             torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
@@ -256,19 +311,30 @@ class GANTrainer:
             raise UserError(f"--out {self.out} is not an empty directory (another run's or your files are there); "
                             "choose a new or empty directory")
         self.cfg = cfg
+        world = distributed.environment_world()
+        self.shard = Shard.create(world, cfg) if world.distributed else None  # before joining: a bad size stops all
+        self.world, self.device = distributed.setup(self.device)
+        self.progress = progress and self.world.is_main
         self.dataset = get_dataset(cfg.dataset, cfg.dataset_path)
         channels, height, _ = self.dataset.observation_shape
         if cfg.resolution > height:
             raise UserError(f"--resolution {cfg.resolution} exceeds the dataset's {height} px")
+        networks = (model_bytes(lambda: Generator(**cfg.generator_kwargs(channels)))
+                    + model_bytes(lambda: Discriminator(**cfg.discriminator_kwargs(channels))))
+        check_fits(5 * networks, "G, D and G_ema with their gradients and Adam moments", device=self.device,
+                   hint="lower --channel-base / --channel-max / --z-dim / --w-dim / --map-layers")
         self.state = build_state(cfg, channels, self.device)
         if ckpt is not None:
             restore_checkpoint(self.state, ckpt, self.device)
         elif cfg.init_from:
             warm_start(self.state, cfg, channels)
-        self.probe: QualityProbe | None = load_quality_probe(cfg.classifier, self.dataset, self.device)
+        self.probe: QualityProbe | None = None
+        if self.world.is_main:  # rank 0 measures, draws and writes
+            self.probe = load_quality_probe(cfg.classifier, self.dataset, self.device)
         grid_gen = torch_generator(cfg.seed + GRID_SEED_OFFSET, self.device)
         self.grid_z = torch.randn([64, cfg.z_dim], generator=grid_gen, device=self.device)
-        write_json(self.out / "config.json", cfg.to_dict())
+        if self.world.is_main:
+            write_json(self.out / "config.json", cfg.to_dict())
 
     # -- outputs -------------------------------------------------------------------------------
     def save_samples(self) -> Path:
@@ -293,12 +359,27 @@ class GANTrainer:
         name = f"network-snapshot-{kimg_label(self.state.cur_nimg)}"
         return export_snapshot(self.state.G_ema, self.out / "snapshots" / name, info)
 
+    def check_finite(self, stats: dict[str, float]) -> None:
+        """Stop the run when a loss of the last step or a weight of G, D or G_ema is NaN/±inf, before anything of
+        it is saved: the checkpoint of the last snapshot (the last good state) and the snapshots stay as they were.
+        (Gradients are already cleaned of NaN per step, as in StyleGAN2-ADA; this catches weights that blow up.)"""
+        bad = [f"{key} = {value}" for key, value in stats.items() if not math.isfinite(value)]
+        bad += [f"{name} weights" for name in ("G", "D", "G_ema")
+                if not all(bool(p.isfinite().all()) for p in getattr(self.state, name).parameters())]
+        if bad:
+            checkpoint = self.out / CHECKPOINT
+            kept = (f"the last good checkpoint, {checkpoint}, is kept" if checkpoint.exists()
+                    else "no checkpoint had been saved yet")
+            raise UserError(f"training diverged at kimg {self.state.cur_nimg / 1000:.3f} ({', '.join(bad)} not "
+                            f"finite); {kept} (lower --g-lr / --d-lr)")
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self, max_minutes: float | None = None) -> dict[str, Any]:
         """Train until ``cfg.kimg`` (or ``max_minutes`` of wall time in this call); returns a summary."""
         cfg, s = self.cfg, self.state
         total = int(round(cfg.kimg * 1000))
-        if s.cur_nimg == 0:
+        main = self.world.is_main
+        if s.cur_nimg == 0 and main:
             reals = (real_batch(self.dataset, 64, np.random.RandomState(cfg.seed + 1), cfg.resolution,
                                 self.device) + 1) / 2
             save_image_grid(self.out / "samples" / "reals.png", reals.cpu().numpy(), nrow=8, scale=2)
@@ -309,26 +390,31 @@ class GANTrainer:
         last_quality = ""
         bar = progress_bar(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True, desc="train-gan",
                            disable=not self.progress)
-        stopped_early = False
+        stopped_early = stopping = False
         with StopRequest() as stop:
             while s.cur_nimg < total:
                 tick_start = time.time()
                 before = s.cur_nimg
-                real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device)
-                for key, value in _step(cfg, s, real).items():
+                rows = self.shard.rows if self.shard is not None else None
+                real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device, rows)
+                stats = _step(cfg, s, real, self.shard)
+                self.check_finite(stats)
+                for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                     counts[key] = counts.get(key, 0) + 1
                 s.wall_time_s += time.time() - tick_start
                 bar.update(min(s.cur_nimg, total) - min(before, total))
-                timed_out = max_minutes is not None and time.time() - start > max_minutes * 60
-                timed_out = timed_out or stop.requested  # Ctrl-C: finish like a time-out (samples, checkpoint)
+                # under torchrun every process stops at the same step: when one runs out of time or sees Ctrl-C
+                stopping = self.world.any(stop.requested)
+                timed_out = self.world.any(max_minutes is not None and time.time() - start > max_minutes * 60)
+                timed_out = timed_out or stopping  # Ctrl-C: finish like a time-out (samples, checkpoint)
                 done = s.cur_nimg >= total or timed_out
                 if s.batch_idx % 10 == 0 or done:
                     losses = f"G {_mean(sums, counts, 'loss_G'):.3f} D {_mean(sums, counts, 'loss_D'):.3f}"
                     bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} {losses}{last_quality}")
-                if stop.requested:  # Ctrl-C: the checkpoint first, so that a second one during the pictures and
+                if stopping and main:  # Ctrl-C: the checkpoint first, so that a second one during the pictures and
                     self.save_checkpoint()  # the quality measure below loses nothing (saved again after them)
-                if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
+                if (_crossed(before, s.cur_nimg, cfg.sample_kimg) or done) and main:
                     self.save_samples()
                 record = None
                 if _crossed(before, s.cur_nimg, cfg.quality_kimg) or done:
@@ -342,22 +428,24 @@ class GANTrainer:
                         last_quality = (f" {quality['metric']} {quality['mean']:.3f} "
                                         f"worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})")
                     s.history.append(record)
-                    write_json(self.out / "metrics.json", s.history)
+                    if main:
+                        write_json(self.out / "metrics.json", s.history)
                     losses = f"G {record.get('loss_G', math.nan):.3f} D {record.get('loss_D', math.nan):.3f}"
                     bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} {losses}{last_quality}")  # this reading
-                if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
+                if (_crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done) and main:
                     self.save_checkpoint()
                     self.export()
                 if timed_out:
                     stopped_early = s.cur_nimg < total
                     break
         bar.close()
-        if stop.requested and stopped_early:
+        if stopping and stopped_early:
             raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
         summary = {"kimg": s.cur_nimg / 1000, "target_kimg": total / 1000, "batch_idx": s.batch_idx,
                    "wall_time_s": round(s.wall_time_s, 1), "finished": not stopped_early and s.cur_nimg >= total,
                    "last": s.history[-1] if s.history else None, "out": str(self.out)}
-        write_json(self.out / "summary.json", summary)
+        if main:
+            write_json(self.out / "summary.json", summary)
         return summary
 
 

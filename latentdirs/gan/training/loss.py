@@ -13,14 +13,28 @@ With ``D`` returning logits and ``softplus(t) = log(1 + eᵗ)``:
 
 Lazy regularization (the regularizer evaluated every ``interval`` steps with its loss multiplied by
 ``interval``) is handled by the training loop through the ``gain`` argument.
+
+Under torchrun the per-sample draws take a :class:`~latentdirs.distributed.RowDraws` in place of the
+``torch.Generator`` (this process's rows of the global batch's draws) and the path-length mean a ``mean`` over
+all processes, so a sharded batch draws and averages what one process would.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
+
+from ...distributed import RowDraws
+
+
+def normal(shape: list[int] | torch.Size, source: torch.Generator | RowDraws, device: torch.device) -> torch.Tensor:
+    """Standard normal draws of ``shape``: from a ``torch.Generator``, or this process's rows of a global draw."""
+    if isinstance(source, RowDraws):
+        return source.randn(shape).to(device)
+    return torch.randn(shape, generator=source, device=device)
 
 
 def map_latents(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor | None, update_w_avg: bool = True) -> torch.Tensor:
@@ -29,17 +43,19 @@ def map_latents(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor | None, upd
 
 
 def run_generator(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor | None, style_mixing_prob: float,
-                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                  generator: torch.Generator | RowDraws) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and ws for latents ``z``, with style mixing as in StyleGAN2 and random noise inputs.
 
-    All randomness (mixing cutoff, second latents, noise images) comes from ``generator``.
+    All randomness (mixing cutoff, second latents, noise images) comes from ``generator`` (a
+    :class:`RowDraws`: the batch-wide cutoff from its generator, per-sample draws as its rows).
     """
     ws = map_latents(G, z, c)
     if style_mixing_prob > 0:
         num_ws = ws.shape[1]
-        cutoff = int(torch.randint(1, num_ws, [], generator=generator, device=generator.device)) if num_ws > 1 else 1
-        mix = float(torch.rand([], generator=generator, device=generator.device)) < style_mixing_prob
-        z2 = torch.randn(z.shape, generator=generator, device=z.device)
+        scalars = generator.generator if isinstance(generator, RowDraws) else generator
+        cutoff = int(torch.randint(1, num_ws, [], generator=scalars, device=scalars.device)) if num_ws > 1 else 1
+        mix = float(torch.rand([], generator=scalars, device=scalars.device)) < style_mixing_prob
+        z2 = normal(z.shape, generator, z.device)
         if mix and cutoff < num_ws:
             ws2 = map_latents(G, z2, c, update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
@@ -69,17 +85,20 @@ def r1_penalty(D: torch.nn.Module, real: torch.Tensor, c: torch.Tensor | None) -
 
 
 def path_length_penalty(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor | None, pl_mean: torch.Tensor,
-                        style_mixing_prob: float, generator: torch.Generator,
-                        decay: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+                        style_mixing_prob: float, generator: torch.Generator | RowDraws, decay: float = 0.01,
+                        mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample ``(‖Jᵀy‖ − a)²`` ``[N]`` and the updated running mean ``a`` (returned detached).
 
     As in StyleGAN2-ADA's ``StyleGAN2Loss``, the penalty uses the updated mean
     ``a = lerp(a_old, mean ‖Jᵀy‖, decay)`` without detaching it, so the gradient also flows through this
-    batch's share of the mean (a 0.6 % difference in G's gradient against a detached mean)."""
+    batch's share of the mean (a 0.6 % difference in G's gradient against a detached mean). ``mean`` turns this
+    batch's mean length into the global batch's (under torchrun: the mean over processes, differentiable)."""
     images, ws = run_generator(G, z, c, style_mixing_prob, generator)
-    noise = torch.randn(images.shape, generator=generator, device=images.device)
+    noise = normal(images.shape, generator, images.device)
     noise = noise / math.sqrt(images.shape[2] * images.shape[3])
     (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
     lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
-    new_mean = pl_mean.lerp(lengths.mean(), decay)
+    batch_mean = lengths.mean() if mean is None else mean(lengths.mean())
+    new_mean = pl_mean.lerp(batch_mean, decay)
     return (lengths - new_mean).square(), new_mean.detach()

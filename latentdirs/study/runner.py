@@ -1,0 +1,201 @@
+"""``study run``: check the whole spec, then run every unfinished cell (run, then evaluation) on an executor,
+with an overall bar (cells, ETA) and one progress line per run in flight.
+
+Ctrl-C (SIGINT) or SIGTERM: no new cell starts and each running command gets one SIGINT, so it saves its
+checkpoint and stops; the study then exits with status 130 (``interrupted: …``). A second one stops the
+runs at once (their last periodic checkpoints stay). Running the same command again runs only the cells
+that are not finished, continuing the interrupted ones from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..interrupt import Interrupted
+from ..io import write_json
+from ..progress import INTERVAL_VARIABLE, progress_bar
+from .cells import (
+    STAGES,
+    Cell,
+    add_spent,
+    changed_stages,
+    check_cells,
+    is_finished,
+    plan_cells,
+    record_stage,
+    stage_done,
+)
+from .executor import Executor, Job, JobFinished, LocalExecutor, Progress, Stage, StageFinished, StageStarted
+from .kinds import KINDS, Kind
+from .lock import StudyLock
+from .results import STUDY_FILE, STUDY_FORMAT
+from .spec import StudySpec, load_spec
+
+#: environment of every run: one thread for every numerical library, unbuffered output, frequent progress lines
+RUN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+           INTERVAL_VARIABLE: "5"}
+
+
+def run_environment() -> dict[str, str]:
+    """This process's environment with :data:`RUN_ENV`, and this latentdirs first on the import path (the runs
+    execute the same code as the study, wherever it is started from)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, **RUN_ENV, "PYTHONPATH": path}
+
+
+@dataclass
+class StudyOutcome:
+    total: int
+    already: int  # finished before this call
+    finished: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "key (stage): its error line; log: path"
+    cpu_seconds: float = 0.0
+
+
+def prepare(spec_path: str | Path, out: str | Path) -> tuple[StudySpec, list[Cell]]:
+    """The checked spec and its cells; a UserError (nothing written) for any mistake or a conflict with
+    the cells already in ``out``."""
+    spec = load_spec(spec_path)
+    out = Path(out)
+    source = f"study spec {spec_path}"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; expected a folder for the study")
+    if out.is_dir() and any(out.iterdir()) and not (out / STUDY_FILE).is_file():
+        raise UserError(f"--out {out} is not empty and holds no study ({STUDY_FILE}); choose a new or empty folder")
+    cells = plan_cells(spec, out, source)
+    check_cells(spec, cells, source)
+    for cell in cells:
+        changed = changed_stages(cell)
+        if changed:
+            raise UserError(f"cell {cell.key} in {out} was finished with other options ({changed[0]}: "
+                            f"{cell.status_path} records its command line); choose another --out, or delete "
+                            f"{cell.folder} and {cell.status_path} to run it again")
+    return spec, cells
+
+
+def run_study(spec_path: str | Path, out: str | Path, workers: int,
+              executor_factory: Callable[..., Executor] = LocalExecutor) -> StudyOutcome:
+    """Run the study of ``spec_path`` into ``out`` (see the module docstring). ``executor_factory(workers,
+    env=…, pass_fds=…)`` makes the executor (the environment and the inherited lock descriptor of the runs)."""
+    spec, cells = prepare(spec_path, out)
+    out, kind = Path(out), KINDS[spec.command]
+    todo = [cell for cell in cells if not is_finished(cell, kind)]
+    outcome = StudyOutcome(total=len(cells), already=len(cells) - len(todo))
+    with StudyLock(out) as lock:
+        write_json(out / STUDY_FILE, {"format": STUDY_FORMAT, "spec_file": str(spec_path), "spec": spec.to_dict()})
+        if not todo:
+            return outcome
+        prefix = (sys.executable, "-m", "latentdirs", "--threads", "1")
+        jobs = {cell.key: (cell, _job(cell, prefix, kind)) for cell in todo}
+        executor = executor_factory(min(workers, len(todo)), env=run_environment(), pass_fds=(lock.fd,))
+        with executor, _stop_on_signals(executor) as stopping:
+            for _, job in jobs.values():
+                executor.submit(job)
+            _follow(executor, jobs, outcome, spec.name, stopping)
+        if stopping.is_set():
+            raise Interrupted(f"stopped; {outcome.already + len(outcome.finished)} of {outcome.total} cells finished, "
+                              "the runs in flight saved checkpoints; run the same command again to continue")
+    if outcome.failed:
+        raise UserError(f"{len(outcome.failed)} of {len(todo)} cells failed: {' | '.join(outcome.failed)} "
+                        "(run the same command again to retry them)")
+    return outcome
+
+
+def _job(cell: Cell, prefix: tuple[str, ...], kind: Kind) -> Job:
+    stages = []
+    if not stage_done(cell, "run", kind):
+        stages.append(Stage("run", (*prefix, *cell.argv["run"], *kind.resume_args(cell.folder))))
+    stages.append(Stage("evaluate", (*prefix, *cell.argv["evaluate"])))
+    return Job(cell.key, tuple(stages), cell.log_path)
+
+
+@contextmanager
+def _stop_on_signals(executor: Executor) -> Iterator[threading.Event]:
+    """SIGINT / SIGTERM stop the executor gracefully, a second one at once (handlers only in the main thread)."""
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        force = stopping.is_set()
+        stopping.set()
+        tqdm.write("stopping the runs in flight at once" if force else
+                   "stopping: the runs in flight save a checkpoint and stop (again to stop them at once)",
+                   file=sys.stderr)
+        executor.stop(force=force)
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopping
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _follow(executor: Executor, jobs: dict[str, tuple[Cell, Job]], outcome: StudyOutcome, name: str,
+            stopping: threading.Event) -> None:
+    """Turn the executor's events into bars, lines and status files until every job has finished."""
+    on_terminal = sys.stderr.isatty()  # bars stacked by position there; off a terminal each writes its own lines
+    overall = progress_bar(total=len(jobs), desc=f"study {name}", position=0 if on_terminal else None,
+                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} cells "
+                                      "[{elapsed}<{remaining}]")
+    bars: dict[str, tqdm] = {}
+    fraction: dict[str, float] = {}
+    free_slots = list(range(1, len(jobs) + 1))
+    slot_of: dict[str, int] = {}
+    pending = set(jobs)
+    with overall:
+        while pending:
+            for event in executor.wait(timeout=0.5):
+                cell, job = jobs[event.job]
+                index = {stage.name: i for i, stage in enumerate(job.stages)}
+                if isinstance(event, StageStarted):
+                    if event.job not in slot_of:
+                        slot_of[event.job] = free_slots.pop(0)
+                    bars[event.job] = progress_bar(desc=f"{event.job} {event.stage}", leave=False,
+                                                   position=slot_of[event.job] if on_terminal else None)
+                    fraction[event.job] = index[event.stage] / len(job.stages)
+                elif isinstance(event, Progress):
+                    bar = bars[event.job]
+                    bar.total, bar.n = event.total, event.done
+                    bar.refresh()
+                    fraction[event.job] = (index[event.stage] + event.done / max(event.total, 1)) / len(job.stages)
+                elif isinstance(event, StageFinished):
+                    bars.pop(event.job).close()
+                    _stage_finished(cell, event, outcome, stopping.is_set())
+                elif isinstance(event, JobFinished):
+                    pending.discard(event.job)
+                    fraction.pop(event.job, None)
+                    if event.job in slot_of:
+                        free_slots.insert(0, slot_of.pop(event.job))
+                    if event.ok:
+                        outcome.finished.append(event.job)
+            overall.n = len(outcome.finished) + len(outcome.failed) + sum(fraction.values())
+            overall.refresh()
+
+
+def _stage_finished(cell: Cell, event: StageFinished, outcome: StudyOutcome, stopping: bool) -> None:
+    cpu = f", CPU {event.cpu_seconds:.0f} s" if event.cpu_seconds is not None else ""
+    outcome.cpu_seconds += event.cpu_seconds or 0.0
+    add_spent(cell, event.seconds, event.cpu_seconds)
+    if event.returncode == 0:
+        record_stage(cell, event.stage, event.seconds, event.cpu_seconds)
+        tqdm.write(f"{cell.key}: {event.stage} done in {event.seconds:.0f} s{cpu}"
+                   + (" — cell finished" if event.stage == STAGES[-1] else ""), file=sys.stderr)
+        return
+    what = event.message or f"exit status {event.returncode}"
+    if not (stopping and event.returncode == 130):
+        outcome.failed.append(f"{cell.key} ({event.stage}): {what}; log: {cell.log_path}")
+    tqdm.write(f"{cell.key}: {event.stage} stopped ({what}); log: {cell.log_path}", file=sys.stderr)
