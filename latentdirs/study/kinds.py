@@ -88,7 +88,9 @@ class VaeKind(Kind):
     eval_defaults = {"n-jobs": 1}  # one worker, one thread: sklearn's fits would otherwise take every core
 
     def resume_args(self, folder: Path) -> list[str]:
-        return ["--resume"]  # train-vae --resume starts the run when there is nothing to resume
+        from ..vae.runs import RunDir
+
+        return ["--resume"] if RunDir(folder).holds_run() else []  # --resume without a run is an error
 
     def eval_args(self, folder: Path, run_options: dict[str, Any], eval_options: dict[str, Any]) -> list[str]:
         return ["--run", str(folder)]
