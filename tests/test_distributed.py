@@ -232,8 +232,10 @@ def test_only_rank_zero_writes(runs):
     audit = runs / "audit-two"
     rank0, rank1 = (json.loads((audit / f"writes-{rank}.json").read_text()) for rank in (0, 1))
     assert rank1 == []
-    written = {Path(path).relative_to(runs / "runs").parts[0] for _, path in rank0}
-    assert written == {"two_2", "one_then_two", "two_factor", "two_gan", "two_discover"}
+    run_of = {path: Path(path).relative_to(runs / "runs").parts[0] for _, path in rank0}
+    refused = [(event, run_of[path]) for event, path in rank0 if run_of[path] == "two_uneven"]
+    assert refused == [("os.mkdir", "two_uneven"), ("os.rmdir", "two_uneven")]  # the run lock's folder, removed
+    assert set(run_of.values()) - {"two_uneven"} == {"two_2", "one_then_two", "two_factor", "two_gan", "two_discover"}
     for one, two in (("one_2", "two_2"), ("one_gan", "two_gan"), ("one_discover", "two_discover")):
         files = [sorted(p.relative_to(runs / "runs" / run).as_posix() for p in (runs / "runs" / run).rglob("*"))
                  for run in (one, two)]

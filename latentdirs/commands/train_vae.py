@@ -58,11 +58,13 @@ def command(out: str, beta: float | None, regs: tuple[str, ...], config_file: st
       latentdirs train-vae --out runs/bvae --resume --steps 4000      # continue / extend a run
       latentdirs train-vae --config runs/bvae/config.json --out runs/bvae2
     """
+    from ..distributed import is_main_process
     from ..runlock import run_lock
     from ..vae.launch import given_options, prepare_run
     from ..vae.trainer import Trainer
 
-    click.get_current_context().with_resource(run_lock(out))  # one process per run folder, until the command ends
+    if is_main_process():  # one process per run folder, until the command ends (under torchrun: rank 0, for all)
+        click.get_current_context().with_resource(run_lock(out))
     given = given_options({**options, "regs": regs})
     config, run, resuming, replace = prepare_run(out, given, beta, config_file, resume=resume, overwrite=overwrite)
     trainer = Trainer(config, run, progress=not quiet, echo=lambda line: click.echo(line, err=True))

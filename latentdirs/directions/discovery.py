@@ -35,9 +35,9 @@ _SHOWN = ("loss", "/accuracy", "/rtd", "/gap")  # progress-bar entries (the tota
 def run_discovery(handle: GeneratorHandle, config: DiscoveryConfig, out: str | os.PathLike, *, resume: bool = False,
                   progress: bool = True, report: dict[str, Any] | None = None) -> DirectionSet | None:
     """Discover directions into the run folder ``out`` (see the module docstring), holding its lock
-    (:func:`~latentdirs.runlock.run_lock`: a second process on the same folder is refused); None on torchrun ranks
-    other than 0."""
-    with run_lock(out):
+    (:func:`~latentdirs.runlock.run_lock`: a second process on the same folder is refused; under torchrun rank 0
+    holds it for all ranks); None on torchrun ranks other than 0."""
+    with run_lock(out) if distributed.is_main_process() else contextlib.nullcontext():
         return _discover(handle, config, Path(out), resume, progress, report)
 
 

@@ -30,6 +30,7 @@ so a run resumes under any N.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -455,7 +456,8 @@ def train_gan(cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, pr
     written to ``out_dir/summary.json``)."""
     if max_minutes is not None and (math.isnan(max_minutes) or max_minutes <= 0):
         raise UserError(f"--max-minutes must be > 0, got {max_minutes}")
-    with run_lock(out_dir):  # one process per run folder
+    # one process per run folder; under torchrun rank 0, the one that writes, holds the lock for all ranks
+    with run_lock(out_dir) if distributed.is_main_process() else contextlib.nullcontext():
         return GANTrainer(cfg, out_dir, resume=resume, progress=progress).run(max_minutes)
 
 
