@@ -47,8 +47,15 @@ def _add_commands(group: click.Group) -> None:
         loaded = importlib.import_module(f"{commands.__name__}.{module.name}")
         command = getattr(loaded, "command", None)
         if isinstance(command, click.Command):
-            command.context_class = HelpContext  # one bracket of defaults/ranges per option in --help
+            _use_help_context(command)
             group.add_command(command)
+
+
+def _use_help_context(command: click.Command) -> None:
+    """One bracket of defaults/ranges per option in ``--help``, for a command and a group's subcommands."""
+    command.context_class = HelpContext
+    for sub in getattr(command, "commands", {}).values():
+        _use_help_context(sub)
 
 
 _add_commands(cli)
