@@ -72,6 +72,7 @@ def world(tmp_path_factory):
     _write_directions(w / "D_inf_sigma.safetensors", directions, scales=torch.tensor([1.0, float("inf")]))
     _write_directions(w / "D_space.safetensors", directions, space={"kind": "s", "layers": None})
     _write_directions(w / "D_layers.safetensors", directions, space={"kind": "w+", "layers": "0-3"})
+    _write_directions(w / "D_z.safetensors", directions, space={"kind": "z", "layers": None})
     rs = np.random.RandomState(0)
     np.save(w / "codes.npy", rs.randn(120, 3))
     np.save(w / "factors.npy", rs.randint(0, 3, size=(120, 2)))
@@ -85,6 +86,10 @@ def world(tmp_path_factory):
     np.savez(w / "ganspace_zero.npz", lat_comp=np.zeros((2, 1, 8), np.float32),
              lat_mean=np.zeros((1, 8), np.float32), lat_stdev=np.zeros(2, np.float32))
     np.save(w / "boundary.npy", rs.randn(1, 8).astype(np.float32))
+    np.savez(w / "sefa_z.npz", boundaries=rs.randn(2, 8).astype(np.float32), values=np.ones(2, np.float32),
+             layers=np.zeros(0, np.int64), space=np.array("z"))
+    (w / "ifg_old").mkdir()
+    (w / "ifg_old" / "latentdirs.json").write_bytes(bytes(range(256)))  # not an earlier sidecar: another kind
     (w / "empty.bin").write_bytes(b"")
     (w / "junk.bin").write_bytes(bytes(range(256)) * 4)
     (w / "bad_header.safetensors").write_bytes((10**12).to_bytes(8, "little") + b"{}")
@@ -232,6 +237,19 @@ ISSUE_CASES = [
     (["train-vae", "--out", "{w}/out/v", "--lr", "1e30"], "not in (0, 1]"),
     (["train-gan", "--out", "{w}/out/g", "--g-lr", "1e30"], "not in (0, 1]"),
     (["train-vae", "--out", "{w}/out/v", "--objective", "beta-vae", "--no-decoder"], "--no-decoder"),
+    # item 5: exports that would lose their meaning, imports that contradict what a file records
+    (["export", "{w}/D_z.safetensors", "--format", "sefa", "--out", "{w}/out/x.npz"], "live in Z"),
+    (["export", D, "--format", "ganspace", "--centred", "--out", "{w}/out/x.npz"], "--centred"),
+    (["export", "{w}/D_nan_sigma.safetensors", "--format", "interfacegan", "--centred", "--out", "{w}/out/ifg"],
+     "scales"),
+    (["export", D, "--format", "interfacegan", "--centred", "--out", "{w}/ifg_old"], "--overwrite"),
+    (["import", "{w}/sefa_z.npz", "--format", "sefa", "--space", "w", "--generator", G, "--out",
+      "{w}/out/i.safetensors"], "live in Z"),
+    # items 9 and 10: --resume needs a run; the hidden old names are the same checked options
+    (["train-vae", "--out", "{w}/out/never_ran", "--resume", "--steps", "2"], "holds no train-vae run"),
+    (["train-vae", "--out", "{w}/out/v", "--dataset", "3dshapes", "--data-path", "{w}/missing.h5"], "missing.h5"),
+    (["generate", "--generator", G, "--class-idx", "-1"], "not in"),
+    (["train-gan", "--out", "{w}/out/g", "--threads", "0"], "not in"),
     # files that are missing, empty, of another kind or corrupt
     (["edit", "--generator", G, "--directions", "{w}/bad_header.safetensors", "--seed", "1", "-d", "0", "-s", "1",
       "--out", "{w}/out/e.png"], "corrupt"),
