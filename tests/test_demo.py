@@ -33,7 +33,7 @@ def _demo(generator: Path, out: Path, *args: str) -> subprocess.CompletedProcess
                           text=True, timeout=900, cwd=ROOT)
 
 
-@pytest.mark.slow  # five CLI processes (35 s on the shared 2-core machine)
+@pytest.mark.slow  # five CLI processes: 50 s on the shared 2-core machine
 @pytest.mark.skipif(bundled_factor_classifier("ellipses") is None, reason="no bundled ellipses factor classifier")
 @pytest.mark.skipif(shutil.which("latentdirs", path=str(BIN)) is None, reason=f"no latentdirs command in {BIN}")
 def test_demo_writes_grids_report_exports_and_prints_the_ground_truth_table(tmp_path):
