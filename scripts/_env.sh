@@ -2,9 +2,12 @@
 # requirements.lock or pyproject.toml changed since the last install (by content, not by date).
 # Every package comes from requirements.lock, pinned and hash-checked (refresh: see README); latentdirs
 # itself is then installed editable, with no dependency resolution and the locked build backend.
+# LATENTDIRS_SKIP_SETUP=1 leaves .venv alone and uses the `python` and `latentdirs` already on PATH (the tests
+# run demo.sh this way, inside the environment that runs them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+if [ "${LATENTDIRS_SKIP_SETUP:-0}" = 1 ]; then return 0; fi
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     echo "[latentdirs] creating virtual environment in .venv" >&2

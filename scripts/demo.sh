@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# The main job: set up .venv when needed, then discover six latent directions of the bundled dSprites
-# StyleGAN2 (pretrained/dsprites_generator) with the Voynov–Babenko reconstructor (the method that
-# scores best on this generator, see the README table; a few minutes on one CPU core), export them in
-# every format other tools read, score them against the dataset's ground-truth factors, and say where
-# everything is. Re-running is safe: discovery resumes runs/demo (a finished run is re-exported/re-scored).
+# The main job: set up .venv when needed, then discover six latent directions of a bundled StyleGAN2 with the
+# Voynov–Babenko reconstructor (the method that scores best on the dSprites generator, see the README table;
+# a few minutes on one CPU core), export them in every format other tools read, score them against the
+# dataset's ground-truth factors with its bundled factor classifier (the printed table names the factor each
+# direction moves), and say where everything is. Re-running is safe: discovery resumes runs/demo (a finished
+# run is re-exported/re-scored).
+# The generator: pretrained/ellipses_generator.json once it is bundled (colour ellipses, 7 factors), until then
+# pretrained/dsprites_generator.json; the switch happens by itself when the ellipses generator is added.
+#   DEMO_GENERATOR=G  another generator (a generator file trained on a dataset with a factor classifier)
 #   DEMO_FRESH=1   start runs/demo again from scratch      DEMO_STEPS=N  training steps (default 300)
-#   DEMO_OUT=DIR   another run directory                   extra arguments go to `latentdirs discover`
+#   DEMO_OUT=DIR   another run directory                   DEMO_RCA_STEPS=N  RCA reconstructor steps (300)
 #   DEMO_METHOD=M  reconstructor | topdis | gmg (these two next to the reconstructor) | ganspace | sefa;
 #                  another method than the reconstructor runs in runs/demo_M
+#   extra arguments go to `latentdirs discover`
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 set -e
-GENERATOR=pretrained/dsprites_generator.json
+if [ -n "${DEMO_GENERATOR:-}" ]; then GENERATOR="$DEMO_GENERATOR"
+elif [ -f pretrained/ellipses_generator.json ]; then GENERATOR=pretrained/ellipses_generator.json
+else GENERATOR=pretrained/dsprites_generator.json; fi
 METHOD="${DEMO_METHOD:-reconstructor}"
 if [ "$METHOD" = reconstructor ]; then OUT="${DEMO_OUT:-runs/demo}"; else OUT="${DEMO_OUT:-runs/demo_$METHOD}"; fi
 # One torch thread: on a small shared CPU two threads oversubscribe and run several times slower
 # (measured: 289 vs 42 images/s per β-VAE step with a second process busy). Override to taste.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 if [ "${DEMO_FRESH:-0}" = 1 ]; then rm -rf "$OUT"; fi
+# A run of another generator (e.g. the dSprites demo, before the ellipses generator was bundled) is not resumed
+if [ -f "$OUT/config.json" ] && ! python -c 'import json, os, sys
+try:
+    made = json.load(open(sys.argv[1]))["generator"]["source"]
+except (OSError, ValueError, KeyError, TypeError):
+    made = None  # not a discovery run: discover itself refuses the folder
+sys.exit(isinstance(made, str) and os.path.realpath(made) != os.path.realpath(sys.argv[2]))' "$OUT/config.json" "$GENERATOR"
+then
+    echo "error: $OUT holds directions of another generator than $GENERATOR; DEMO_FRESH=1 starts it over" \
+        "(or DEMO_OUT=another folder)" >&2
+    exit 2
+fi
 RESUME=()
 if [ -f "$OUT/checkpoint.pt" ]; then RESUME=(--resume); fi
 EXTRA=()
@@ -30,14 +49,16 @@ mkdir -p "$OUT/export"
 latentdirs export "$OUT/directions.safetensors" --format ganspace --out "$OUT/export/ganspace.npz"
 latentdirs export "$OUT/directions.safetensors" --format interfacegan --out "$OUT/export/interfacegan" --centred
 latentdirs export "$OUT/directions.safetensors" --format sefa --out "$OUT/export/sefa.npz"
-# 3. which dSprites factor each direction changes (bundled factor classifier) and RCA (a fresh ResNet-18
-#    reconstructor, the paper's; an interrupted one resumes); updates the report
+# 3. which factor of the generator's dataset each direction changes (its bundled factor classifier; the table
+#    of directions and factors is printed) and RCA (a fresh ResNet-18 reconstructor, the paper's; an interrupted
+#    one resumes); updates the report
 RCA_RESUME=()
 if [ -f "$OUT/rca_checkpoint.pt" ]; then RCA_RESUME=(--resume); fi
 latentdirs evaluate-directions "$OUT/directions.safetensors" --generator "$GENERATOR" --no-lpips \
-    --rca-steps 300 --quiet "${RCA_RESUME[@]}"
+    --rca-steps "${DEMO_RCA_STEPS:-300}" --quiet "${RCA_RESUME[@]}"
 
 echo
+echo "generator:        $GENERATOR"
 echo "directions:       $OUT/directions.safetensors"
 echo "traversal grids:  $OUT/traversals/direction_XX.png (one per direction; rows = samples, columns = strengths)"
 echo "exports:          $OUT/export/ganspace.npz  $OUT/export/interfacegan/  $OUT/export/sefa.npz"

@@ -179,6 +179,12 @@ def test_evaluate_with_ground_truth_factors(tmp_path, generators, capsys):
     assert truth["factor_names"] == ["shape", "scale", "orientation", "posX", "posY"]
     assert 0 <= truth["disentanglement"] <= 1 and 0 <= truth["completeness"] <= 1 and 0 <= truth["gap"] <= 1
     assert "Directions × factors" in (tmp_path / "s" / "report.html").read_text()
+    # --quiet still prints the table: each direction, the factor it changes most and that factor's share
+    lines = text.splitlines()
+    header = lines.index("  direction  main factor  its share")
+    assert lines[header - 1].startswith("per direction (main factor: the ground-truth factor it changes most")
+    rows = [line.split() for line in lines[header + 1:header + 4]]
+    assert rows == [[str(k), truth["main_factor"][k], f"{truth['main_share'][k]:.3f}"] for k in range(3)]
 
 
 def test_numeric_options_out_of_range_are_one_line(tmp_path, generators, capsys):

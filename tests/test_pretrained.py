@@ -8,45 +8,113 @@ import torch
 from PIL import Image
 
 from latentdirs.data import get_dataset
-from latentdirs.factors import load_factor_classifier, rerender_quality
+from latentdirs.factors import (
+    classifier_input,
+    load_factor_classifier,
+    predict_factors,
+    rerender_quality,
+    resolve_metric,
+)
 from latentdirs.gan import load_generator
+from latentdirs.gan.training import QualityProbe
 from latentdirs.io import sha256_file
 from latentdirs.pretrained import MANIFEST, PRETRAINED_DIR, bundled_factor_classifier, bundled_path, manifest
 
 pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason="no pretrained/MANIFEST.json in this checkout")
 
 
+def _bundled(kind: str) -> list[str]:
+    """The manifest's models of one kind (read when the tests are collected: a model bundled later, such as
+    ``ellipses_generator``, is tested without editing this file)."""
+    if not MANIFEST.is_file():
+        return []
+    return sorted(name for name, entry in manifest()["models"].items() if entry.get("kind") == kind)
+
+
+GENERATORS = _bundled("generator")
+CLASSIFIERS = _bundled("factor_classifier")
+
+
 def test_files_match_manifest_hashes_and_stay_small():
     models = manifest()["models"]
-    assert {"dsprites_generator", "dsprites_factor_classifier"} <= set(models)
+    assert {"dsprites_generator", "dsprites_factor_classifier", "ellipses_factor_classifier"} <= set(models)
     total = 0
+    listed = set()
     for entry in models.values():
         for name, digest in entry["files"].items():
             path = PRETRAINED_DIR / name
             assert sha256_file(path) == digest, name
             total += path.stat().st_size
-        for key in ("command", "seed", "wall_time_s", "hardware", "quality"):
+            listed.add(name)
+        for key in ("kind", "dataset", "stem", "command", "seed", "wall_time_s", "hardware", "quality"):
             assert key in entry
+        if entry["kind"] in ("generator", "factor_classifier"):  # weights + the JSON that says how to build them
+            assert {f"{entry['stem']}.safetensors", f"{entry['stem']}.json"} <= set(entry["files"])
+    # every weights or config file in pretrained/ is listed (unlisted ones are only the manifest and README pictures)
+    present = {path.relative_to(PRETRAINED_DIR).as_posix() for path in PRETRAINED_DIR.rglob("*") if path.is_file()}
+    assert {name for name in present - listed if not name.endswith(".png")} == {"MANIFEST.json"}
     assert total < 8 * 2**20
 
 
-def test_bundled_generator_loads_and_generates():
-    G = load_generator(bundled_path("dsprites_generator").with_suffix(".json")).eval()
-    assert (G.img_resolution, G.img_channels) == (64, 1)
+@pytest.mark.parametrize("name", GENERATORS)
+def test_bundled_generator_loads_generates_and_matches_its_recorded_quality(name):
+    """Every bundled generator loads, draws images of its dataset's shape, names its dataset (evaluate-directions
+    and the demo find the factor classifier through it), has a bundled factor classifier, and scores on 64
+    samples close to the mean its manifest records for 1024 (dSprites: 0.7432 against 0.7427)."""
+    entry = manifest()["models"][name]
+    dataset = get_dataset(entry["dataset"])
+    G = load_generator(bundled_path(name).with_suffix(".json")).eval()
+    assert (G.img_channels, G.img_resolution, G.img_resolution) == tuple(dataset.observation_shape)
+    assert G.source["provenance"]["training"]["dataset"] == entry["dataset"]
     with torch.no_grad():
         images = G(torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
-    assert images.shape == (4, 1, 64, 64) and torch.isfinite(images).all()
-    quality = manifest()["models"]["dsprites_generator"]["quality"]["psi_1"]
-    assert quality["metric"] == "iou" and len(quality["proportions"]["shape"]) == 3
+    assert images.shape == (4, *dataset.observation_shape) and torch.isfinite(images).all()
+    quality = entry["quality"]["psi_1"]
+    assert quality["metric"] == resolve_metric(dataset) and quality["num_images"] == 1024
+    assert {k: len(v) for k, v in quality["proportions"].items()} == dict(
+        zip(dataset.factor_names, dataset.factor_sizes, strict=True))
+    assert set(quality["coverage"]["tv_to_real"]) == {n for n, s in zip(dataset.factor_names, dataset.factor_sizes,
+                                                                        strict=True) if s > 1}
+    classifier = bundled_factor_classifier(entry["dataset"])
+    assert classifier is not None
+    measured = QualityProbe(load_factor_classifier(classifier), dataset).measure(G, 64, seed=0)
+    assert abs(measured["mean"] - quality["mean"]) < 0.06, (measured["mean"], quality["mean"])
 
 
-def test_bundled_classifier_scores_real_images_above_095():
-    path = bundled_factor_classifier("dsprites")
-    assert path is not None
-    classifier = load_factor_classifier(path)
-    dataset = get_dataset("dsprites")
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_bundled_classifier_scores_real_images_above_095(name):
+    entry = manifest()["models"][name]
+    classifier = load_factor_classifier(bundled_path(name))
+    dataset = get_dataset(entry["dataset"])
     images = dataset.sample_observations(300, np.random.RandomState(2024))
     assert rerender_quality(classifier, dataset, images).mean >= 0.95
+
+
+#: factors a bundled classifier cannot read to 0.95 from real images, and why; for these the test holds the
+#: classifier to the accuracy its manifest records instead
+NOT_IDENTIFIED = {("dsprites", "orientation"): "a square a quarter turn on, an ellipse half a turn on, renders "
+                                               "nearly the same image (manifest: 0.5735)"}
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_factors_round_trip_through_the_bundled_classifier(name):
+    """factors → ``observations_from_factors`` → bundled classifier → factors agree on ≥ 95 % of 400 real images
+    for every factor (measured, seed 2024: ellipses 400/400 on each of its seven factors; dSprites shape 400,
+    scale 400, posX 398, posY 396, orientation 238 = 0.595 — see NOT_IDENTIFIED), and each factor's agreement is
+    within sampling error of the accuracy the manifest records on 2000 other real images."""
+    entry = manifest()["models"][name]
+    classifier = load_factor_classifier(bundled_path(name))
+    dataset = get_dataset(entry["dataset"])
+    factors = dataset.sample_factors(400, np.random.RandomState(2024))
+    images = dataset.observations_from_factors(factors)
+    read = predict_factors(classifier, classifier_input(images, resolve_metric(dataset)))  # dSprites: binarized
+    agreement = dict(zip(dataset.factor_names, (read == factors).mean(axis=0), strict=True))
+    recorded = entry["quality"]["real_images"]["factor_accuracy"]
+    for factor, value in agreement.items():
+        if (entry["dataset"], factor) not in NOT_IDENTIFIED:
+            assert value >= 0.95, (factor, value)
+        p = recorded[factor]
+        assert abs(value - p) <= 4 * np.sqrt(p * (1 - p) / len(factors)) + 0.01, (factor, value, p)
 
 
 def test_score_generator_cli(capsys, tmp_path):

@@ -80,7 +80,7 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
     """
     from ..directions.dirfile import load_directions
     from ..directions.editing import parse_traverse
-    from ..directions.evaluation import lpips_scores, reconstructor_accuracy, summarise
+    from ..directions.evaluation import direction_table, lpips_scores, reconstructor_accuracy, summarise
     from ..directions.groundtruth import classifier_reader, effect_matrix, open_ground_truth, score_effects
     from ..directions.options import open_generator
     from ..directions.report import render_report
@@ -144,4 +144,10 @@ def command(directions_path, generator_path, device, class_index, rca, rca_steps
         click.echo(f"note: {note}")
     for key, value in summary.items():
         click.echo(f"{key}: {value:.4f}")
+    table = direction_table(columns)
+    if table:
+        click.echo("per direction" + (" (main factor: the ground-truth factor it changes most; its share: that "
+                                      "factor's share of the direction's change)" if truth is not None else "") + ":")
+    for line in table:
+        click.echo(f"  {line}")
     click.echo(f"wrote {out / 'evaluation.json'} and {out / 'report.html'}")

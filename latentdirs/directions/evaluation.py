@@ -174,3 +174,17 @@ def summarise(rca: RcaResult | None, lpips: LpipsResult | None, truth: GroundTru
         columns["main factor"] = truth.main_factor
         columns["its share"] = truth.main_share
     return summary, columns, notes
+
+
+def direction_table(columns: dict[str, list[Any]]) -> list[str]:
+    """The per-direction columns of :func:`summarise` as aligned text lines, one row per direction (the
+    ground-truth factor and its share first, when measured); no lines when there are no columns."""
+    names = sorted(columns, key=lambda name: name not in ("main factor", "its share"))
+    if not names:
+        return []
+    rows = [["direction", *names]]
+    for k in range(len(columns[names[0]])):
+        rows.append([str(k), *(f"{value:.3f}" if isinstance(value, float) else str(value)
+                                for value in (columns[name][k] for name in names))])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
