@@ -1,12 +1,11 @@
 """The local executor: stages in order, progress read from the commands' lines, one JobFinished per job, a
-failing stage ends its job, stop() lets running commands stop cleanly and drops queued jobs."""
+failing stage ends its job, stop() lets running commands stop cleanly and drops queued jobs, cancel() stops
+one job, gracefully or at once."""
 
-import sys
 import time
 
-from latentdirs.study.executor import Job, JobFinished, LocalExecutor, Progress, Stage, StageFinished, StageStarted
-
-PY = sys.executable
+from latentdirs.executors.base import Job, JobFinished, Progress, Stage, StageFinished, StageStarted
+from latentdirs.executors.local import LocalExecutor
 
 
 def collect(executor, jobs: int, timeout: float = 60.0) -> list:
@@ -22,10 +21,10 @@ def collect(executor, jobs: int, timeout: float = 60.0) -> list:
 
 def test_stages_progress_and_failure(tmp_path):
     progress = "import sys; [print(f'work: {i}/3 [00:00<00:00]', file=sys.stderr) for i in range(4)]"
-    ok = Job("ok", (Stage("run", (PY, "-c", progress)), Stage("evaluate", (PY, "-c", "print('scored')"))),
+    ok = Job("ok", (Stage("run", ("-c", progress)), Stage("evaluate", ("-c", "print('scored')"))),
              tmp_path / "ok.log")
-    bad = Job("bad", (Stage("run", (PY, "-c", "import sys; print('error: broken input'); sys.exit(2)")),
-                      Stage("evaluate", (PY, "-c", "print('never')"))), tmp_path / "bad.log")
+    bad = Job("bad", (Stage("run", ("-c", "import sys; print('error: broken input'); sys.exit(2)")),
+                      Stage("evaluate", ("-c", "print('never')"))), tmp_path / "bad.log")
     with LocalExecutor(2) as executor:
         executor.submit(ok)
         executor.submit(bad)
@@ -50,8 +49,8 @@ def test_stop_interrupts_running_commands_and_drops_queued_jobs(tmp_path):
                 "print('started', flush=True)\n"
                 "time.sleep(60)\n")
     with LocalExecutor(1) as executor:
-        executor.submit(Job("long", (Stage("run", (PY, "-c", graceful)),), tmp_path / "long.log"))
-        executor.submit(Job("queued", (Stage("run", (PY, "-c", "print('never')")),), tmp_path / "queued.log"))
+        executor.submit(Job("long", (Stage("run", ("-c", graceful)),), tmp_path / "long.log"))
+        executor.submit(Job("queued", (Stage("run", ("-c", "print('never')")),), tmp_path / "queued.log"))
         deadline = time.monotonic() + 30
         log = tmp_path / "long.log"
         while not log.exists() or "\nstarted\n" not in log.read_text():  # its output, not the command line
