@@ -155,6 +155,38 @@ def test_ray_jobs_hold_their_cpus_and_impossible_requests_are_refused(ray_instan
     assert second[0] >= first[1]  # 2 + 2 CPUs on a 2-CPU instance: one after the other
 
 
+def test_ray_job_whose_worker_dies_fails_with_one_line_and_the_others_go_on(ray_instance, tmp_path):
+    """The process of a job's actor killed (a lost node, an out-of-memory kill): its stage ends with one
+    ``lost the run`` line, its command ends with it, and the executor keeps running other jobs."""
+    import os
+    import signal
+
+    from latentdirs.executors.ray_runs import RayExecutor
+
+    parent = "import os, time\nprint('parent', os.getppid(), 'me', os.getpid(), flush=True)\ntime.sleep(60)\n"
+    with RayExecutor(2, cwd=tmp_path) as executor:
+        executor.submit(Job("lost", (Stage("run", ("-c", parent)),), tmp_path / "lost.log"))
+        deadline = time.monotonic() + 120
+        while "parent " not in ((tmp_path / "lost.log").read_text() if (tmp_path / "lost.log").exists() else ""):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        line = next(x for x in (tmp_path / "lost.log").read_text().splitlines() if x.startswith("parent "))
+        worker, command = int(line.split()[1]), int(line.split()[3])
+        os.kill(worker, signal.SIGKILL)
+        events = collect(executor, 1)
+        executor.submit(Job("after", (Stage("run", ("-c", "print('fine')")),), tmp_path / "after.log"))
+        events += collect(executor, 1)
+    lost = next(e for e in events if isinstance(e, StageFinished) and e.job == "lost")
+    assert lost.returncode == 1 and lost.message.startswith("error: lost the run: "), lost
+    assert "\n" not in lost.message and lost.message in (tmp_path / "lost.log").read_text()
+    done = {e.job: e for e in events if isinstance(e, JobFinished)}
+    assert not done["lost"].ok and done["after"].ok
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{command}").exists() and time.monotonic() < deadline:  # Ray ends the worker's children
+        time.sleep(0.1)
+    assert not Path(f"/proc/{command}").exists()
+
+
 @pytest.mark.parametrize("command", [["study", "run", "{spec}", "--out", "{out}", "--executor", "ray"],
                                      ["serve", "--data", "{out}", "--executor", "ray", "--address", "auto"]])
 def test_executor_ray_without_ray_is_one_line(command, tmp_path, monkeypatch, capsys):

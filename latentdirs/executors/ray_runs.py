@@ -7,8 +7,9 @@ on. The actor (:class:`RunProcess`, ``max_concurrency=2``) starts a stage's comm
 in batches (:meth:`RunProcess.read`) and signals it (:meth:`RunProcess.signal`); it is killed when the job
 ends, which returns its resources to the cluster. Ray schedules the actor like a task
 (``num_cpus``/``num_gpus`` from the job; a GPU job's command sees its GPUs through the
-``CUDA_VISIBLE_DEVICES`` Ray sets) and kills it, and with it the command, when the driver dies: the run
-folder keeps its last periodic checkpoint, and the next ``study run`` (or server start) resumes it.
+``CUDA_VISIBLE_DEVICES`` Ray sets) and kills it, and with it the command, when the driver dies (a command
+whose worker process dies otherwise is killed too, on Linux): the run folder keeps its last periodic
+checkpoint, and the next ``study run`` (or server start) resumes it.
 
 The commands start in the same directory as locally (``cwd``, default this process's: with a shared file
 system every node sees it) with the job's environment on top of the worker's, and this latentdirs first on
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -34,6 +36,7 @@ from .local import reap
 
 INSTALL = "--executor ray needs Ray: pip install 'latentdirs[ray]'"
 READ_WAIT_S = 1.0  # how long one read() waits for output in the actor
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def import_ray() -> Any:
@@ -142,24 +145,27 @@ class RunProcess:
         self._changed = threading.Condition()
 
     def start(self, argv: list[str], env: dict[str, str], cwd: str) -> dict[str, Any]:
-        """Start ``python ARGV`` in ``cwd``; ``{"python": the interpreter}`` or ``{"error": why not}``."""
-        # Ray's worker threads block SIGINT, and a child inherits the mask of the thread that starts it:
-        # unblocked here, so that the command can be stopped gracefully
-        mask = signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        """Start ``python ARGV`` in ``cwd``; ``{"python": the interpreter}`` or ``{"error": why not}``.
+
+        The command is started, followed and reaped by a thread of its own, which it outlives only if this
+        worker dies: then it is killed too (Linux: the parent-death signal of the thread that started it), so
+        that no orphan goes on writing into a run folder that the next ``study run`` resumes."""
+        reply: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._run, args=(argv, {**os.environ, **env}, cwd, reply), daemon=True).start()
+        return reply.get()
+
+    def _run(self, argv: list[str], env: dict[str, str], cwd: str, reply: queue.Queue) -> None:
         try:
             process = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env={**os.environ, **env}, cwd=cwd,
-                                       start_new_session=True)
+                                       stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+                                       preexec_fn=_child_setup(os.getpid()))
         except OSError as exc:
-            return {"error": f"cannot run {sys.executable} in {cwd} on {os.uname().nodename}: {exc.strerror or exc}"}
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            reply.put({"error": f"cannot run {sys.executable} in {cwd} on {os.uname().nodename}: "
+                                f"{exc.strerror or exc}"})
+            return
         with self._changed:
             self._process, self._lines, self._done = process, [], None
-        threading.Thread(target=self._follow, args=(process,), daemon=True).start()
-        return {"python": sys.executable}
-
-    def _follow(self, process: subprocess.Popen) -> None:
+        reply.put({"python": sys.executable})
         for line in process.stdout:  # type: ignore[union-attr]
             with self._changed:
                 self._lines.append(line)
@@ -186,6 +192,27 @@ class RunProcess:
             os.killpg(process.pid, signal.SIGKILL) if force else process.send_signal(signal.SIGINT)
         except ProcessLookupError:
             pass
+
+
+def _child_setup(parent: int) -> Callable[[], None]:
+    """What the command's process does between fork and exec: unblock every signal (Ray's worker threads block
+    SIGINT, and a child inherits the mask: the command could not be stopped gracefully) and, on Linux, ask for
+    SIGKILL when the thread that started it ends (it ends after reaping the command, or with the worker)."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: nothing is loaded after the fork
+    except (OSError, AttributeError):
+        prctl = None
+
+    def setup() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the worker died before the request took effect
+                os._exit(137)
+
+    return setup
 
 
 def _first_line(exc: BaseException) -> str:
