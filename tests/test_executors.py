@@ -5,6 +5,7 @@ folder and this checkout. Ray: a job holds its CPUs (two 2-CPU jobs on 2 CPUs ru
 request no node can meet is refused, and without Ray installed ``--executor ray`` is one line."""
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -199,6 +200,24 @@ def test_executor_ray_without_ray_is_one_line(command, tmp_path, monkeypatch, ca
     assert exit_.value.code == 2
     assert capsys.readouterr().err == "error: --executor ray needs Ray: pip install 'latentdirs[ray]'\n"
     assert not out.exists()
+
+
+def test_unreachable_ray_cluster_is_one_line_at_once_and_writes_nothing(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'latentdirs[ray]'")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"command": "train-vae", "settings": {"a": {}}, "seeds": 1, "baseline": "a"}))
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "latentdirs", "study", "run", str(spec), "--out",
+                           str(tmp_path / "out"), "--executor", "ray", "--address", f"127.0.0.1:{port}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and time.monotonic() - started < 60  # Ray alone retries for minutes
+    assert done.stderr == f"error: could not connect to Ray at 127.0.0.1:{port}: Connection refused\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_address_without_executor_ray_and_bad_addresses_are_one_line(tmp_path, capsys):

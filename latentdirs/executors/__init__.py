@@ -25,18 +25,17 @@ from .base import Executor
 EXECUTORS = ("local", "ray")
 
 
-def create(name: str, workers: int | None, *, address: str | None = None, cwd: str | Path | None = None,
-           pass_fds: tuple[int, ...] = ()) -> Executor:
+def create(name: str, workers: int | None, *, address: str | None = None, cwd: str | Path | None = None) -> Executor:
     """The executor ``name``: ``workers`` jobs at once (``local``: default the CPU count; ``ray``: default the
     cluster's CPUs), commands started in ``cwd`` (default: this process's). ``address`` (``ray`` only):
     ``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST:PORT`` (default: a cluster started on this machine,
-    else a new local instance). ``pass_fds`` (``local`` only): descriptors the commands inherit."""
+    else a new local instance); a cluster that cannot be reached is a UserError here, before any job."""
     if name == "local":
         import os
 
         from .local import LocalExecutor
 
-        return LocalExecutor(workers or os.cpu_count() or 1, cwd=cwd, pass_fds=pass_fds)
+        return LocalExecutor(workers or os.cpu_count() or 1, cwd=cwd)
     if name == "ray":
         from .ray_runs import RayExecutor
 

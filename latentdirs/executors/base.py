@@ -106,6 +106,9 @@ class Executor(ABC):
     """Runs jobs; see the module docstring."""
 
     workers: int  # jobs run at once
+    #: descriptors the commands inherit where they run on this machine (a study passes its lock, so that runs
+    #: left behind by a study process that died keep the folder locked); executors running them elsewhere ignore it
+    pass_fds: tuple[int, ...] = ()
 
     @abstractmethod
     def submit(self, job: Job) -> None: ...

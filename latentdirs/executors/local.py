@@ -17,9 +17,9 @@ class LocalExecutor(PoolExecutor):
     """At most ``workers`` jobs at once, their commands run by this Python interpreter.
 
     ``env``: the commands' environment before each job's own (default: this process's), with this
-    latentdirs first on ``PYTHONPATH``; ``cwd``: where they start; ``pass_fds``: descriptors they inherit (a
-    study passes its lock, so runs it leaves behind keep the study folder locked). A job's
-    :class:`~.base.Resources` ask nothing here: its CPUs are its commands' ``--threads``."""
+    latentdirs first on ``PYTHONPATH``; ``cwd``: where they start; ``pass_fds``: descriptors they inherit
+    (see :attr:`~.base.Executor.pass_fds`). A job's :class:`~.base.Resources` reserve nothing here: its CPUs
+    are its commands' ``--threads``."""
 
     def __init__(self, workers: int, env: dict[str, str] | None = None, cwd: str | Path | None = None,
                  pass_fds: tuple[int, ...] = ()) -> None:

@@ -23,6 +23,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -63,6 +64,7 @@ class RayExecutor(PoolExecutor):
         self.ray = ray = import_ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            _check_reachable(address)
             try:
                 ray.init(address=address, runtime_env=runtime_env(), logging_level=logging.WARNING,
                          log_to_driver=False)
@@ -192,6 +194,17 @@ class RunProcess:
             os.killpg(process.pid, signal.SIGKILL) if force else process.send_signal(signal.SIGINT)
         except ProcessLookupError:
             pass
+
+
+def _check_reachable(address: str | None) -> None:
+    """A :class:`UserError` at once when nothing listens at ``HOST:PORT`` (Ray itself retries for minutes)."""
+    if address in (None, "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise UserError(f"could not connect to Ray at {address}: {exc.strerror or exc}") from None
 
 
 def _child_setup(parent: int) -> Callable[[], None]:

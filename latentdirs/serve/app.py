@@ -33,6 +33,8 @@ def create_app(settings: ServeSettings, *, executor: Executor | None = None,
     """The application for ``settings`` (jobs run on ``executor``, default the one ``settings`` name);
     ``is_stopping`` tells open event streams that the server is shutting down (uvicorn waits for open
     connections before the application's own shutdown runs)."""
+    if executor is None:  # first: a cluster that cannot be reached is an error before anything is written
+        executor = create(settings.executor, settings.workers, address=settings.address, cwd=settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.database)
 
@@ -48,8 +50,6 @@ def create_app(settings: ServeSettings, *, executor: Executor | None = None,
         return api_models.evaluation_file(name, store.list(("done",)), settings.job_dir)
 
     registry = Registry(settings.models_dir, settings.uploads_dir, job_directions)
-    if executor is None:
-        executor = create(settings.executor, settings.workers, address=settings.address, cwd=settings.data_dir)
     runner = JobRunner(settings, store, executor, registry)
 
     @asynccontextmanager

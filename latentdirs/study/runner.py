@@ -89,16 +89,18 @@ def run_study(spec_path: str | Path, out: str | Path, workers: int | None = None
     todo = [cell for cell in cells if not is_finished(cell, kind)]
     outcome = StudyOutcome(total=len(cells), already=len(cells) - len(todo))
     record = {"format": STUDY_FORMAT, "spec_file": str(spec_path), "spec": spec.to_dict()}
-    with StudyLock(out) as lock:
-        if not todo:
+    if not todo:
+        with StudyLock(out):
             write_json(out / STUDY_FILE, record)
-            return outcome
-        resources = spec.resources or Resources()
-        prefix = ("-m", "latentdirs", "--threads", str(resources.threads))
-        jobs = {cell.key: (cell, _job(cell, prefix, kind, resources)) for cell in todo}
-        with create(executor, min(workers, len(todo)) if workers else None, address=address,
-                    pass_fds=(lock.fd,)) as runs:
-            runs.check(resources)
+        return outcome
+    resources = spec.resources or Resources()
+    prefix = ("-m", "latentdirs", "--threads", str(resources.threads))
+    jobs = {cell.key: (cell, _job(cell, prefix, kind, resources)) for cell in todo}
+    # the executor first (a cluster that cannot be reached, or too small, is an error before anything is written)
+    with create(executor, min(workers, len(todo)) if workers else None, address=address) as runs:
+        runs.check(resources)
+        with StudyLock(out) as lock:
+            runs.pass_fds = (lock.fd,)
             write_json(out / STUDY_FILE, record)
             with _stop_on_signals(runs) as stopping:
                 for _, job in jobs.values():
