@@ -101,6 +101,9 @@ IMAGE_SIDE_OR_NONE = Bounds(0, 4096, integer=True)
 PORT = Bounds(1, 65535, integer=True)
 #: jobs a server runs at once
 JOB_WORKERS = Bounds(1, 64, integer=True)
+#: CPUs and GPUs one run asks a cluster for (Ray shares a GPU between runs asking for fractions)
+RUN_CPUS = Bounds(0.0, 4096.0, lo_open=True)
+RUN_GPUS = Bounds(0.0, 64.0)
 N_JOBS = Bounds(1, 4096, integer=True, also=(-1,))
 #: an index (a direction k, a class of a conditional generator; checked against the file later)
 INDEX = Bounds(0, 2**31 - 1, integer=True)
@@ -163,6 +166,23 @@ def check_device_name(name: str) -> str:
     if not isinstance(name, str) or not _DEVICE.fullmatch(name):
         raise UserError(f"unknown device {name!r}; expected auto, cpu, cuda, cuda:N or mps")
     return name
+
+
+# --- cluster addresses ---------------------------------------------------------------------------------------------
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*|\[[0-9A-Fa-f:.]{2,45}\])"
+_RAY_ADDRESS = re.compile(rf"(?:ray://)?(?P<host>{_HOST}):(?P<port>\d{{1,5}})")
+
+
+def parse_ray_address(text: str) -> str:
+    """``text`` when it is a Ray address: ``auto`` (the cluster started on this machine), ``local`` (a new
+    instance), ``HOST:PORT`` (a cluster's head, joined as a driver) or ``ray://HOST:PORT`` (Ray Client)."""
+    if text in ("auto", "local"):
+        return text
+    match = _RAY_ADDRESS.fullmatch(str(text))
+    if match is None:
+        raise UserError(f"bad Ray address {text!r}; expected auto, local, HOST:PORT or ray://HOST:PORT")
+    PORT.check(int(match["port"]), f"Ray address {text!r}: port")
+    return text
 
 
 # --- memory -------------------------------------------------------------------------------------------------------

@@ -25,3 +25,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """A new local Ray instance for the whole session (2 CPUs, no dashboard; starting one takes seconds), with
+    this checkout first on its workers' path as the ray executor sets it. Skips when Ray is not installed (the
+    ``test`` extra installs it)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'latentdirs[ray]'")
+    from latentdirs.executors.ray_runs import runtime_env
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False,
+             logging_level="WARNING")
+    yield ray
+    ray.shutdown()

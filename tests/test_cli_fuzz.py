@@ -104,6 +104,10 @@ def world(tmp_path_factory):
     big["init_kwargs"]["img_resolution"] = 2**20
     (w / "G_res20.json").write_text(json.dumps(big))
     shutil.copy(w / "G.safetensors", w / "G_res20.safetensors")
+    (w / "study.json").write_text(json.dumps({"command": "train-vae", "settings": {"a": {}}, "seeds": 1,
+                                              "baseline": "a"}))
+    (w / "resources_spec.json").write_text('{"command": "train-vae", "settings": {"a": {}}, "seeds": 1, '
+                                           '"baseline": "a", "resources": {"cpus": 2, "gpus": NaN}}')
     (w / "out").mkdir()
     return w
 
@@ -250,6 +254,16 @@ ISSUE_CASES = [
     (["train-vae", "--out", "{w}/out/v", "--dataset", "3dshapes", "--data-path", "{w}/missing.h5"], "missing.h5"),
     (["generate", "--generator", G, "--class-idx", "-1"], "not in"),
     (["train-gan", "--out", "{w}/out/g", "--threads", "0"], "not in"),
+    # issue 25: the executor options
+    (["serve", "--data", "{w}/out/serve", "--address", "auto"], "--address is for --executor ray"),
+    (["serve", "--data", "{w}/out/serve", "--executor", "ray", "--address", "ray://"], "bad Ray address"),
+    (["serve", "--data", "{w}/out/serve", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray'"),
+    (["serve", "--data", "{w}/out/serve", "--job-gpus", "-1"], "not in [0, 64]"),
+    (["study", "run", "{w}/study.json", "--out", "{w}/out/study", "--address", "head:6379"],
+     "--address is for --executor ray"),
+    (["study", "run", "{w}/study.json", "--out", "{w}/out/study", "--executor", "ray", "--address", "head:0"],
+     "port: 0 is not in [1, 65535]"),
+    (["study", "run", "{w}/resources_spec.json", "--out", "{w}/out/study"], "resources.gpus: nan is not a finite"),
     # files that are missing, empty, of another kind or corrupt
     (["edit", "--generator", G, "--directions", "{w}/bad_header.safetensors", "--seed", "1", "-d", "0", "-s", "1",
       "--out", "{w}/out/e.png"], "corrupt"),
@@ -295,16 +309,30 @@ BASE = {  # a valid invocation of each command (the bad option is appended; clic
     "metrics": ["--codes", "{w}/codes.npy", "--factors", "{w}/factors.npy", "--metrics", "mig"],
     "score-generator": ["--generator", G, "--num", "4"],
     "serve": ["--data", "{w}/out/serve"],
+    "study run": ["{w}/study.json", "--out", "{w}/out/study"],
     "train-factor-classifier": ["--out", "{w}/out/fc", "--steps", "2", "--batch-size", "4", "--eval-samples", "4"],
     "train-gan": ["--out", "{w}/out/g", "--kimg", "0.004", "--batch", "4"],
     "train-vae": ["--out", "{w}/out/v", "--steps", "2", "--batch-size", "4"],
 }
 
 
+def _commands() -> dict[str, object]:
+    """Every command by its words (``serve``, ``study run``): the subcommands of groups too."""
+    import click
+
+    found = {}
+    for name, command in sorted(cli.commands.items()):
+        if isinstance(command, click.Group):
+            found.update({f"{name} {sub}": subcommand for sub, subcommand in sorted(command.commands.items())})
+        else:
+            found[name] = command
+    return found
+
+
 def _options():
     """(command, option flag, type) for every option of every command whose value is checked at parse time."""
     found = []
-    for name, command in sorted(cli.commands.items()):
+    for name, command in _commands().items():
         for param in command.params:
             if param.opts and param.opts[0].startswith("--") and isinstance(param.type, BoundedInt | BoundedFloat
                                                                            | Device | Spec):
@@ -338,7 +366,7 @@ def test_every_numeric_option_is_bounded():
     """No command takes a number without a range (click's plain INT / FLOAT let NaN and 10**20 through)."""
     import click
 
-    loose = [(name, param.opts[0]) for name, command in cli.commands.items() for param in command.params
+    loose = [(name, param.opts[0]) for name, command in _commands().items() for param in command.params
              if isinstance(param.type, click.types.IntParamType | click.types.FloatParamType)]
     assert loose == []
     assert len({(c, f) for c, f, _ in OPTIONS}) >= 90
@@ -346,7 +374,7 @@ def test_every_numeric_option_is_bounded():
 
 @pytest.mark.parametrize("command, flag, value", OPTION_CASES, ids=[f"{c} {f} {v[:12]}" for c, f, v in OPTION_CASES])
 def test_bad_option_values_are_one_line(world, command, flag, value):
-    argv = [command, *BASE[command], flag, value]
+    argv = [*command.split(), *BASE[command], flag, value]
     check_refused(world, [arg.format(w=world) for arg in argv])
 
 
@@ -381,7 +409,7 @@ def _outside(kind) -> st.SearchStrategy[str]:
 def test_generated_numbers_are_refused(world, data):
     command, flag, kind = data.draw(st.sampled_from(NUMERIC), label="option")
     value = data.draw(_outside(kind), label="value")
-    check_refused(world, [arg.format(w=world) for arg in [command, *BASE[command], flag, value]])
+    check_refused(world, [arg.format(w=world) for arg in [*command.split(), *BASE[command], flag, value]])
 
 
 def _npy(shape: tuple[int, ...], descr: str, payload: bytes) -> bytes:

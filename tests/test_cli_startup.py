@@ -1,5 +1,5 @@
 """The CLI answers before importing the heavy stacks: ``--help``, every command's help and argument errors need
-neither torch nor scikit-learn (nor numpy); and the names copied into ``commands/_choices.py`` for that stay
+neither torch nor scikit-learn (nor numpy, nor Ray); and the names copied into ``commands/_choices.py`` for that stay
 equal to the modules that define them."""
 
 import json
@@ -14,16 +14,19 @@ import json, sys
 from click.testing import CliRunner
 import latentdirs.cli as cli_module
 cli = cli_module.cli
-imported = {"import": sorted(m for m in ("torch", "sklearn", "numpy", "scipy") if m in sys.modules)}
+HEAVY = ("torch", "sklearn", "numpy", "scipy", "ray")
+imported = {"import": sorted(m for m in HEAVY if m in sys.modules)}
 runner = CliRunner()
 codes = {"--help": runner.invoke(cli, ["--help"]).exit_code}
 for name in sorted(cli.commands):
     codes[name] = runner.invoke(cli, [name, "--help"]).exit_code
+    for sub in sorted(getattr(cli.commands[name], "commands", {})):
+        codes[f"{name} {sub}"] = runner.invoke(cli, [name, sub, "--help"]).exit_code
 try:
     cli_module.main(["metrics", "--bogus"])
 except SystemExit as exc:
     codes["metrics --bogus"] = exc.code
-imported["help"] = sorted(m for m in ("torch", "sklearn", "numpy", "scipy") if m in sys.modules)
+imported["help"] = sorted(m for m in HEAVY if m in sys.modules)
 print(json.dumps({"imported": imported, "codes": codes, "commands": sorted(cli.commands)}))
 """
 
@@ -40,6 +43,7 @@ def test_cli_import_and_every_help_import_no_heavy_stack():
 
 
 def test_choice_copies_equal_their_sources():
+    from latentdirs import executors
     from latentdirs.commands import _choices
     from latentdirs.directions import editing, evaluation, formats, model, reconstructor, spaces
     from latentdirs.metrics import suite
@@ -55,3 +59,4 @@ def test_choice_copies_equal_their_sources():
     assert _choices.SPACES == spaces.SPACE_KINDS
     assert _choices.RECONSTRUCTOR_NETS == reconstructor.NETS
     assert _choices.RCA_CHECKPOINT == evaluation.RCA_CHECKPOINT
+    assert _choices.EXECUTORS == executors.EXECUTORS

@@ -379,22 +379,30 @@ def test_other_job_commands_run_and_report_the_cli_error(models, tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_a_server_stopped_mid_job_finishes_it_after_a_restart_with_the_same_directions(models, tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_server_stopped_mid_job_finishes_it_after_a_restart_with_the_same_directions(models, tmp_path, executor,
+                                                                                     request):
+    """On either executor (ray: a local 2-CPU instance; each job a Ray actor) the stop reaches the job as a
+    SIGINT, it saves a checkpoint, and the next server resumes it to the uninterrupted run's directions."""
+    if executor == "ray":
+        request.getfixturevalue("ray_instance")
     folder, generator, _ = models
     options = {**TINY_DISCOVER, "steps": 150, "checkpoint_every": 0}
     data = tmp_path / "data"
-    with client(data, folder) as c:
+    with client(data, folder, executor=executor) as c:
         job_id = c.post("/api/jobs", json={"command": "discover", "options": {"generator": "models/tiny0",
                                                                              **options}}).json()["id"]
         job = wait_for(c, job_id, until=lambda j: j["progress"].get("step", 0) >= 2)
         assert job["state"] == "running" and job["progress"]["step"] < options["steps"]
+        assert type(c.app.state.runner.executor).__name__ == {"local": "LocalExecutor", "ray": "RayExecutor"}[executor]
+        assert (c.app.state.store.get(job_id)["pid"] is None) == (executor == "ray")  # a Ray actor's child: no pid
     # the server has stopped: the job saved a checkpoint and waits in the queue
     store = JobStore(data / "jobs.sqlite3")
     stopped = store.get(job_id)
     store.close()
     assert stopped["state"] == "queued" and stopped["returncode"] == 130
     assert (data / "jobs" / job_id / "checkpoint.pt").is_file()
-    with client(data, folder) as c:
+    with client(data, folder, executor=executor) as c:
         job = wait_for(c, job_id)
         log = c.get(f"/api/jobs/{job_id}/log").text
         assert job["state"] == "done" and job["attempts"] == 2, log

@@ -75,6 +75,10 @@ def with_changes(**changes):
     (with_changes(metrics=["dci.disentanglement"]), "metric 'dci.disentanglement' is not one the evaluation writes"),
     (with_changes(command="train-gan"), "command must be one of train-vae, discover"),
     (with_changes(grid=[1, 2]), "unknown key(s) grid"),
+    (with_changes(resources={"cpus": 0}), "resources.cpus: 0 is not in (0, 4096]"),
+    (with_changes(resources={"gpus": -1}), "resources.gpus: -1 is not in [0, 64]"),
+    (with_changes(resources={"cpus": True}), "resources.cpus: True is not a number"),
+    (with_changes(resources={"memory": 4}), "resources must be an object with cpus and/or gpus"),
     ({k: v for k, v in BASE.items() if k != "seeds"}, "missing key 'seeds'"),
 ])
 def test_malformed_spec_is_one_line_and_starts_nothing(tmp_path, capsys, spec, expected):
@@ -126,6 +130,23 @@ def test_settings_override_and_drop_base_options(tmp_path):
     assert cells[0].argv["evaluate"] == ("evaluate", "--run", str(tmp_path / "plain" / "seed_0"), "--n-jobs", "1",
                                          "--metrics", "mig")
     assert cells[0].identity("run")[-1] == "<cell>"
+
+
+def test_resources_per_run_set_threads_and_what_the_executor_reserves(tmp_path):
+    from latentdirs.executors.base import Resources
+    from latentdirs.study.kinds import KINDS
+    from latentdirs.study.runner import _job
+
+    spec = spec_from_dict(with_changes(resources={"cpus": 2.5, "gpus": 0.5}), "spec")
+    assert spec.resources == Resources(2.5, 0.5) and spec.resources.threads == 2
+    assert spec_from_dict(spec.to_dict(), "study.json") == spec
+    assert "resources" not in spec_from_dict(BASE, "spec").to_dict()  # a spec without them records what it did
+    assert spec_from_dict(with_changes(resources={"gpus": 1}), "spec").resources == Resources(1.0, 1.0)
+    cell = plan_cells(spec, tmp_path)[0]
+    job = _job(cell, ("-m", "latentdirs", "--threads", "2"), KINDS["train-vae"], spec.resources)
+    assert job.resources == spec.resources and job.env["OMP_NUM_THREADS"] == "2"
+    assert [stage.argv[:5] for stage in job.stages] == [("-m", "latentdirs", "--threads", "2", "train-vae"),
+                                                        ("-m", "latentdirs", "--threads", "2", "evaluate")]
 
 
 def test_statistics_against_scipy():

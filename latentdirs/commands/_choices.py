@@ -27,3 +27,5 @@ SPACES = ("z", "w", "w+")
 RECONSTRUCTOR_NETS = ("resnet18", "lenet", "small")
 #: latentdirs.directions.evaluation.RCA_CHECKPOINT
 RCA_CHECKPOINT = "rca_checkpoint.pt"
+#: latentdirs.executors.EXECUTORS
+EXECUTORS = ("local", "ray")

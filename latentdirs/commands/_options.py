@@ -15,6 +15,7 @@ import click
 
 from .. import validation as v
 from ..errors import UserError
+from ._choices import EXECUTORS
 
 
 class BoundedInt(click.ParamType):
@@ -169,6 +170,8 @@ FRACTION = BoundedFloat(v.FRACTION)
 NUM_BINS = BoundedInt(v.NUM_BINS)
 TRAVERSE = Spec("START:STOP:COUNT", v.parse_traverse)
 SHIFT_RANGE = Spec("MIN:MAX", v.parse_shift_range)
+RAY_ADDRESS = Spec("ADDRESS", v.parse_ray_address)
+RUN_GPUS = BoundedFloat(v.RUN_GPUS)
 
 
 def device_option(default: str | None = "auto", help: str = "auto, cpu, cuda, cuda:N or mps.") -> Callable:
@@ -199,3 +202,26 @@ def generator_inputs(path: str | None) -> list[str]:
     from ..gan.loaders.native import native_paths
 
     return [path, *map(str, native_paths(path))]
+
+
+def executor_options(func: Callable) -> Callable:
+    """``--executor local|ray`` and ``--address`` (checked by :func:`check_executor`)."""
+    func = click.option("--address", type=RAY_ADDRESS, default=None,
+                        help="With --executor ray: the cluster: auto (the one `ray start` runs on this machine), "
+                             "HOST:PORT of its head, ray://HOST:PORT (Ray Client) or local (a new instance) "
+                             "[default: auto if there is one, else local]")(func)
+    func = click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+                        help="Where runs execute: processes on this machine, or Ray actors on a cluster, each "
+                             "with its CPUs and GPUs (the output folder must then be on a file system every "
+                             "node sees, at the same path).")(func)
+    return func
+
+
+def check_executor(executor: str, address: str | None) -> None:
+    """One ``error:`` line for ``--address`` without ``--executor ray``, or ``--executor ray`` without Ray."""
+    if address is not None and executor != "ray":
+        raise UserError("--address is for --executor ray")
+    if executor == "ray":
+        from ..executors.ray_runs import import_ray
+
+        import_ray()

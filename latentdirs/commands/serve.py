@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .. import validation as v
-from ._options import COUNT, THREADS, BoundedInt
+from ._options import COUNT, RUN_GPUS, THREADS, BoundedInt, check_executor, executor_options
 
 
 @click.command("serve")
@@ -24,9 +24,15 @@ from ._options import COUNT, THREADS, BoundedInt
               help="Access token every request must carry (also $LATENTDIRS_TOKEN); with --host beyond localhost "
                    "and no token, one is generated and printed once.")
 @click.option("--device", default="cpu", show_default=True, help="Device the editor renders on: cpu, cuda, auto.")
-@click.option("--job-threads", type=THREADS, default=1, show_default=True, help="torch threads of each job.")
+@click.option("--job-threads", type=THREADS, default=1, show_default=True,
+              help="torch threads of each job (the CPUs it asks a Ray cluster for).")
+@click.option("--job-gpus", type=RUN_GPUS, default=0.0, show_default=True,
+              help="GPUs each job asks a Ray cluster for (fractions share one); jobs still compute on their "
+                   "device option.")
 @click.option("--max-upload-mb", type=COUNT, default=512, show_default=True, help="Largest upload accepted.")
-def command(models_dir, data_dir, host, port, workers, token, device, job_threads, max_upload_mb) -> None:
+@executor_options
+def command(models_dir, data_dir, host, port, workers, token, device, job_threads, job_gpus, max_upload_mb, executor,
+            address) -> None:
     """Serve the direction editor and a job API (discover, evaluate-directions, train-vae) over HTTP.
 
     Open the printed address in a browser: pick a generator and a direction set, move one slider per
@@ -39,6 +45,7 @@ def command(models_dir, data_dir, host, port, workers, token, device, job_thread
       latentdirs serve                                   # bundled generator, http://127.0.0.1:8765/
       latentdirs serve --models ~/generators --data runs/serve --workers 2
       latentdirs serve --host 0.0.0.0 --port 8080        # prints a link with a generated token
+      latentdirs serve --data /shared/serve --executor ray --address auto --workers 16   # jobs on a Ray cluster
       curl -X POST localhost:8765/api/jobs -H 'Content-Type: application/json' -d '{"command": "discover", \\
           "options": {"generator": "dsprites_generator", "method": "sefa", "num_directions": 6}}'
     """
@@ -51,12 +58,14 @@ def command(models_dir, data_dir, host, port, workers, token, device, job_thread
     from ..serve.app import create_app
     from ..serve.settings import LOCAL_HOSTS, ServeSettings
 
+    check_executor(executor, address)
     generated = token is None and host not in LOCAL_HOSTS
     if generated:
         token = secrets.token_urlsafe(24)
     settings = ServeSettings(data_dir=Path(data_dir).resolve(), models_dir=Path(models_dir).resolve() if models_dir
                              else None, token=token, workers=workers, device=str(resolve_device(device)),
-                             max_upload_bytes=max_upload_mb << 20, job_threads=job_threads)
+                             max_upload_bytes=max_upload_mb << 20, job_threads=job_threads, job_gpus=job_gpus,
+                             executor=executor, address=address)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     holder: dict[str, uvicorn.Server] = {}
     app = create_app(settings, is_stopping=lambda: "server" in holder and holder["server"].should_exit)

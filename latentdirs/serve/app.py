@@ -16,21 +16,25 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..directions.discovery import DIRECTIONS_FILE
+from ..executors import create
+from ..executors.base import Executor
 from . import api_jobs, api_models, page
 from .auth import install_auth
 from .errors import install_handlers
-from .executor import Executor, LocalExecutor
 from .jobsdb import JobStore
 from .registry import Registry
 from .render import Renderer
-from .runner import JobRunner, job_environment
+from .runner import JobRunner
 from .settings import ServeSettings
 
 
 def create_app(settings: ServeSettings, *, executor: Executor | None = None,
                is_stopping: Callable[[], bool] | None = None) -> FastAPI:
-    """The application for ``settings``; ``is_stopping`` tells open event streams that the server is shutting
-    down (uvicorn waits for open connections before the application's own shutdown runs)."""
+    """The application for ``settings`` (jobs run on ``executor``, default the one ``settings`` name);
+    ``is_stopping`` tells open event streams that the server is shutting down (uvicorn waits for open
+    connections before the application's own shutdown runs)."""
+    if executor is None:  # first: a cluster that cannot be reached is an error before anything is written
+        executor = create(settings.executor, settings.workers, address=settings.address, cwd=settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.database)
 
@@ -46,8 +50,7 @@ def create_app(settings: ServeSettings, *, executor: Executor | None = None,
         return api_models.evaluation_file(name, store.list(("done",)), settings.job_dir)
 
     registry = Registry(settings.models_dir, settings.uploads_dir, job_directions)
-    runner = JobRunner(settings, store, executor or LocalExecutor(settings.workers, job_environment(settings),
-                                                                  cwd=settings.data_dir), registry)
+    runner = JobRunner(settings, store, executor, registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

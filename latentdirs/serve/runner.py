@@ -1,12 +1,13 @@
-"""The job queue: jobs wait in the database, an :class:`~.executor.Executor` runs them, their output becomes
-progress, and a stop or restart of the server loses nothing.
+"""The job queue: jobs wait in the database, an executor (:mod:`latentdirs.executors`: this machine's process
+pool or a Ray cluster) runs them, their output becomes progress, and a stop or restart of the server loses
+nothing.
 
 A job runs as ``python -m latentdirs --threads N <command> <options> --out <data>/jobs/<id>``; its output
 goes to ``<data>/logs/<id>.log`` and, parsed (:mod:`.joblog`), into the job's progress. Stopping the server
 interrupts running jobs the way Ctrl-C does (they save a checkpoint) and puts them back in the queue; on
 start, jobs the database still shows running (the server was killed) are stopped if their process is
-still alive and queued again. A queued job that has a checkpoint starts with ``--resume``
-(:func:`~.jobspec.resume_wanted`), so it continues where it stopped.
+still alive (on a Ray cluster the driver's death ended them) and queued again. A queued job that has a
+checkpoint starts with ``--resume`` (:func:`~.jobspec.resume_wanted`), so it continues where it stopped.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ import os
 import secrets
 import shlex
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from ..executors.base import Executor, Job, JobFinished, Progress, Resources, Stage, StageFinished, StageStarted
 from .errors import ApiError
-from .executor import Executor
 from .joblog import error_line, parse_progress
 from .jobsdb import JobStore
 from .jobspec import JobArgv, build_argv, resume_wanted
@@ -35,15 +35,10 @@ PROGRESS_WRITE_S = 0.5  # progress reaches the database at most this often per j
 
 
 def job_environment(settings: ServeSettings) -> dict[str, str]:
-    """The environment of job processes: this latentdirs first on the path, a progress line a second, one
-    thread per library."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    env["LATENTDIRS_PROGRESS_INTERVAL"] = str(settings.progress_interval_s)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["OMP_NUM_THREADS"] = str(settings.job_threads)
-    return env
+    """What job processes get on top of the executor's environment: a progress line a second, unbuffered
+    output, ``--job-threads`` threads per library."""
+    return {"LATENTDIRS_PROGRESS_INTERVAL": str(settings.progress_interval_s), "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": str(settings.job_threads)}
 
 
 class JobRunner:
@@ -57,22 +52,38 @@ class JobRunner:
         self._wake = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._events: threading.Thread | None = None
+        self._closed = threading.Event()
         self._progress: dict[str, tuple[dict[str, Any], float]] = {}
+        self._returncodes: dict[str, int] = {}
 
     # -- life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
         self._recover()
         self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
+        self._events = threading.Thread(target=self._follow, name="job-events", daemon=True)
         self._thread.start()
+        self._events.start()
 
     def stop(self) -> None:
-        """Stop starting jobs; interrupt running ones (each saves its checkpoint) and leave them queued."""
+        """Stop starting jobs; interrupt running ones (each saves its checkpoint) and leave them queued; those
+        still running after ``stop_timeout_s`` are killed."""
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join()
-        self.executor.stop_all(self.settings.stop_timeout_s)
+        for force, wait_s in ((False, self.settings.stop_timeout_s), (True, 5.0)):
+            self.executor.stop(force=force)
+            deadline = time.monotonic() + wait_s
+            while self.executor.free_slots() < self.executor.workers and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.executor.free_slots() >= self.executor.workers:
+                break
+        self.executor.close()
+        self._closed.set()
+        if self._events is not None:
+            self._events.join()
 
     def _recover(self) -> None:
         for job in self.store.list(("running", "cancelling")):
@@ -98,7 +109,7 @@ class JobRunner:
                                                           finished=time.time()):
             return self._job(job_id)
         if job["state"] == "running" and self.store.update(job_id, only_if=("running",), state="cancelling"):
-            self.executor.interrupt(job_id)
+            self.executor.cancel(job_id)
             return self._job(job_id)
         if job["state"] == "cancelling":
             return job
@@ -148,22 +159,43 @@ class JobRunner:
         job_id = job["id"]
         out = self.settings.job_dir(job_id)
         resume = resume_wanted(job["command"], out)
-        argv = [sys.executable, "-m", "latentdirs", "--threads", str(self.settings.job_threads),
-                *JobArgv(**job["argv"]).argv(out, resume)]
+        argv = ("-m", "latentdirs", "--threads", str(self.settings.job_threads),
+                *JobArgv(**job["argv"]).argv(out, resume))
         if not self.store.update(job_id, only_if=("queued",), state="running", attempts=job["attempts"] + 1,
                                  started=job["started"] or time.time(), returncode=None):
             return  # cancelled meanwhile
         log_path = self.settings.job_log(job_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a", encoding="utf-8") as handle:
-            handle.write(f"[latentdirs serve] attempt {job['attempts'] + 1}: {shlex.join(argv[1:])}\n")
-        try:
-            pid = self.executor.start(job_id, argv, log_path, self._on_line, self._on_exit)
-        except OSError as exc:
-            self.store.update(job_id, state="failed", error=f"could not start the job: {exc}", finished=time.time())
-            return
-        self.store.update(job_id, only_if=("running", "cancelling"), pid=pid)
-        log.info("job %s started (pid %d%s)", job_id, pid, ", resuming" if resume else "")
+            handle.write(f"[latentdirs serve] attempt {job['attempts'] + 1}: {shlex.join(argv)}\n")
+        resources = Resources(cpus=self.settings.job_threads, gpus=self.settings.job_gpus)
+        self.executor.submit(Job(job_id, (Stage(job["command"], argv),), log_path, job_environment(self.settings),
+                                 resources))
+        log.info("job %s submitted%s", job_id, " (resuming)" if resume else "")
+
+    def _follow(self) -> None:
+        """Turn the executor's events into job states, until the executor is closed and its events are read."""
+        while True:
+            events = self.executor.wait(timeout=0.2)
+            if not events and self._closed.is_set():
+                return
+            for event in events:
+                try:
+                    self._on_event(event)
+                except Exception:  # a failed database write must not stop the others
+                    log.exception("handling %s failed", event)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, StageStarted):
+            self.store.update(event.job, only_if=("running", "cancelling"), pid=event.pid)
+            log.info("job %s started%s", event.job, f" (pid {event.pid})" if event.pid is not None else "")
+        elif isinstance(event, Progress):
+            self._on_line(event.job, event.line)
+        elif isinstance(event, StageFinished):
+            self._returncodes[event.job] = event.returncode
+        elif isinstance(event, JobFinished):
+            code = self._returncodes.pop(event.job, None)
+            self._on_exit(event.job, code if code is not None else 130 if event.stopped else 1)
 
     def _on_line(self, job_id: str, line: str) -> None:
         progress = parse_progress(line)

@@ -12,7 +12,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 class ServeSettings:
     """``data_dir`` holds the job database, job folders, logs and uploads; ``models_dir`` (optional) is scanned
     for generators and direction sets. ``token``: the access token every request must carry (None: none
-    needed, only for a server bound to localhost). ``workers``: jobs run at once."""
+    needed, only for a server bound to localhost). ``workers``: jobs run at once. ``executor``: where
+    (``local`` or ``ray``, at ``address``); each job asks it for ``job_threads`` CPUs and ``job_gpus`` GPUs."""
 
     data_dir: Path
     models_dir: Path | None = None
@@ -21,6 +22,9 @@ class ServeSettings:
     device: str = "cpu"
     max_upload_bytes: int = 512 << 20
     job_threads: int = 1  # torch threads of each job process (`latentdirs --threads`)
+    job_gpus: float = 0.0  # GPUs a Ray cluster reserves for each job
+    executor: str = "local"
+    address: str | None = None
     progress_interval_s: float = 1.0  # a job's progress line at most this often
     stop_timeout_s: float = 60.0  # how long a job may take to save its checkpoint when stopped
 

@@ -4,7 +4,6 @@
 - :mod:`.argv`, :mod:`.kinds` — spec options → the commands' own command lines; what each base command's
   cells run and where their numbers land
 - :mod:`.cells` — the cells (``OUT/<setting>/seed_<k>/``), the checks before anything starts, their status
-- :mod:`.executor` — the :class:`~.executor.Executor` interface and the local process pool
-- :mod:`.lock`, :mod:`.runner` — ``study run``
+- :mod:`.lock`, :mod:`.runner` — ``study run`` (on an executor of :mod:`latentdirs.executors`)
 - :mod:`.results`, :mod:`.stats`, :mod:`.plots`, :mod:`.report` — ``study report``
 """

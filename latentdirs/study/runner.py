@@ -1,5 +1,6 @@
-"""``study run``: check the whole spec, then run every unfinished cell (run, then evaluation) on an executor,
-with an overall bar (cells, ETA) and one progress line per run in flight.
+"""``study run``: check the whole spec, then run every unfinished cell (run, then evaluation) on an executor
+(:mod:`latentdirs.executors`: this machine's process pool, or a Ray cluster), with an overall bar (cells, ETA)
+and one progress line per run in flight.
 
 Ctrl-C (SIGINT) or SIGTERM: no new cell starts and each running command gets one SIGINT, so it saves its
 checkpoint and stops; the study then exits with status 130 (``interrupted: …``). A second one stops the
@@ -9,11 +10,10 @@ that are not finished, continuing the interrupted ones from their checkpoints.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..executors import create
+from ..executors.base import Executor, Job, JobFinished, Progress, Resources, Stage, StageFinished, StageStarted
 from ..interrupt import Interrupted
 from ..io import write_json
 from ..progress import INTERVAL_VARIABLE, progress_bar
@@ -35,23 +37,17 @@ from .cells import (
     record_stage,
     stage_done,
 )
-from .executor import Executor, Job, JobFinished, LocalExecutor, Progress, Stage, StageFinished, StageStarted
 from .kinds import KINDS, Kind
 from .lock import StudyLock
 from .results import STUDY_FILE, STUDY_FORMAT
 from .spec import StudySpec, load_spec
 
-#: environment of every run: one thread for every numerical library, unbuffered output, frequent progress lines
-RUN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           INTERVAL_VARIABLE: "5"}
 
-
-def run_environment() -> dict[str, str]:
-    """This process's environment with :data:`RUN_ENV`, and this latentdirs first on the import path (the runs
-    execute the same code as the study, wherever it is started from)."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, **RUN_ENV, "PYTHONPATH": path}
+def run_environment(threads: int) -> dict[str, str]:
+    """What every run's environment gets on top of the executor's: ``threads`` threads for every numerical
+    library, unbuffered output, frequent progress lines."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+            "PYTHONUNBUFFERED": "1", INTERVAL_VARIABLE: "5"}
 
 
 @dataclass
@@ -84,25 +80,32 @@ def prepare(spec_path: str | Path, out: str | Path) -> tuple[StudySpec, list[Cel
     return spec, cells
 
 
-def run_study(spec_path: str | Path, out: str | Path, workers: int,
-              executor_factory: Callable[..., Executor] = LocalExecutor) -> StudyOutcome:
-    """Run the study of ``spec_path`` into ``out`` (see the module docstring). ``executor_factory(workers,
-    env=…, pass_fds=…)`` makes the executor (the environment and the inherited lock descriptor of the runs)."""
+def run_study(spec_path: str | Path, out: str | Path, workers: int | None = None, executor: str = "local",
+              address: str | None = None) -> StudyOutcome:
+    """Run the study of ``spec_path`` into ``out`` (see the module docstring) on the executor named ``executor``
+    (``local`` or ``ray``, at ``address``) with ``workers`` runs at once (None: the executor's default)."""
     spec, cells = prepare(spec_path, out)
     out, kind = Path(out), KINDS[spec.command]
     todo = [cell for cell in cells if not is_finished(cell, kind)]
     outcome = StudyOutcome(total=len(cells), already=len(cells) - len(todo))
-    with StudyLock(out) as lock:
-        write_json(out / STUDY_FILE, {"format": STUDY_FORMAT, "spec_file": str(spec_path), "spec": spec.to_dict()})
-        if not todo:
-            return outcome
-        prefix = (sys.executable, "-m", "latentdirs", "--threads", "1")
-        jobs = {cell.key: (cell, _job(cell, prefix, kind)) for cell in todo}
-        executor = executor_factory(min(workers, len(todo)), env=run_environment(), pass_fds=(lock.fd,))
-        with executor, _stop_on_signals(executor) as stopping:
-            for _, job in jobs.values():
-                executor.submit(job)
-            _follow(executor, jobs, outcome, spec.name, stopping)
+    record = {"format": STUDY_FORMAT, "spec_file": str(spec_path), "spec": spec.to_dict()}
+    if not todo:
+        with StudyLock(out):
+            write_json(out / STUDY_FILE, record)
+        return outcome
+    resources = spec.resources or Resources()
+    prefix = ("-m", "latentdirs", "--threads", str(resources.threads))
+    jobs = {cell.key: (cell, _job(cell, prefix, kind, resources)) for cell in todo}
+    # the executor first (a cluster that cannot be reached, or too small, is an error before anything is written)
+    with create(executor, min(workers, len(todo)) if workers else None, address=address) as runs:
+        runs.check(resources)
+        with StudyLock(out) as lock:
+            runs.pass_fds = (lock.fd,)
+            write_json(out / STUDY_FILE, record)
+            with _stop_on_signals(runs) as stopping:
+                for _, job in jobs.values():
+                    runs.submit(job)
+                _follow(runs, jobs, outcome, spec.name, stopping)
         if stopping.is_set():
             raise Interrupted(f"stopped; {outcome.already + len(outcome.finished)} of {outcome.total} cells finished, "
                               "the runs in flight saved checkpoints; run the same command again to continue")
@@ -112,12 +115,12 @@ def run_study(spec_path: str | Path, out: str | Path, workers: int,
     return outcome
 
 
-def _job(cell: Cell, prefix: tuple[str, ...], kind: Kind) -> Job:
+def _job(cell: Cell, prefix: tuple[str, ...], kind: Kind, resources: Resources) -> Job:
     stages = []
     if not stage_done(cell, "run", kind):
         stages.append(Stage("run", (*prefix, *cell.argv["run"], *kind.resume_args(cell.folder))))
     stages.append(Stage("evaluate", (*prefix, *cell.argv["evaluate"])))
-    return Job(cell.key, tuple(stages), cell.log_path)
+    return Job(cell.key, tuple(stages), cell.log_path, run_environment(resources.threads), resources)
 
 
 @contextmanager

@@ -13,11 +13,16 @@ A spec is a JSON or YAML (PyYAML) file holding one object::
     baseline: beta-vae                     # or {setting: its baseline, …}
     evaluate: {metrics: "mig,sap,dci,factor_vae"}   # options of `evaluate` / `evaluate-directions`
     metrics: [mig, dci.disentanglement]    # optional: the numbers the report tabulates (default: all)
+    resources: {cpus: 1, gpus: 0}          # optional: what each run asks for (default: 1 CPU, no GPU)
 
 Option names are the command's long options without ``--`` (``batch-size`` or ``batch_size``); a value is
 a string, a number, true/false (a flag: ``fast: true``, ``decoder: false`` → ``--no-decoder``) or a list
 (a repeatable option such as ``reg``). Whether an option exists and its value is valid is decided by the
 command itself (see :mod:`latentdirs.study.cells`); this module checks the spec's shape.
+
+``resources`` is what one run (and its evaluation) asks the executor for: ``cpus`` are also its torch threads
+(``--threads``, at least 1), ``gpus`` what a Ray cluster reserves for it (fractions share a GPU; the run's
+``device`` option still says where it computes). The local executor reserves nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import validation as v
 from ..errors import UserError
+from ..executors.base import Resources
 
 Value = str | int | float | bool | list
 COMMANDS = ("train-vae", "discover")
-KEYS = ("name", "description", "command", "options", "settings", "seeds", "baseline", "evaluate", "metrics")
+KEYS = ("name", "description", "command", "options", "settings", "seeds", "baseline", "evaluate", "metrics",
+        "resources")
 #: setting names become folder names: letters, digits and ``+ - _ . =``, not starting with a dot
 SETTING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+\-_.=]{0,99}$")
 OPTION_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -53,13 +61,17 @@ class StudySpec:
     baselines: dict[str, str]
     evaluate: dict[str, Value]
     metrics: tuple[str, ...] | None
+    resources: Resources | None = None  # None: the executor's default (1 CPU)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as written to a study folder's ``study.json`` (and read back by :func:`spec_from_dict`)."""
-        return {"name": self.name, "description": self.description, "command": self.command,
-                "options": self.options, "settings": self.settings, "seeds": list(self.seeds),
-                "baseline": self.baselines, "evaluate": self.evaluate,
-                "metrics": list(self.metrics) if self.metrics is not None else None}
+        record = {"name": self.name, "description": self.description, "command": self.command,
+                  "options": self.options, "settings": self.settings, "seeds": list(self.seeds),
+                  "baseline": self.baselines, "evaluate": self.evaluate,
+                  "metrics": list(self.metrics) if self.metrics is not None else None}
+        if self.resources is not None:
+            record["resources"] = {"cpus": self.resources.cpus, "gpus": self.resources.gpus}
+        return record
 
     def setting_options(self, setting: str) -> dict[str, Value]:
         """The base options with ``setting``'s on top (a null removes a base option)."""
@@ -127,7 +139,7 @@ def spec_from_dict(data: Any, source: str, default_name: str = "study") -> Study
         settings=settings, seeds=_seeds(data["seeds"], source),
         baselines=_baselines(data["baseline"], settings, source),
         evaluate=_options(data.get("evaluate", {}), "evaluate", source, allow_null=False),
-        metrics=_metrics(data.get("metrics"), source))
+        metrics=_metrics(data.get("metrics"), source), resources=_resources(data.get("resources"), source))
 
 
 def _text(value: Any, key: str, source: str) -> str:
@@ -220,3 +232,14 @@ def _metrics(value: Any, source: str) -> tuple[str, ...] | None:
     if len(set(value)) != len(value):
         raise UserError(f"{source}: metrics lists a metric twice")
     return tuple(value)
+
+
+def _resources(value: Any, source: str) -> Resources | None:
+    """``{cpus: C, gpus: G}`` (either may be left out) → :class:`Resources`."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not set(value) <= {"cpus", "gpus"}:
+        raise UserError(f"{source}: resources must be an object with cpus and/or gpus (per run), got {value!r}")
+    checked = {key: bounds.check(value.get(key, default), f"{source}: resources.{key}")
+               for key, bounds, default in (("cpus", v.RUN_CPUS, 1), ("gpus", v.RUN_GPUS, 0))}
+    return Resources(float(checked["cpus"]), float(checked["gpus"]))
