@@ -18,12 +18,12 @@ import warnings
 import click
 
 from . import __version__, commands
-from .commands._options import THREADS, HelpContext
+from .commands._options import HELP_OPTION_NAMES, THREADS, HelpContext
 from .errors import LatentdirsWarning, UserError
 from .interrupt import Interrupted
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": HELP_OPTION_NAMES, "max_content_width": 100})
 @click.version_option(__version__, prog_name="latentdirs")
 @click.option("--threads", type=THREADS, default=None,
               help="torch CPU threads for any command (default: torch's; 1 is often fastest on a busy machine).")

@@ -88,3 +88,14 @@ def test_threads_must_be_at_least_one(argv, capsys, tmp_path, monkeypatch):
     code, _, err = _run(argv, capsys)
     assert code == 2 and err.startswith("error: ") and "--threads" in err and err.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_service_argv_check_keeps_the_commands_short_help_option(tmp_path):
+    """The service checks a job's argv with the command's own ``make_context``. click ≥ 8.2 caches a command's
+    help option from the first context that asks, so a check made under a parent without ``-h`` left
+    ``latentdirs train-vae -h`` an unknown option for the rest of the process (seen in the suite: the one-bracket
+    test lost ``-h`` on the four job commands once the serve tests had run before it)."""
+    from latentdirs.serve.jobspec import JobArgv, check_argv
+
+    check_argv(cli.commands["train-vae"], JobArgv("train-vae", ["--steps=1"], []), tmp_path / "run")
+    assert _option_rows("train-vae")[-1].startswith("-h, --help")

@@ -140,6 +140,11 @@ def _one_bracket(text: str) -> str:
     return f"{text[:match.start()]}  [{first}; {second}]"
 
 
+#: ``-h`` and ``--help`` on every command. click ≥ 8.2 caches a command's help option the first time a context
+#: asks for it, so every context built for a command (the CLI's, the service's argv checks) must name both.
+HELP_OPTION_NAMES = ["-h", "--help"]
+
+
 class HelpContext(click.Context):
     """The context every latentdirs command gets (set by ``latentdirs.cli``): help through :class:`HelpFormatter`."""
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from ..commands._options import HELP_OPTION_NAMES
 from .errors import ApiError
 from .registry import Registry
 
@@ -147,7 +148,7 @@ def _option_tokens(param: click.Parameter, key: str, value: Any) -> list[str]:
 
 def check_argv(command: click.Command, job: JobArgv, out: Path) -> None:
     """Parse the argv with the command's ``make_context``: a 422 with the CLI's message when click refuses it."""
-    parent = click.Context(click.Group("latentdirs"), info_name="latentdirs")
+    parent = click.Context(click.Group("latentdirs"), info_name="latentdirs", help_option_names=HELP_OPTION_NAMES)
     try:
         ctx = command.make_context(job.command, job.argv(out)[1:], parent=parent)
     except click.UsageError as exc:
