@@ -62,6 +62,8 @@ from .snapshot import export_snapshot
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "latentdirs.gan_training/1"
+#: the checkpoints of ``pretrain-gan`` (:mod:`.renderer_warmstart`): G and G_ema, no D; ``--init-from`` reads them
+PRETRAIN_CHECKPOINT_FORMAT = "latentdirs.gan_renderer_pretrain/1"
 GRID_SEED_OFFSET = 1_000_003
 
 
@@ -138,7 +140,9 @@ def restore_checkpoint(s: TrainState, ckpt: dict[str, Any], device: torch.device
 
 
 def warm_start(s: TrainState, cfg: GANTrainConfig, img_channels: int) -> None:
-    """Copy G, D and G_ema from the checkpoint ``cfg.init_from`` (a file or a run directory) into a fresh run.
+    """Copy G, D and G_ema from the checkpoint ``cfg.init_from`` (a file or a run directory) into a fresh run;
+    from a ``pretrain-gan`` checkpoint (the renderer warm start) G and G_ema only, D keeping its fresh
+    initialization from ``cfg.seed``.
 
     Optimizer moments, counters and random states start fresh, so a warm start can change the learning
     rates, R1 weight, batch or seed (fine-tuning); the network architecture must be the same. The G_ema
@@ -148,13 +152,23 @@ def warm_start(s: TrainState, cfg: GANTrainConfig, img_channels: int) -> None:
     path = Path(cfg.init_from)
     if path.is_dir():
         path = path / CHECKPOINT
-    ckpt = load_training_checkpoint(path, "--init-from checkpoint")
-    source = GANTrainConfig.from_dict(ckpt["config"])
-    for kind in ("generator", "discriminator"):
-        ours, theirs = (getattr(c, f"{kind}_kwargs")(img_channels) for c in (cfg, source))
-        if ours != theirs:
-            raise UserError(f"--init-from {cfg.init_from}: its {kind} ({theirs}) differs from this run's ({ours})")
-    for name in ("G", "D", "G_ema"):
+    ckpt = torch_load(path, "--init-from checkpoint")
+    if isinstance(ckpt, dict) and ckpt.get("format") == PRETRAIN_CHECKPOINT_FORMAT:
+        theirs = {"generator": ckpt["generator_kwargs"]}
+        names: tuple[str, ...] = ("G", "G_ema")
+    else:
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"--init-from checkpoint {path} is not a train-gan checkpoint, nor a pretrain-gan one "
+                            f"(expected format {CHECKPOINT_FORMAT} or {PRETRAIN_CHECKPOINT_FORMAT})")
+        source = GANTrainConfig.from_dict(ckpt["config"])
+        theirs = {kind: getattr(source, f"{kind}_kwargs")(img_channels) for kind in ("generator", "discriminator")}
+        names = ("G", "D", "G_ema")
+    for kind, their_kwargs in theirs.items():
+        ours = getattr(cfg, f"{kind}_kwargs")(img_channels)
+        if ours != their_kwargs:
+            raise UserError(f"--init-from {cfg.init_from}: its {kind} ({their_kwargs}) differs from this run's "
+                            f"({ours})")
+    for name in names:
         getattr(s, name).load_state_dict(ckpt[name], strict=True)
 
 
@@ -185,6 +199,12 @@ def real_batch(dataset: GroundTruthData, n: int, rs: np.random.RandomState, reso
         images = dataset.sample_observations(n, rs)
     else:
         images = dataset.observations_from_factors(dataset.sample_factors(n, rs)[rows.numpy()])
+    return generator_range(images, resolution, device)
+
+
+def generator_range(images: np.ndarray, resolution: int, device: torch.device) -> torch.Tensor:
+    """Dataset images ``[N, C, H, W]`` in [0, 1] as the generator draws them: in [-1, 1], area-downsampled to
+    ``resolution`` when smaller."""
     x = torch.from_numpy(images).to(device)
     if x.shape[-1] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="area")
