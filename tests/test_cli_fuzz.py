@@ -307,6 +307,7 @@ BASE = {  # a valid invocation of each command (the bad option is appended; clic
                "{w}/out/i.safetensors"],
     "losses": [],
     "metrics": ["--codes", "{w}/codes.npy", "--factors", "{w}/factors.npy", "--metrics", "mig"],
+    "pretrain-gan": ["--out", "{w}/out/p", "--kimg", "0.004", "--batch", "4"],
     "score-generator": ["--generator", G, "--num", "4"],
     "serve": ["--data", "{w}/out/serve"],
     "study run": ["{w}/study.json", "--out", "{w}/out/study"],

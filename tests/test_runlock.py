@@ -42,6 +42,8 @@ def _commands(tmp_path):
         "train-vae": (run, ["train-vae", "--out", run, "--steps", "2", "--device", "cpu", "--quiet"]),
         "train-gan": (run, ["train-gan", "--out", run, "--resolution", "16", "--kimg", "0.004", "--device", "cpu",
                             "--classifier", "none", "--quiet"]),
+        "pretrain-gan": (run, ["pretrain-gan", "--out", run, "--resolution", "16", "--kimg", "0.004", "--device", "cpu",
+                               "--classifier", "none", "--quiet"]),
         "discover": (run, ["discover", "--generator", generator, "--method", "sefa", "-k", "2", "--out", run,
                            "--quiet"]),
         "train-factor-classifier": (str(tmp_path / "clf"), ["train-factor-classifier", "--steps", "2",
@@ -49,7 +51,7 @@ def _commands(tmp_path):
     }
 
 
-@pytest.mark.parametrize("name", ["train-vae", "train-gan", "discover", "train-factor-classifier"])
+@pytest.mark.parametrize("name", ["train-vae", "train-gan", "pretrain-gan", "discover", "train-factor-classifier"])
 def test_commands_refuse_a_run_another_process_holds(tmp_path, capsys, name):
     target, argv = _commands(tmp_path)[name]
     lock = output_lock(target) if name == "train-factor-classifier" else run_lock(target)
