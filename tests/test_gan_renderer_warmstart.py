@@ -2,6 +2,7 @@
 generator sees, the pretraining learns, resumes bit for bit, and train-gan --init-from starts from it."""
 
 import copy
+import signal
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from latentdirs.gan.training.renderer_warmstart import (
     reconstruction_error,
     render_targets,
 )
+from latentdirs.interrupt import Interrupted
 from latentdirs.io import torch_load, torch_save
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -97,6 +99,30 @@ def test_resume_is_bit_identical(tmp_path):
         pretrain_gan(PretrainConfig(**TINY, kimg=0.024, lr=0.001), tmp_path / "b", resume=True, progress=False)
     with pytest.raises(UserError, match="already holds a training run"):
         pretrain_gan(PretrainConfig(**TINY, kimg=0.024), tmp_path / "b", progress=False)
+
+
+def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, monkeypatch):
+    from latentdirs.gan.training import renderer_warmstart
+
+    pretrain_gan(PretrainConfig(**TINY, kimg=0.016), tmp_path / "a", progress=False)
+    calls = []
+
+    def render_with_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # the third step (calls: the targets grid, steps 1-2, the error on the grid at 0.008)
+            signal.raise_signal(signal.SIGINT)
+        return render(*args, **kwargs)
+
+    render = renderer_warmstart.render_targets
+    monkeypatch.setattr(renderer_warmstart, "render_targets", render_with_ctrl_c)
+    with pytest.raises(Interrupted, match="stopped at kimg 0.012 of 0.016"):
+        pretrain_gan(PretrainConfig(**TINY, kimg=0.016), tmp_path / "b", progress=False)
+    assert torch_load(tmp_path / "b" / CHECKPOINT)["cur_nimg"] == 12
+    monkeypatch.setattr(renderer_warmstart, "render_targets", render)
+    assert pretrain_gan(PretrainConfig(**TINY, kimg=0.016), tmp_path / "b", resume=True, progress=False)["finished"]
+    a, b = (torch_load(tmp_path / run / CHECKPOINT) for run in ("a", "b"))
+    for key in ("G", "G_ema", "opt", "gen", "cur_nimg", "batch_idx"):
+        assert _equal(a[key], b[key]), key
 
 
 def test_train_gan_init_from_a_pretraining_takes_g_and_keeps_a_fresh_d(tmp_path):
