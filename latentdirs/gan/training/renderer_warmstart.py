@@ -207,7 +207,7 @@ def build_pretrain_state(cfg: PretrainConfig, img_channels: int, device: torch.d
 
 
 def pretrain_step(cfg: PretrainConfig, s: PretrainState, dataset: GroundTruthData) -> float:
-    """One Adam step of ``L = mean |G(z) − x(z)|`` on a fresh batch, then the G_ema update; returns ``L``."""
+    """One Adam step of ``L = mean (G(z) − x(z))²`` on a fresh batch, then the G_ema update; returns ``L``."""
     G = s.G
     device = next(G.parameters()).device
     z = torch.randn([cfg.batch, G.z_dim], generator=s.gen, device=device)
