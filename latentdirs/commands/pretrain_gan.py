@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -71,27 +70,11 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     """
     import torch
 
-    from ..errors import UserError
-    from ..gan.training.renderer_warmstart import RUN_CONTROLS, PretrainConfig, pretrain_gan, summary_line
-    from ..io import read_json
+    from ..gan.training.config import resolve_run_config
+    from ..gan.training.renderer_warmstart import PretrainConfig, pretrain_gan, summary_line
 
     if threads is not None:
         torch.set_num_threads(threads)
     given = {_RENAMES.get(k, k): value for k, value in options.items() if value is not None}
-    if resume:
-        saved_path = Path(out) / "config.json"
-        if not (Path(out) / "checkpoint.pt").is_file() or not saved_path.is_file():
-            raise UserError(f"--resume: {out} holds no pretrain-gan run (expected its config.json and checkpoint.pt)")
-        saved = read_json(saved_path, "run config")
-        try:
-            PretrainConfig.from_dict(saved)
-        except UserError:
-            raise UserError(f"--resume: {out} holds no pretrain-gan run ({saved_path} is another command's)") from None
-        changed = sorted(k for k, value in given.items() if k not in RUN_CONTROLS and saved.get(k) != value)
-        if changed:
-            raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only the run length, "
-                            f"intervals, classifier and device may change")
-        cfg = PretrainConfig.from_dict({**saved, **given})
-    else:
-        cfg = PretrainConfig(**given)
+    cfg = resolve_run_config(PretrainConfig, "pretrain-gan", out, given, resume)
     click.echo(summary_line(pretrain_gan(cfg, out, resume=resume, progress=not quiet, max_minutes=max_minutes)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -97,31 +96,14 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     import torch
 
     from ..distributed import is_main_process
-    from ..errors import UserError
     from ..gan.training import GANTrainConfig, train_gan
-    from ..gan.training.config import RUN_CONTROLS
+    from ..gan.training.config import resolve_run_config
     from ..gan.training.loop import summary_line
-    from ..io import read_json
 
     if threads is not None:
         torch.set_num_threads(threads)
     given = {_RENAMES.get(k, k): v for k, v in options.items() if v is not None}
-    if resume:
-        saved_path = Path(out) / "config.json"
-        if not (Path(out) / "checkpoint.pt").is_file() or not saved_path.is_file():
-            raise UserError(f"--resume: {out} holds no train-gan run (expected its config.json and checkpoint.pt)")
-        saved = read_json(saved_path, "run config")
-        try:
-            GANTrainConfig.from_dict(saved)
-        except UserError:
-            raise UserError(f"--resume: {out} holds no train-gan run ({saved_path} is another command's)") from None
-        changed = sorted(k for k, v in given.items() if k not in RUN_CONTROLS and saved.get(k) != v)
-        if changed:
-            raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only the run length, "
-                            f"intervals, classifier and device may change")
-        cfg = GANTrainConfig.from_dict({**saved, **given})
-    else:
-        cfg = GANTrainConfig(**given)
+    cfg = resolve_run_config(GANTrainConfig, "train-gan", out, given, resume)
     summary = train_gan(cfg, out, resume=resume, progress=not quiet, max_minutes=max_minutes)
     if is_main_process():  # under torchrun, rank 0 reports
         click.echo(summary_line(summary))  # the whole record: OUT/summary.json

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from ... import validation as v
 from ...errors import UserError
+from ...io import read_json
 from ...validation import check_device_name
 
 #: settings that may change between a run and its resume (they do not alter the training trajectory)
@@ -160,3 +162,27 @@ class GANTrainConfig:
     def trajectory_dict(self) -> dict[str, Any]:
         """The settings that define the training trajectory (compared on resume)."""
         return {k: v for k, v in self.to_dict().items() if k not in RUN_CONTROLS}
+
+
+_Config = TypeVar("_Config")
+
+
+def resolve_run_config(config_class: type[_Config], command: str, out: str | Path, given: dict[str, Any],
+                       resume: bool) -> _Config:
+    """The config of a ``train-gan`` / ``pretrain-gan`` run: the ``given`` options for a new run; on ``--resume``
+    the run's saved ``config.json`` with ``given`` laid over it, where only :data:`RUN_CONTROLS` may differ."""
+    if not resume:
+        return config_class(**given)
+    saved_path = Path(out) / "config.json"
+    if not (Path(out) / "checkpoint.pt").is_file() or not saved_path.is_file():
+        raise UserError(f"--resume: {out} holds no {command} run (expected its config.json and checkpoint.pt)")
+    saved = read_json(saved_path, "run config")
+    try:
+        config_class.from_dict(saved)
+    except UserError:
+        raise UserError(f"--resume: {out} holds no {command} run ({saved_path} is another command's)") from None
+    changed = sorted(k for k, value in given.items() if k not in RUN_CONTROLS and saved.get(k) != value)
+    if changed:
+        raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only the run length, "
+                        f"intervals, classifier and device may change")
+    return config_class.from_dict({**saved, **given})

@@ -462,9 +462,7 @@ class GANTrainer:
         bar.close()
         if stopping and stopped_early:
             raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
-        summary = {"kimg": s.cur_nimg / 1000, "target_kimg": total / 1000, "batch_idx": s.batch_idx,
-                   "wall_time_s": round(s.wall_time_s, 1), "finished": not stopped_early and s.cur_nimg >= total,
-                   "last": s.history[-1] if s.history else None, "out": str(self.out)}
+        summary = run_summary(s, total, stopped_early, self.out)
         if main:
             write_json(self.out / "summary.json", summary)
         return summary
@@ -489,11 +487,26 @@ def summary_line(summary: dict[str, Any]) -> str:
     last = summary.get("last") or {}
     if "loss_G" in last:
         line += f"; last G {last['loss_G']:.3f} D {last.get('loss_D', math.nan):.3f}"
-    quality = last.get("quality")
-    if quality:
-        coverage = quality.get("coverage") or {}
-        line += f", {quality['metric']} {quality['mean']:.3f}"
-        if "worst_factor" in coverage:
-            line += f", worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})"
+    line += quality_summary(last)
     out = summary["out"]
     return f"{line} → {out} (summary.json, metrics.json, snapshots/)"
+
+
+def run_summary(s: Any, total: int, stopped_early: bool, out: Path) -> dict[str, Any]:
+    """What a training run (``train-gan``, ``pretrain-gan``) returns and writes to summary.json: where it stands
+    (``s``: its state with ``cur_nimg``, ``batch_idx``, ``wall_time_s``, ``history``) against ``total`` images."""
+    return {"kimg": s.cur_nimg / 1000, "target_kimg": total / 1000, "batch_idx": s.batch_idx,
+            "wall_time_s": round(s.wall_time_s, 1), "finished": not stopped_early and s.cur_nimg >= total,
+            "last": s.history[-1] if s.history else None, "out": str(out)}
+
+
+def quality_summary(record: dict[str, Any]) -> str:
+    """``, colour 0.717, worst TV 0.28 (aspect)`` from a metrics record's quality reading; empty without one."""
+    quality = record.get("quality")
+    if not quality:
+        return ""
+    coverage = quality.get("coverage") or {}
+    line = f", {quality['metric']} {quality['mean']:.3f}"
+    if "worst_factor" in coverage:
+        line += f", worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})"
+    return line

@@ -58,7 +58,7 @@ from ...runlock import run_lock
 from ...seeding import resolve_device, torch_generator
 from ...validation import check_device_name, check_fits, model_bytes
 from ..generator import Generator
-from .config import GANTrainConfig
+from .config import RUN_CONTROLS, GANTrainConfig
 from .ema import ema_beta, update_ema
 from .factor_latents import check_latent_width, factors_from_latents
 from .loop import (
@@ -68,14 +68,14 @@ from .loop import (
     _crossed,
     generator_range,
     kimg_label,
+    quality_summary,
+    run_summary,
     sample_images,
 )
 from .loss import map_latents
 from .quality import QualityProbe, load_quality_probe
 from .snapshot import export_snapshot
 
-#: settings that may change between a run and its resume
-RUN_CONTROLS = ("kimg", "snapshot_kimg", "sample_kimg", "quality_kimg", "quality_samples", "classifier", "device")
 _BOUNDS: dict[str, v.Bounds] = {
     "batch": v.BATCH, "lr": v.LEARNING_RATE, "ema_kimg": v.KIMG_OR_ZERO, "ema_rampup": v.KIMG_OR_ZERO,
     "seed": v.SEED, "kimg": v.KIMG, "snapshot_kimg": v.KIMG, "sample_kimg": v.KIMG, "quality_kimg": v.KIMG,
@@ -366,9 +366,7 @@ class RendererPretrainer:
         bar.close()
         if stopping and stopped_early:
             raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
-        summary = {"kimg": s.cur_nimg / 1000, "target_kimg": total / 1000, "batch_idx": s.batch_idx,
-                   "wall_time_s": round(s.wall_time_s, 1), "finished": not stopped_early and s.cur_nimg >= total,
-                   "last": s.history[-1] if s.history else None, "out": str(self.out)}
+        summary = run_summary(s, total, stopped_early, self.out)
         write_json(self.out / "summary.json", summary)
         return summary
 
@@ -389,10 +387,5 @@ def summary_line(summary: dict[str, Any]) -> str:
     last = summary.get("last") or {}
     if "grid_l1" in last:
         line += f"; L1 {last['grid_l1']:.4f} on the grid latents"
-    quality = last.get("quality")
-    if quality:
-        coverage = quality.get("coverage") or {}
-        line += f", {quality['metric']} {quality['mean']:.3f}"
-        if "worst_factor" in coverage:
-            line += f", worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})"
+    line += quality_summary(last)
     return f"{line} → {summary['out']} (summary.json, metrics.json, snapshots/; train-gan --init-from {summary['out']})"
