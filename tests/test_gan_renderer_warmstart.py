@@ -95,10 +95,27 @@ def test_resume_is_bit_identical(tmp_path):
     assert [r["loss_l2"] for r in a["history"]] == [r["loss_l2"] for r in b["history"]]
     assert (tmp_path / "b" / "samples" / "targets.png").is_file()
     assert (tmp_path / "b" / "snapshots" / "network-snapshot-000000_016.json").is_file()
-    with pytest.raises(UserError, match="settings differ.*lr"):
-        pretrain_gan(PretrainConfig(**TINY, kimg=0.024, lr=0.001), tmp_path / "b", resume=True, progress=False)
+    with pytest.raises(UserError, match="settings differ.*batch"):
+        pretrain_gan(PretrainConfig(**{**TINY, "batch": 8}, kimg=0.024), tmp_path / "b", resume=True, progress=False)
     with pytest.raises(UserError, match="already holds a training run"):
         pretrain_gan(PretrainConfig(**TINY, kimg=0.024), tmp_path / "b", progress=False)
+
+
+def test_resume_at_a_lower_lr_keeps_adams_moments_and_records_the_change(tmp_path):
+    pretrain_gan(PretrainConfig(**TINY, kimg=0.008), tmp_path / "a", progress=False)
+    before = torch_load(tmp_path / "a" / CHECKPOINT)
+    pretrain_gan(PretrainConfig(**TINY, kimg=0.012, lr=0.004), tmp_path / "a", resume=True, progress=False)
+    after = torch_load(tmp_path / "a" / CHECKPOINT)
+    groups = after["opt"]["param_groups"]
+    assert [g["lr"] for g in groups] == pytest.approx([0.4, 0.004])  # mapping at lr / 0.01, synthesis at lr
+    assert after["config"]["lr_changes"] == [[0.008, 0.004]]
+    assert [r["lr"] for r in after["history"]] == [0.02, 0.004]
+    # the moments carried over: one step from the saved moments at the new rate, not from zero
+    assert int(after["opt"]["state"][0]["step"]) == int(before["opt"]["state"][0]["step"]) + 1
+    # resuming at the same rate adds no change; another rate adds a second one
+    pretrain_gan(PretrainConfig(**TINY, kimg=0.016, lr=0.004), tmp_path / "a", resume=True, progress=False)
+    pretrain_gan(PretrainConfig(**TINY, kimg=0.020, lr=0.001), tmp_path / "a", resume=True, progress=False)
+    assert torch_load(tmp_path / "a" / CHECKPOINT)["config"]["lr_changes"] == [[0.008, 0.004], [0.016, 0.001]]
 
 
 def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, monkeypatch):
@@ -179,7 +196,8 @@ def test_cli_pretrains_resumes_and_refuses_other_runs(tmp_path, capsys):
     assert "pretrain-gan finished: kimg 0.004 of 0.004" in capsys.readouterr().out
     main(["pretrain-gan", "--out", run, "--resume", "--kimg", "0.008", "--quiet"])
     assert "kimg 0.008 of 0.008" in capsys.readouterr().out
-    assert "--resume: lr differ" in _one_error_line(capsys, ["pretrain-gan", "--out", run, "--resume", "--lr", "0.1"])
+    assert "--resume: batch differ" in _one_error_line(capsys, ["pretrain-gan", "--out", run, "--resume", "--batch",
+                                                                "8"])
     train_gan(GANTrainConfig(**{**TINY, "kimg": 0.004}), tmp_path / "g", progress=False)
     assert "holds no pretrain-gan run" in _one_error_line(capsys, ["pretrain-gan", "--out", str(tmp_path / "g"),
                                                                    "--resume"])

@@ -58,23 +58,26 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     The run directory gets config.json, checkpoint.pt, metrics.json (the mean absolute error on 64 fixed
     latents, the quality signal), summary.json, samples/targets.png (what the grid should become),
     samples/fakesNNNNNN.png and snapshots/network-snapshot-NNNNNN.{json,safetensors}. --resume continues
-    bit for bit; only --kimg, the intervals, --classifier and --device may change.
+    bit for bit; only --kimg, the intervals, --classifier, --device and --lr may change (a lower --lr
+    polishes a run whose loss has flattened: the new rate applies from the resume point, Adam's moments carry
+    over, and config.json's lr_changes records where).
 
     \b
     Examples:
       latentdirs pretrain-gan --dataset ellipses --out runs/pre --channel-base 1024 --batch 16 --kimg 25 \\
           --threads 1 --max-minutes 15
       latentdirs pretrain-gan --out runs/pre --resume --kimg 50      # continue / extend
+      latentdirs pretrain-gan --out runs/pre --resume --kimg 80 --lr 0.005   # then polish at a lower rate
       latentdirs train-gan --dataset ellipses --out runs/g --init-from runs/pre --channel-base 1024 \\
           --batch 16 --style-mixing 0 --gamma 0.1 --g-lr 0.0005 --d-lr 0.0005 --kimg 10
     """
     import torch
 
     from ..gan.training.config import resolve_run_config
-    from ..gan.training.renderer_warmstart import PretrainConfig, pretrain_gan, summary_line
+    from ..gan.training.renderer_warmstart import PRETRAIN_CONTROLS, PretrainConfig, pretrain_gan, summary_line
 
     if threads is not None:
         torch.set_num_threads(threads)
     given = {_RENAMES.get(k, k): value for k, value in options.items() if value is not None}
-    cfg = resolve_run_config(PretrainConfig, "pretrain-gan", out, given, resume)
+    cfg = resolve_run_config(PretrainConfig, "pretrain-gan", out, given, resume, PRETRAIN_CONTROLS)
     click.echo(summary_line(pretrain_gan(cfg, out, resume=resume, progress=not quiet, max_minutes=max_minutes)))

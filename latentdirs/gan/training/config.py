@@ -168,9 +168,10 @@ _Config = TypeVar("_Config")
 
 
 def resolve_run_config(config_class: type[_Config], command: str, out: str | Path, given: dict[str, Any],
-                       resume: bool) -> _Config:
+                       resume: bool, controls: tuple[str, ...] = RUN_CONTROLS) -> _Config:
     """The config of a ``train-gan`` / ``pretrain-gan`` run: the ``given`` options for a new run; on ``--resume``
-    the run's saved ``config.json`` with ``given`` laid over it, where only :data:`RUN_CONTROLS` may differ."""
+    the run's saved ``config.json`` with ``given`` laid over it, where only ``controls`` (by default
+    :data:`RUN_CONTROLS`) may differ."""
     if not resume:
         return config_class(**given)
     saved_path = Path(out) / "config.json"
@@ -181,8 +182,10 @@ def resolve_run_config(config_class: type[_Config], command: str, out: str | Pat
         config_class.from_dict(saved)
     except UserError:
         raise UserError(f"--resume: {out} holds no {command} run ({saved_path} is another command's)") from None
-    changed = sorted(k for k, value in given.items() if k not in RUN_CONTROLS and saved.get(k) != value)
+    changed = sorted(k for k, value in given.items() if k not in controls and saved.get(k) != value)
     if changed:
-        raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only the run length, "
-                        f"intervals, classifier and device may change")
+        may = ["the run length", "intervals", "classifier", "device"]
+        may += [f"--{name.replace('_', '-')}" for name in controls if name not in RUN_CONTROLS]
+        raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only {', '.join(may[:-1])} "
+                        f"and {may[-1]} may change")
     return config_class.from_dict({**saved, **given})

@@ -83,6 +83,9 @@ _BOUNDS: dict[str, v.Bounds] = {
 }
 #: StyleGAN2's learning-rate multiplier of the mapping network (its default, kept by train-gan's generators)
 MAPPING_LR_MULTIPLIER = 0.01
+#: what ``--resume`` may change: ``train-gan``'s run controls and the learning rate (a lower rate to polish a run
+#: whose loss has flattened; the new rate applies from the resume point and ``lr_changes`` records where)
+PRETRAIN_CONTROLS = (*RUN_CONTROLS, "lr")
 _OPTIONAL = ("ema_kimg", "ema_rampup")  # None: StyleGAN2-ADA's half-life / no ramp-up
 _GENERATOR_FIELDS = ("resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
                      "g_architecture")
@@ -108,6 +111,8 @@ class PretrainConfig:
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     seed: int = 0
+    #: ``[kimg, lr]`` for each ``--resume`` that changed ``lr`` (the rate before the first is the initial one)
+    lr_changes: list[list[float]] = field(default_factory=list)
     # run controls
     kimg: float = 50.0
     snapshot_kimg: float = 5.0
@@ -132,6 +137,11 @@ class PretrainConfig:
                 and all(v.Bounds(0.0, 1.0, hi_open=True).problem(b) is None for b in self.betas)):
             raise UserError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
+        if not (isinstance(self.lr_changes, list) and all(
+                isinstance(c, list | tuple) and len(c) == 2 and v.KIMG_OR_ZERO.problem(c[0]) is None
+                and v.LEARNING_RATE.problem(c[1]) is None for c in self.lr_changes)):
+            raise UserError(f"lr_changes must be a list of [kimg, lr] pairs, got {self.lr_changes!r}")
+        self.lr_changes = [[float(k), float(r)] for k, r in self.lr_changes]
         self.generator_config()  # checks the network's fields as train-gan does
 
     def generator_config(self) -> GANTrainConfig:
@@ -159,7 +169,7 @@ class PretrainConfig:
 
     def trajectory_dict(self) -> dict[str, Any]:
         """The settings that define the training trajectory (compared on resume)."""
-        return {k: value for k, value in self.to_dict().items() if k not in RUN_CONTROLS}
+        return {k: value for k, value in self.to_dict().items() if k not in PRETRAIN_CONTROLS + ("lr_changes",)}
 
 
 def render_targets(dataset: GroundTruthData, z: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -193,6 +203,12 @@ class PretrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def set_learning_rate(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Adam's rates: ``lr / MAPPING_LR_MULTIPLIER`` for the mapping network (group 0), ``lr`` for the synthesis."""
+    opt.param_groups[0]["lr"] = lr / MAPPING_LR_MULTIPLIER
+    opt.param_groups[1]["lr"] = lr
+
+
 def build_pretrain_state(cfg: PretrainConfig, img_channels: int, device: torch.device) -> PretrainState:
     """A fresh generator initialized from ``cfg.seed`` (as ``train-gan`` initializes its G), Adam and the stream of
     latents and noise."""
@@ -200,9 +216,9 @@ def build_pretrain_state(cfg: PretrainConfig, img_channels: int, device: torch.d
         torch.manual_seed(cfg.seed)
         G = Generator(**cfg.generator_config().generator_kwargs(img_channels))
     G = G.to(device).train().requires_grad_(False)
-    groups = [{"params": list(G.mapping.parameters()), "lr": cfg.lr / MAPPING_LR_MULTIPLIER},
-              {"params": list(G.synthesis.parameters()), "lr": cfg.lr}]
-    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, eps=1e-8)
+    opt = torch.optim.Adam([{"params": list(G.mapping.parameters())}, {"params": list(G.synthesis.parameters())}],
+                           lr=cfg.lr, betas=cfg.betas, eps=1e-8)
+    set_learning_rate(opt, cfg.lr)
     return PretrainState(G=G, G_ema=copy.deepcopy(G).eval(), opt=opt, gen=torch_generator(cfg.seed, device))
 
 
@@ -256,7 +272,10 @@ class RendererPretrainer:
             diff = sorted(k for k, value in cfg.trajectory_dict().items() if saved.trajectory_dict().get(k) != value)
             if diff:
                 raise UserError(f"--resume: settings differ from the run in {self.out} ({', '.join(diff)}); only "
-                                f"--kimg, the intervals, --classifier and --device may change")
+                                f"--kimg, the intervals, --classifier, --device and --lr may change")
+            cfg.lr_changes = list(saved.lr_changes)
+            if cfg.lr != saved.lr:
+                cfg.lr_changes.append([round(int(ckpt["cur_nimg"]) / 1000, 3), cfg.lr])
         elif (self.out / CHECKPOINT).exists():
             raise UserError(f"{self.out} already holds a training run; pass --resume to continue it "
                             f"or choose another --out")
@@ -277,6 +296,7 @@ class RendererPretrainer:
             s.G.load_state_dict(ckpt["G"], strict=True)
             s.G_ema.load_state_dict(ckpt["G_ema"], strict=True)
             s.opt.load_state_dict(ckpt["opt"])
+            set_learning_rate(s.opt, cfg.lr)  # the moments carry over; the rate is the config's
             s.gen.set_state(ckpt["gen"])
             s.cur_nimg, s.batch_idx = int(ckpt["cur_nimg"]), int(ckpt["batch_idx"])
             s.wall_time_s, s.history = float(ckpt["wall_time_s"]), list(ckpt["history"])
@@ -312,7 +332,7 @@ class RendererPretrainer:
     def _record(self, losses: list[float]) -> dict[str, Any]:
         s = self.state
         record = {"kimg": round(s.cur_nimg / 1000, 3), "wall_time_s": round(s.wall_time_s, 1),
-                  "loss_l2": round(sum(losses) / max(len(losses), 1), 5),
+                  "lr": self.cfg.lr, "loss_l2": round(sum(losses) / max(len(losses), 1), 5),
                   "grid_l1": round(reconstruction_error(s.G_ema, self.dataset, self.grid_z), 5)}
         if self.probe is not None:
             record["quality"] = self.probe.measure(s.G_ema, self.cfg.quality_samples, self.cfg.seed)
