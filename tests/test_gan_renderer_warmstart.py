@@ -108,14 +108,15 @@ def test_resume_at_a_lower_lr_keeps_adams_moments_and_records_the_change(tmp_pat
     after = torch_load(tmp_path / "a" / CHECKPOINT)
     groups = after["opt"]["param_groups"]
     assert [g["lr"] for g in groups] == pytest.approx([0.4, 0.004])  # mapping at lr / 0.01, synthesis at lr
-    assert after["config"]["lr_changes"] == [[0.008, 0.004]]
+    assert after["config"]["lr_schedule"] == [[0.0, 0.02], [0.008, 0.004]]
     assert [r["lr"] for r in after["history"]] == [0.02, 0.004]
     # the moments carried over: one step from the saved moments at the new rate, not from zero
     assert int(after["opt"]["state"][0]["step"]) == int(before["opt"]["state"][0]["step"]) + 1
     # resuming at the same rate adds no change; another rate adds a second one
     pretrain_gan(PretrainConfig(**TINY, kimg=0.016, lr=0.004), tmp_path / "a", resume=True, progress=False)
     pretrain_gan(PretrainConfig(**TINY, kimg=0.020, lr=0.001), tmp_path / "a", resume=True, progress=False)
-    assert torch_load(tmp_path / "a" / CHECKPOINT)["config"]["lr_changes"] == [[0.008, 0.004], [0.016, 0.001]]
+    assert torch_load(tmp_path / "a" / CHECKPOINT)["config"]["lr_schedule"] == [[0.0, 0.02], [0.008, 0.004],
+                                                                          [0.016, 0.001]]
 
 
 def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, monkeypatch):

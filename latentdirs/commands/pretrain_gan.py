@@ -60,7 +60,7 @@ def command(out: str, threads: int | None, max_minutes: float | None, resume: bo
     samples/fakesNNNNNN.png and snapshots/network-snapshot-NNNNNN.{json,safetensors}. --resume continues
     bit for bit; only --kimg, the intervals, --classifier, --device and --lr may change (a lower --lr
     polishes a run whose loss has flattened: the new rate applies from the resume point, Adam's moments carry
-    over, and config.json's lr_changes records where).
+    over, and config.json's lr_schedule records where).
 
     \b
     Examples:

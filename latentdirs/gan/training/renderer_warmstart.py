@@ -84,7 +84,7 @@ _BOUNDS: dict[str, v.Bounds] = {
 #: StyleGAN2's learning-rate multiplier of the mapping network (its default, kept by train-gan's generators)
 MAPPING_LR_MULTIPLIER = 0.01
 #: what ``--resume`` may change: ``train-gan``'s run controls and the learning rate (a lower rate to polish a run
-#: whose loss has flattened; the new rate applies from the resume point and ``lr_changes`` records where)
+#: whose loss has flattened; the new rate applies from the resume point and ``lr_schedule`` records where)
 PRETRAIN_CONTROLS = (*RUN_CONTROLS, "lr")
 _OPTIONAL = ("ema_kimg", "ema_rampup")  # None: StyleGAN2-ADA's half-life / no ramp-up
 _GENERATOR_FIELDS = ("resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
@@ -111,8 +111,8 @@ class PretrainConfig:
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     seed: int = 0
-    #: ``[kimg, lr]`` for each ``--resume`` that changed ``lr`` (the rate before the first is the initial one)
-    lr_changes: list[list[float]] = field(default_factory=list)
+    #: ``[[kimg, lr], …]`` from ``[0, first lr]`` on, once a ``--resume`` changed ``lr`` (empty until then)
+    lr_schedule: list[list[float]] = field(default_factory=list)
     # run controls
     kimg: float = 50.0
     snapshot_kimg: float = 5.0
@@ -137,11 +137,11 @@ class PretrainConfig:
                 and all(v.Bounds(0.0, 1.0, hi_open=True).problem(b) is None for b in self.betas)):
             raise UserError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
-        if not (isinstance(self.lr_changes, list) and all(
+        if not (isinstance(self.lr_schedule, list) and all(
                 isinstance(c, list | tuple) and len(c) == 2 and v.KIMG_OR_ZERO.problem(c[0]) is None
-                and v.LEARNING_RATE.problem(c[1]) is None for c in self.lr_changes)):
-            raise UserError(f"lr_changes must be a list of [kimg, lr] pairs, got {self.lr_changes!r}")
-        self.lr_changes = [[float(k), float(r)] for k, r in self.lr_changes]
+                and v.LEARNING_RATE.problem(c[1]) is None for c in self.lr_schedule)):
+            raise UserError(f"lr_schedule must be a list of [kimg, lr] pairs, got {self.lr_schedule!r}")
+        self.lr_schedule = [[float(k), float(r)] for k, r in self.lr_schedule]
         self.generator_config()  # checks the network's fields as train-gan does
 
     def generator_config(self) -> GANTrainConfig:
@@ -169,7 +169,7 @@ class PretrainConfig:
 
     def trajectory_dict(self) -> dict[str, Any]:
         """The settings that define the training trajectory (compared on resume)."""
-        return {k: value for k, value in self.to_dict().items() if k not in PRETRAIN_CONTROLS + ("lr_changes",)}
+        return {k: value for k, value in self.to_dict().items() if k not in PRETRAIN_CONTROLS + ("lr_schedule",)}
 
 
 def render_targets(dataset: GroundTruthData, z: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -273,9 +273,10 @@ class RendererPretrainer:
             if diff:
                 raise UserError(f"--resume: settings differ from the run in {self.out} ({', '.join(diff)}); only "
                                 f"--kimg, the intervals, --classifier, --device and --lr may change")
-            cfg.lr_changes = list(saved.lr_changes)
+            cfg.lr_schedule = list(saved.lr_schedule)
             if cfg.lr != saved.lr:
-                cfg.lr_changes.append([round(int(ckpt["cur_nimg"]) / 1000, 3), cfg.lr])
+                cfg.lr_schedule = cfg.lr_schedule or [[0.0, saved.lr]]
+                cfg.lr_schedule.append([round(int(ckpt["cur_nimg"]) / 1000, 3), cfg.lr])
         elif (self.out / CHECKPOINT).exists():
             raise UserError(f"{self.out} already holds a training run; pass --resume to continue it "
                             f"or choose another --out")
