@@ -5,9 +5,17 @@ run's ``summary.json`` and pictures, measures the disentanglement metrics of the
 samples (numbers measured here, never typed in) and adds or replaces the model's entry in the manifest
 (sha256 of every file, training command, steps, seed, wall time, hardware, metrics). Other entries stay.
 
-Example:
+A cell of a ``latentdirs study`` (``OUT/<setting>/seed_<k>``) is bundled with ``--study SPEC``: the entry then
+names the spec, setting and seed (and ``--selection``, how the cell was chosen), and ``--metrics-from-run`` takes
+the numbers the study's ``evaluate`` measured on these weights (the run's ``metrics.json``) instead of measuring
+again.
+
+Examples:
   python scripts/bundle_vae.py --run runs/topdis_vae --name dsprites_topdis_vae \\
       --command "latentdirs train-vae --objective beta-vae --beta 4 --reg topdis:gamma=5 ..."
+  python scripts/bundle_vae.py --run runs/studies/topdis_cpu/beta-vae+topdis/seed_1 \\
+      --study scripts/studies/topdis_cpu.yaml --selection "highest MIG of the setting's seeds" \\
+      --metrics-from-run --command "latentdirs study run scripts/studies/topdis_cpu.yaml ..."
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ def main() -> None:
     parser.add_argument("--num-train", type=int, default=10000)
     parser.add_argument("--num-test", type=int, default=5000)
     parser.add_argument("--note", default="")
+    parser.add_argument("--study", help="the study spec whose cell --run is")
+    parser.add_argument("--selection", default="", help="how the cell was chosen (with --study)")
+    parser.add_argument("--metrics-from-run", action="store_true",
+                        help="record the run's metrics.json (its evaluate) instead of measuring again")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -51,10 +63,17 @@ def main() -> None:
         shutil.copyfile(run / name, target / name)
 
     trained = load_trained(target)
-    start = time.perf_counter()
-    metrics = evaluate_representation(trained.dataset, trained.encode_mean, METRICS, args.num_train, args.num_test,
-                                      random_state=0, dci_estimator="hist_gbt")
-    print(f"metrics ({time.perf_counter() - start:.0f} s):", {k: v for k, v in metrics.items() if k != "details"})
+    if args.metrics_from_run:
+        evaluated = read_json(run / "metrics.json", "the run's evaluate output")
+        quality = {"metrics": evaluated["results"], "protocol": evaluated["protocol"],
+                   "source": f"evaluate of the run ({run.name}/metrics.json, {evaluated.get('seconds')} s)"}
+    else:
+        start = time.perf_counter()
+        metrics = evaluate_representation(trained.dataset, trained.encode_mean, METRICS, args.num_train,
+                                          args.num_test, random_state=0, dci_estimator="hist_gbt")
+        print(f"metrics ({time.perf_counter() - start:.0f} s):", {k: v for k, v in metrics.items() if k != "details"})
+        quality = {"metrics": metrics, "protocol": {"metrics": METRICS, "num_train": args.num_train,
+                                                    "num_test": args.num_test, "seed": 0, "dci_estimator": "hist_gbt"}}
     summary = read_json(run / "summary.json", "run summary")
     config = trained.config
     manifest_path = out / "MANIFEST.json"
@@ -65,11 +84,13 @@ def main() -> None:
         "files": {f"{args.name}/{name}": sha256_file(target / name) for name in FILES},
         "command": args.command, "steps": config.get("steps"), "seed": config.get("seed"),
         "wall_time_s": summary.get("train_seconds"), "hardware": summary.get("machine"),
-        "quality": {"metrics": metrics, "protocol": {"metrics": METRICS, "num_train": args.num_train,
-                                                     "num_test": args.num_test, "seed": 0,
-                                                     "dci_estimator": "hist_gbt"}},
+        "quality": quality,
         "note": args.note,
     }
+    if args.study:
+        manifest["models"][args.name]["study"] = {"spec": args.study, "setting": run.parent.name,
+                                                  "seed": int(run.name.removeprefix("seed_")),
+                                                  "selection": args.selection}
     write_json(manifest_path, manifest)
     print(f"wrote {target} and {manifest_path}")
 
