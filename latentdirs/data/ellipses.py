@@ -65,6 +65,23 @@ ORIENTATIONS = np.arange(10) * (np.pi / 10)
 POSITIONS = np.linspace(16.0, 48.0, 16)
 
 
+#: the factors that are geometry, in factor order: scale, aspect, orientation, posX, posY
+GEOMETRY = (2, 3, 4, 5, 6)
+_GRIDS = (SEMI_MAJOR, ASPECTS, ORIENTATIONS, POSITIONS, POSITIONS)
+
+
+def geometry(factors: np.ndarray, offsets: np.ndarray | None = None) -> list[np.ndarray]:
+    """``[a, b/a, θ, centre x, centre y]`` (each ``[N]``) of factor indices ``[N, 7]``; ``offsets`` ``[N, 5]`` (grid
+    steps) move them between grid values: index ``k + δ`` reads the grid linearly interpolated, clipped at its ends
+    (an orientation continues periodically: ``θ = (k + δ) · π / 10``)."""
+    if offsets is None:
+        return [grid[factors[:, i]] for i, grid in zip(GEOMETRY, _GRIDS, strict=True)]
+    index = factors[:, GEOMETRY] + offsets
+    values = [np.interp(index[:, j], np.arange(len(grid)), grid) for j, grid in enumerate(_GRIDS)]
+    values[2] = index[:, 2] * (np.pi / len(ORIENTATIONS))
+    return values
+
+
 def object_colours() -> np.ndarray:
     """RGB ``[8, 3]`` float32 of the object hues: HSV ``(k / 8, 0.8, 0.95)``."""
     return np.array([colorsys.hsv_to_rgb(k / NUM_HUES, SATURATION, VALUE) for k in range(NUM_HUES)],
@@ -88,18 +105,26 @@ class ColourEllipses(GroundTruthData):
     _objects = object_colours()
     _backgrounds = background_colours()
 
-    def coverage(self, factors: np.ndarray) -> np.ndarray:
-        """The object's pixel coverage ``α`` ``[N, 64, 64]`` float32 in [0, 1] (the object mask, soft)."""
-        return self._coverage(self.check_factors(factors))
+    #: the geometric factors (indices), whose values :meth:`coverage`'s offsets move between grid values
+    geometric_factors = GEOMETRY
 
-    def _coverage(self, factors: np.ndarray) -> np.ndarray:
+    def coverage(self, factors: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        """The object's pixel coverage ``α`` ``[N, 64, 64]`` float32 in [0, 1] (the object mask, soft); ``offsets``
+        ``[N, 5]`` draw the geometry between grid values (:func:`geometry`), e.g. to fit an off-grid drawing."""
+        factors = self.check_factors(factors)
+        if offsets is not None:
+            offsets = np.asarray(offsets, dtype=np.float64)
+            if offsets.shape != (len(factors), len(GEOMETRY)) or not np.isfinite(offsets).all():
+                raise ValueError(f"offsets must be finite [{len(factors)}, {len(GEOMETRY)}], got {offsets.shape}")
+        return self._coverage(factors, offsets)
+
+    def _coverage(self, factors: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
         n = len(factors)
-        a = SEMI_MAJOR[factors[:, 2]].astype(np.float32)[:, None, None]
-        b = a * ASPECTS[factors[:, 3]].astype(np.float32)[:, None, None]
-        theta = ORIENTATIONS[factors[:, 4]]
+        semi_major, aspect, theta, centre_x, centre_y = geometry(factors, offsets)
+        a = semi_major.astype(np.float32)[:, None, None]
+        b = a * aspect.astype(np.float32)[:, None, None]
         cos = np.cos(theta).astype(np.float32)[:, None, None]
         sin = np.sin(theta).astype(np.float32)[:, None, None]
-        centre_x, centre_y = POSITIONS[factors[:, 5]], POSITIONS[factors[:, 6]]
         origin_x = np.floor(centre_x).astype(np.int64) - WINDOW // 2
         origin_y = np.floor(centre_y).astype(np.int64) - WINDOW // 2
         offsets = np.arange(WINDOW) + 0.5

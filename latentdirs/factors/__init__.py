@@ -14,6 +14,7 @@ from .quality import (
     colour_quality,
     coverage_gaps,
     factor_proportions,
+    fitted_colour_quality,
     is_binary_dataset,
     is_layered,
     rerender_quality,
@@ -27,7 +28,7 @@ from .train import build_factor_classifier, train_factor_classifier
 
 __all__ = [
     "FactorClassifier", "RerenderQuality", "binary_iou", "build_factor_classifier", "classifier_input",
-    "classifier_paths", "colour_quality", "is_layered",
+    "classifier_paths", "colour_quality", "fitted_colour_quality", "is_layered",
     "coverage_gaps", "factor_probabilities", "factor_proportions", "is_binary_dataset", "load_factor_classifier",
     "predict_factors", "rerender_quality", "rerender_shapes", "resolve_metric", "save_factor_classifier",
     "shapes_balanced",

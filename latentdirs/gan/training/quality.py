@@ -69,10 +69,11 @@ class QualityProbe:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         return images.numpy()
 
-    def score_images(self, images: torch.Tensor) -> dict[str, Any]:
+    def score_images(self, images: torch.Tensor, fit: bool = False) -> dict[str, Any]:
         """Re-render quality summary of images in [0, 1] (resized to the dataset's resolution), with the
-        coverage gaps to as many real images (``{"tv_to_real": {factor: TV}, "worst_factor", "worst_tv"}``)."""
-        summary = rerender_quality(self.classifier, self.dataset, self._at_dataset_size(images)).summary()
+        coverage gaps to as many real images (``{"tv_to_real": {factor: TV}, "worst_factor", "worst_tv"}``);
+        ``fit`` adds ``fitted_mean``, the score with the geometry fitted between grid values."""
+        summary = rerender_quality(self.classifier, self.dataset, self._at_dataset_size(images), fit=fit).summary()
         gaps = coverage_gaps(summary["proportions"], self.real_proportions(len(images)))
         worst = max(gaps, key=gaps.get) if gaps else None
         summary["coverage"] = {"tv_to_real": gaps, "worst_factor": worst, "worst_tv": gaps.get(worst, 0.0)}
@@ -91,9 +92,10 @@ class QualityProbe:
         with torch.random.fork_rng(devices=[]):
             return generator_samples(G, n, seed + QUALITY_SEED_OFFSET, truncation_psi=truncation_psi)
 
-    def measure(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0) -> dict[str, Any]:
+    def measure(self, G: torch.nn.Module, n: int, seed: int, truncation_psi: float = 1.0,
+                fit: bool = False) -> dict[str, Any]:
         """Score ``n`` samples of ``G`` (see :meth:`samples`)."""
-        return self.score_images(self.samples(G, n, seed, truncation_psi))
+        return self.score_images(self.samples(G, n, seed, truncation_psi), fit=fit)
 
 
 def load_quality_probe(classifier: str | None, dataset: GroundTruthData,
