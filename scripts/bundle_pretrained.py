@@ -53,7 +53,10 @@ def hardware() -> str:
 GOALS = {
     "dsprites": {"mean_iou_at_least": 0.75, "shape_within_points": 10,
                  "shapes_read_by": "re-render (shape_by_rerender)"},
-    "ellipses": {"mean_colour_score_at_least": 0.9, "coverage_tv_at_most": 0.15},
+    # the colour score with the geometry fitted between grid values (fitted_colour_quality): the grid score charges a
+    # generator for drawing between the grid's values (exact ellipses within ±1/2 step: 0.81), see
+    # scripts/quality_ceiling.py; the grid score is reported beside it
+    "ellipses": {"mean_fitted_colour_score_at_least": 0.9, "coverage_tv_at_most": 0.15},
 }
 REAL_SEED = 987_654
 
@@ -66,9 +69,19 @@ def shape_goal_met(dataset: str, quality: dict) -> bool:
     return quality["coverage"]["worst_tv"] <= goal["coverage_tv_at_most"]
 
 
+def fitted(dataset: str) -> bool:
+    """Whether the dataset's goal is on the fitted colour score."""
+    return any(k.startswith("mean_fitted") for k in GOALS[dataset])
+
+
+def headline(dataset: str, quality: dict) -> float:
+    """The goal's mean score of a quality summary."""
+    return quality["fitted_mean"] if fitted(dataset) else quality["mean"]
+
+
 def goal_reached(dataset: str, quality: dict) -> bool:
     minimum = next(v for k, v in GOALS[dataset].items() if k.startswith("mean_"))
-    return quality["mean"] >= minimum and shape_goal_met(dataset, quality)
+    return headline(dataset, quality) >= minimum and shape_goal_met(dataset, quality)
 
 
 def real_image_quality(classifier, dataset, n: int) -> dict:
@@ -82,10 +95,11 @@ def real_image_quality(classifier, dataset, n: int) -> dict:
 def generator_quality(probe: QualityProbe, G, n: int) -> dict:
     """The manifest's ``quality`` entry of a generator: ``n`` samples at ψ = 1 and 0.7 (latent seed 0), goal."""
     dataset = probe.dataset.name
-    quality = probe.measure(G, n, seed=0)
-    truncated = probe.measure(G, n, seed=0, truncation_psi=0.7)
+    quality = probe.measure(G, n, seed=0, fit=fitted(dataset))
+    truncated = probe.measure(G, n, seed=0, truncation_psi=0.7, fit=fitted(dataset))
     reached = goal_reached(dataset, quality)
-    print("generator:", quality["mean"], "shapes by re-render", quality.get("shape_by_rerender"),
+    print("generator:", quality["mean"], "fitted", quality.get("fitted_mean"),
+          "shapes by re-render", quality.get("shape_by_rerender"),
           "goal reached" if reached else "goal NOT reached", "coverage TV:", quality["coverage"]["tv_to_real"])
     entry = {"psi_1": quality, "psi_0.7": truncated, "sample_seed": 0, "goal": GOALS[dataset], "goal_reached": reached}
     if dataset == "dsprites":
@@ -183,11 +197,12 @@ def bundle_generator(args: argparse.Namespace, dataset, probe: QualityProbe, man
         if not snapshots:
             raise SystemExit(f"no snapshots in {Path(run_dir) / 'snapshots'}")
         for path in snapshots if args.select == "best" else snapshots[-1:]:
-            measured = probe.measure(load_generator(path).eval(), args.select_samples, seed=1)
-            score, shapes = measured["mean"], measured.get("shape_by_rerender")
+            measured = probe.measure(load_generator(path).eval(), args.select_samples, seed=1, fit=fitted(name))
+            score, shapes = headline(name, measured), measured.get("shape_by_rerender")
             scored.append((shape_goal_met(name, measured), score, str(path), index))
             coverage = measured["coverage"]
-            print(f"{path}: mean {measured['metric']} {score:.4f}, shapes {shapes}, worst coverage TV "
+            label = f"{measured['metric']}{' (fitted)' if fitted(name) else ''}"
+            print(f"{path}: mean {label} {score:.4f}, shapes {shapes}, worst coverage TV "
                   f"{coverage['worst_tv']:.2f} ({coverage['worst_factor']}) ({args.select_samples} samples)")
     _, best_score, best_name, run_index = max(scored)  # the goal's shape/coverage condition first, then the score
     best, run = Path(best_name), Path(args.run[run_index])
