@@ -137,6 +137,10 @@ def test_score_generator_cli(capsys, tmp_path):
     assert set(scores["coverage"]["tv_to_real"]) == {"shape", "scale", "orientation", "posX", "posY"}
     with Image.open(tmp_path / "pairs.png") as picture:  # 16 samples beside their re-renders: 2 rows of 16
         assert 7 * picture.size[1] < picture.size[0] < 9 * picture.size[1]
+    with pytest.raises(SystemExit) as stop:  # dSprites' shapes have no geometry to fit between grid values
+        main(["score-generator", "--generator", str(bundled_path("dsprites_generator").with_suffix(".json")),
+              "--num", "4", "--device", "cpu", "--fit"])
+    assert stop.value.code == 2 and "error: the fitted score needs" in capsys.readouterr().err
 
 
 def test_bundled_vae_loads_encodes_and_matches_its_recorded_mig():
