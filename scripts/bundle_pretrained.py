@@ -232,6 +232,13 @@ def bundle_generator(args: argparse.Namespace, dataset, probe: QualityProbe, man
             "note": args.note,
         },
     })
+    warm_start = run_config.get("init_from")
+    if warm_start and (Path(warm_start) / "summary.json").is_file():  # where the run started: its steps count too
+        start = read_json(Path(warm_start) / "summary.json", "warm start summary")
+        start_config = read_json(Path(warm_start) / "config.json", "warm start config")
+        manifest["models"][f"{name}_generator"]["init_from"] = {
+            "kimg": start.get("kimg"), "steps": start.get("batch_idx"), "wall_time_s": start.get("wall_time_s"),
+            "config": start_config}
 
 
 if __name__ == "__main__":
