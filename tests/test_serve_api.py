@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from serve_support import LOCAL, TINY_DISCOVER, cli, cli_options, client, make_models, tree, wait_for
 
+from latentdirs.pretrained import manifest
 from latentdirs.serve.app import create_app
 from latentdirs.serve.jobsdb import JobStore
 from latentdirs.serve.settings import ServeSettings
@@ -55,7 +56,9 @@ def test_generators_and_direction_sets_are_listed_by_name(models, tmp_path):
     folder, _, _ = models
     with client(tmp_path / "data", folder) as c:
         generators = {g["name"]: g["origin"] for g in c.get("/api/generators").json()["generators"]}
-        assert generators == {"dsprites_generator": "bundled", "models/tiny0": "models"}  # weights file not listed
+        bundled = {name: "bundled" for name, entry in manifest()["models"].items() if entry["kind"] == "generator"}
+        assert "dsprites_generator" in bundled and "ellipses_generator" in bundled
+        assert generators == {**bundled, "models/tiny0": "models"}  # every bundled one; weights file not listed
         info = c.get("/api/generators/info", params={"name": "models/tiny0"}).json()
         assert (info["z_dim"], info["num_ws"], info["resolution"], info["channels"]) == (8, 6, 16, 1)
         sets = c.get("/api/directions", params={"generator": "models/tiny0"}).json()["direction_sets"]
