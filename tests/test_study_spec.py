@@ -213,6 +213,18 @@ def test_report_numbers_are_recomputed_from_the_run_folders(tmp_path):
     assert len(finished) == 3 and finished[0].cpu_seconds == 0.0  # no attempt counted by these fakes
 
 
+def test_a_metric_no_cell_has_is_one_error_line(tmp_path, capsys):
+    out = tmp_path / "study"
+    fake_study(out, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.4})
+    record = json.loads((out / "study.json").read_text())
+    record["spec"]["metrics"] = ["mig", "local_mig.1.0"]  # evaluate writes the locality 1.0 as "1"
+    (out / "study.json").write_text(json.dumps(record))
+    code, _, err = run_cli(["study", "report", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "no finished cell has the metric(s) local_mig.1.0" in err and "mig, dci.d" in err
+    assert not (out / "report").exists()
+
+
 STUDIES = Path(__file__).resolve().parents[1] / "scripts" / "studies"
 
 

@@ -71,4 +71,9 @@ def collect(out: str | Path) -> StudyResults:
         finished.append(CellValues(cell.setting, cell.seed, values, float(spent.get("seconds", 0.0)),
                                    float(spent.get("cpu_seconds", 0.0))))
     metrics = list(spec.metrics) if spec.metrics is not None else list(seen)
+    unknown = [metric for metric in metrics if metric not in seen]
+    if finished and unknown:  # a misspelt metric would otherwise be a table of empty rows
+        raise UserError(f"{out}: no finished cell has the metric(s) {', '.join(unknown)} that the spec names; they "
+                        f"have {', '.join(seen)} (correct the spec's metrics and run `latentdirs study run` again: "
+                        f"finished cells are kept)")
     return StudyResults(spec, cells, finished, missing, metrics)
