@@ -77,9 +77,8 @@ def geometry(factors: np.ndarray, offsets: np.ndarray | None = None) -> list[np.
     if offsets is None:
         return [grid[factors[:, i]] for i, grid in zip(GEOMETRY, _GRIDS, strict=True)]
     index = factors[:, GEOMETRY] + offsets
-    values = [np.interp(index[:, j], np.arange(len(grid)), grid) for j, grid in enumerate(_GRIDS)]
-    values[2] = index[:, 2] * (np.pi / len(ORIENTATIONS))
-    return values
+    return [index[:, j] * (np.pi / len(ORIENTATIONS)) if grid is ORIENTATIONS
+            else np.interp(index[:, j], np.arange(len(grid)), grid) for j, grid in enumerate(_GRIDS)]
 
 
 def object_colours() -> np.ndarray:
@@ -127,9 +126,9 @@ class ColourEllipses(GroundTruthData):
         sin = np.sin(theta).astype(np.float32)[:, None, None]
         origin_x = np.floor(centre_x).astype(np.int64) - WINDOW // 2
         origin_y = np.floor(centre_y).astype(np.int64) - WINDOW // 2
-        offsets = np.arange(WINDOW) + 0.5
-        dx = ((origin_x - centre_x)[:, None] + offsets).astype(np.float32)[:, None, :]  # [N, 1, W] columns
-        dy = ((origin_y - centre_y)[:, None] + offsets).astype(np.float32)[:, :, None]  # [N, W, 1] rows
+        pixel_centres = np.arange(WINDOW) + 0.5
+        dx = ((origin_x - centre_x)[:, None] + pixel_centres).astype(np.float32)[:, None, :]  # [N, 1, W] columns
+        dy = ((origin_y - centre_y)[:, None] + pixel_centres).astype(np.float32)[:, :, None]  # [N, W, 1] rows
         # Screen y points down: a counter-clockwise turn on screen by θ is (x, −y) turned by θ.
         u = cos * dx - sin * dy
         v = -sin * dx - cos * dy
