@@ -12,7 +12,8 @@ from latentdirs.errors import UserError
 from latentdirs.gan import load_generator
 from latentdirs.gan.training import GANTrainConfig, train_gan
 from latentdirs.gan.training.ema import ema_beta
-from latentdirs.gan.training.loop import CHECKPOINT, build_state, kimg_label, lazy_adam
+from latentdirs.gan.training.loop import CHECKPOINT, build_state, lazy_adam
+from latentdirs.gan.training.run import kimg_label
 from latentdirs.interrupt import Interrupted
 from latentdirs.io import torch_load, torch_save
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ... import validation as v
 from ...errors import UserError
@@ -41,8 +41,88 @@ _NOT_OPTIONS = ("pl_interval", "pl_batch_shrink", "pl_decay", "ema_rampup")  # s
 _FLAGS = {"mapping_layers": "map-layers", "r1_gamma": "gamma", "style_mixing_prob": "style-mixing", "ema_kimg": "ema"}
 
 
+def _flag(name: str) -> str:
+    """How a setting is named in a message: its CLI option, or its config.json key where it has no option."""
+    return name if name in _NOT_OPTIONS else f"--{_FLAGS.get(name, name.replace('_', '-'))}"
+
+
+class RunConfig:
+    """What the settings of ``train-gan`` and ``pretrain-gan`` share: checks, (de)serialization, the EMA half-life
+    and which settings a ``--resume`` may change (``CONTROLS``; the rest define the training trajectory)."""
+
+    WHAT: ClassVar[str]  # how messages name these settings
+    CONTROLS: ClassVar[tuple[str, ...]]
+    BOUNDS: ClassVar[dict[str, v.Bounds]]
+    batch: int
+    betas: tuple[float, float]
+    ema_kimg: float | None
+    device: str
+
+    def _check_common(self, strings: tuple[str, ...], nullable_strings: tuple[str, ...]) -> None:
+        """Every number within its bounds (integers made ``int``), the string fields, the device and Adam's betas."""
+        for name, bounds in self.BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None or name not in _OPTIONAL:
+                bounds.check(value, _flag(name))
+                if bounds.integer:
+                    setattr(self, name, int(value))
+        for name in strings:
+            if not isinstance(getattr(self, name), str):
+                raise UserError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in nullable_strings:
+            if not isinstance(getattr(self, name), str | None):
+                raise UserError(f"{name} must be a string or null, got {getattr(self, name)!r}")
+        check_device_name(self.device)
+        if not (isinstance(self.betas, list | tuple) and len(self.betas) == 2
+                and all(BETA.problem(b) is None for b in self.betas)):
+            raise UserError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+
+    @property
+    def ema_half_life_kimg(self) -> float:
+        """G_ema's half-life: as given, else StyleGAN2-ADA's ``batch · 10 / 32`` kimg."""
+        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)  # type: ignore[call-overload]
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        if not isinstance(data, dict):
+            raise UserError(f"{cls.WHAT} settings must be a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+        if unknown:
+            raise UserError(f"unknown {cls.WHAT} settings {unknown}")
+        return cls(**data)
+
+    def trajectory_dict(self) -> dict[str, Any]:
+        """The settings that define the training trajectory (compared on resume)."""
+        return {k: value for k, value in self.to_dict().items() if k not in self.CONTROLS}
+
+    @classmethod
+    def may_change(cls) -> str:
+        """``the run length, intervals, classifier and device`` (and the controls a command adds)."""
+        names = ["the run length", "intervals", "classifier", "device"]
+        names += [_flag(name) for name in cls.CONTROLS if name not in RUN_CONTROLS and name != "lr_schedule"]
+        return f"{', '.join(names[:-1])} and {names[-1]}"
+
+    def check_resumes(self, saved: RunConfig, out: Path) -> None:
+        """A UserError unless these settings continue ``saved``'s trajectory."""
+        theirs = saved.trajectory_dict()
+        diff = sorted(k for k, value in self.trajectory_dict().items() if theirs.get(k) != value)
+        if diff:
+            raise UserError(f"--resume: settings differ from the run in {out} ({', '.join(diff)}); only "
+                            f"{self.may_change()} may change")
+
+
 @dataclass
-class GANTrainConfig:
+class GANTrainConfig(RunConfig):
+    WHAT: ClassVar[str] = "GAN training"
+    CONTROLS: ClassVar[tuple[str, ...]] = RUN_CONTROLS
+    BOUNDS: ClassVar[dict[str, v.Bounds]] = _BOUNDS
+
     dataset: str = "dsprites"
     dataset_path: str | None = None
     resolution: int = 64
@@ -85,26 +165,10 @@ class GANTrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, bounds in _BOUNDS.items():
-            value = getattr(self, name)
-            if value is not None or name not in _OPTIONAL:
-                bounds.check(value, name if name in _NOT_OPTIONS else f"--{_FLAGS.get(name, name.replace('_', '-'))}")
-                if bounds.integer:
-                    setattr(self, name, int(value))
-        for name in ("dataset", "g_architecture", "d_architecture"):
-            if not isinstance(getattr(self, name), str):
-                raise UserError(f"{name} must be a string, got {getattr(self, name)!r}")
-        for name in ("dataset_path", "init_from", "classifier"):
-            if not isinstance(getattr(self, name), str | None):
-                raise UserError(f"{name} must be a string or null, got {getattr(self, name)!r}")
+        self._check_common(("dataset", "g_architecture", "d_architecture"), ("dataset_path", "init_from", "classifier"))
         for name, value in (("--arch", self.g_architecture), ("--d-arch", self.d_architecture)):
             if value not in ARCHITECTURES:
                 raise UserError(f"{name} must be one of {', '.join(ARCHITECTURES)}, got {value!r}")
-        check_device_name(self.device)
-        if not (isinstance(self.betas, list | tuple) and len(self.betas) == 2
-                and all(BETA.problem(b) is None for b in self.betas)):
-            raise UserError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise UserError(f"--resolution must be a power of two ≥ 8, got {self.resolution}")
         if self.batch < 1 or self.batch % min(self.mbstd_group, self.batch):
@@ -120,10 +184,6 @@ class GANTrainConfig:
     def gamma(self) -> float:
         """R1 weight γ: as given, else StyleGAN2-ADA's heuristic ``0.0002 · R² / batch``."""
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution**2 / self.batch
-
-    @property
-    def ema_half_life_kimg(self) -> float:
-        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
 
     def generator_kwargs(self, img_channels: int) -> dict[str, Any]:
         """Constructor arguments of the generator (stylegan2-ada-pytorch's ``Generator``)."""
@@ -143,35 +203,14 @@ class GANTrainConfig:
             "epilogue_kwargs": {"mbstd_group_size": self.mbstd_group},
         }
 
-    # -- (de)serialization ---------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["betas"] = list(self.betas)
-        return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GANTrainConfig:
-        if not isinstance(data, dict):
-            raise UserError(f"GAN training settings must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"unknown GAN training settings {unknown}")
-        return cls(**data)
-
-    def trajectory_dict(self) -> dict[str, Any]:
-        """The settings that define the training trajectory (compared on resume)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUN_CONTROLS}
-
-
-_Config = TypeVar("_Config")
+_Config = TypeVar("_Config", bound=RunConfig)
 
 
 def resolve_run_config(config_class: type[_Config], command: str, out: str | Path, given: dict[str, Any],
-                       resume: bool, controls: tuple[str, ...] = RUN_CONTROLS) -> _Config:
+                       resume: bool) -> _Config:
     """The config of a ``train-gan`` / ``pretrain-gan`` run: the ``given`` options for a new run; on ``--resume``
-    the run's saved ``config.json`` with ``given`` laid over it, where only ``controls`` (by default
-    :data:`RUN_CONTROLS`) may differ."""
+    the run's saved ``config.json`` with ``given`` laid over it, where only the config's ``CONTROLS`` may differ."""
     if not resume:
         return config_class(**given)
     saved_path = Path(out) / "config.json"
@@ -182,10 +221,9 @@ def resolve_run_config(config_class: type[_Config], command: str, out: str | Pat
         config_class.from_dict(saved)
     except UserError:
         raise UserError(f"--resume: {out} holds no {command} run ({saved_path} is another command's)") from None
-    changed = sorted(k for k, value in given.items() if k not in controls and saved.get(k) != value)
+    changed = sorted(k for k, value in given.items() if k not in config_class.CONTROLS and saved.get(k) != value)
     if changed:
-        may = ["the run length", "intervals", "classifier", "device"]
-        may += [f"--{name.replace('_', '-')}" for name in controls if name not in RUN_CONTROLS]
-        raise UserError(f"--resume: {', '.join(changed)} differ from {saved_path}; only {', '.join(may[:-1])} "
-                        f"and {may[-1]} may change")
+        verb = "differs" if len(changed) == 1 else "differ"
+        raise UserError(f"--resume: {', '.join(changed)} {verb} from {saved_path}; only {config_class.may_change()} "
+                        f"may change")
     return config_class.from_dict({**saved, **given})

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,9 @@ import torch
 from torch.nn import functional as F
 
 from ... import distributed
-from ...data import get_dataset
 from ...data.base import GroundTruthData
 from ...errors import UserError
-from ...interrupt import Interrupted, StopRequest
 from ...io import save_image_grid, torch_load, torch_save, write_json
-from ...progress import progress_bar
 from ...runlock import run_lock
 from ...seeding import random_state_from_tensor_dict, random_state_to_tensor_dict, resolve_device, torch_generator
 from ...validation import check_fits, model_bytes
@@ -58,13 +54,18 @@ from .config import GANTrainConfig
 from .ema import ema_beta, update_ema
 from .loss import discriminator_loss, generator_loss, normal, path_length_penalty, r1_penalty, run_generator
 from .quality import QualityProbe, load_quality_probe
-from .snapshot import export_snapshot
+from .run import (
+    CHECKPOINT,
+    TrainingRun,
+    check_new_run_directory,
+    grid_latents,
+    open_dataset,
+)
+from .run import summary_line as run_summary_line
 
-CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "latentdirs.gan_training/1"
 #: the checkpoints of ``pretrain-gan`` (:mod:`.renderer_warmstart`): G and G_ema, no D; ``--init-from`` reads them
 PRETRAIN_CHECKPOINT_FORMAT = "latentdirs.gan_renderer_pretrain/1"
-GRID_SEED_OFFSET = 1_000_003
 
 
 @dataclass
@@ -284,62 +285,28 @@ def _finite_step(opt: torch.optim.Optimizer, module: torch.nn.Module, world: dis
     opt.step()
 
 
-@torch.no_grad()
-def sample_images(G: Generator, z: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """``G(z)`` with constant noise, mapped to [0, 1]: ``[N, C, R, R]`` on the CPU."""
-    chunks = [G(z[i:i + batch_size], None, noise_mode="const").clamp(-1, 1).add(1).div(2).cpu()
-              for i in range(0, z.shape[0], batch_size)]
-    return torch.cat(chunks)
-
-
-def kimg_label(nimg: int) -> str:
-    """File-name label of a training point: whole kimg as ``000034`` (StyleGAN2-ADA's names), else with the
-    remaining images, ``000001_512``; file names sort in training order (``_`` sorts after the ``.`` of
-    ``000001.json``), and intervals below 1 kimg no longer overwrite each other's snapshots and grids."""
-    whole, rest = divmod(int(nimg), 1000)
-    return f"{whole:06d}_{rest:03d}" if rest else f"{whole:06d}"
-
-
-def _mean(sums: dict[str, float], counts: dict[str, int], key: str) -> float:
-    return sums.get(key, 0.0) / max(counts.get(key, 0), 1)
-
-
-def _crossed(before: int, after: int, every_kimg: float) -> bool:
-    step = max(int(round(every_kimg * 1000)), 1)
-    return after // step > before // step
-
-
-class GANTrainer:
+class GANTrainer(TrainingRun):
     """A training run in ``out_dir`` (config.json, checkpoint.pt, snapshots/, samples/, metrics.json)."""
+
+    command = "train-gan"
+    networks = ("G", "D", "G_ema")
+    lr_hint = "lower --g-lr / --d-lr"
 
     def __init__(self, cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> None:
         self.out = Path(out_dir)
-        self.progress = progress
         self.device = resolve_device(cfg.device)
         ckpt = None
         if resume:
             ckpt = load_training_checkpoint(self.out / CHECKPOINT, "GAN training checkpoint")
-            saved = GANTrainConfig.from_dict(ckpt["config"])
-            if saved.trajectory_dict() != cfg.trajectory_dict():
-                diff = sorted(k for k, v in cfg.trajectory_dict().items() if saved.trajectory_dict().get(k) != v)
-                raise UserError(f"--resume: settings differ from the run in {self.out} ({', '.join(diff)}); "
-                                f"only {', '.join(('kimg', 'snapshot/sample/quality intervals', 'device'))} "
-                                f"may change")
-        elif (self.out / CHECKPOINT).exists():
-            raise UserError(f"{self.out} already holds a training run; pass --resume to continue it "
-                            f"or choose another --out")
-        elif self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
-            raise UserError(f"--out {self.out} is not an empty directory (another run's or your files are there); "
-                            "choose a new or empty directory")
+            cfg.check_resumes(GANTrainConfig.from_dict(ckpt["config"]), self.out)
+        else:
+            check_new_run_directory(self.out)
         self.cfg = cfg
         world = distributed.environment_world()
         self.shard = Shard.create(world, cfg) if world.distributed else None  # before joining: a bad size stops all
         self.world, self.device = distributed.setup(self.device)
         self.progress = progress and self.world.is_main
-        self.dataset = get_dataset(cfg.dataset, cfg.dataset_path)
-        channels, height, _ = self.dataset.observation_shape
-        if cfg.resolution > height:
-            raise UserError(f"--resolution {cfg.resolution} exceeds the dataset's {height} px")
+        self.dataset, channels = open_dataset(cfg.dataset, cfg.dataset_path, cfg.resolution)
         networks = (model_bytes(lambda: Generator(**cfg.generator_kwargs(channels)))
                     + model_bytes(lambda: Discriminator(**cfg.discriminator_kwargs(channels))))
         check_fits(5 * networks, "G, D and G_ema with their gradients and Adam moments", device=self.device,
@@ -352,120 +319,28 @@ class GANTrainer:
         self.probe: QualityProbe | None = None
         if self.world.is_main:  # rank 0 measures, draws and writes
             self.probe = load_quality_probe(cfg.classifier, self.dataset, self.device)
-        grid_gen = torch_generator(cfg.seed + GRID_SEED_OFFSET, self.device)
-        self.grid_z = torch.randn([64, cfg.z_dim], generator=grid_gen, device=self.device)
+        self.grid_z = grid_latents(cfg.seed, cfg.z_dim, self.device)
         if self.world.is_main:
             write_json(self.out / "config.json", cfg.to_dict())
 
-    # -- outputs -------------------------------------------------------------------------------
-    def save_samples(self) -> Path:
-        images = sample_images(self.state.G_ema, self.grid_z).numpy()
-        return save_image_grid(self.out / "samples" / f"fakes{kimg_label(self.state.cur_nimg)}.png", images, nrow=8,
-                               scale=2)
-
-    def measure_quality(self) -> dict[str, Any] | None:
-        if self.probe is None:
-            return None
-        return self.probe.measure(self.state.G_ema, self.cfg.quality_samples, self.cfg.seed)
+    def step(self) -> dict[str, float]:
+        rows = self.shard.rows if self.shard is not None else None
+        real = real_batch(self.dataset, self.cfg.batch, self.state.data_rs, self.cfg.resolution, self.device, rows)
+        return _step(self.cfg, self.state, real, self.shard)
 
     def save_checkpoint(self) -> None:
         torch_save(self.out / CHECKPOINT, state_to_checkpoint(self.cfg, self.state))
 
-    def export(self) -> Path:
-        kimg = self.state.cur_nimg / 1000
-        info = {"kimg": round(kimg, 3), "batch_idx": self.state.batch_idx, "training": self.cfg.to_dict(),
-                "wall_time_s": round(self.state.wall_time_s, 1)}
-        if self.state.history and "quality" in self.state.history[-1]:
-            info["quality"] = self.state.history[-1]["quality"]
-        name = f"network-snapshot-{kimg_label(self.state.cur_nimg)}"
-        return export_snapshot(self.state.G_ema, self.out / "snapshots" / name, info)
+    def save_first_pictures(self) -> None:
+        reals = (real_batch(self.dataset, 64, np.random.RandomState(self.cfg.seed + 1), self.cfg.resolution,
+                            self.device) + 1) / 2
+        save_image_grid(self.out / "samples" / "reals.png", reals.cpu().numpy(), nrow=8, scale=2)
 
-    def check_finite(self, stats: dict[str, float]) -> None:
-        """Stop the run when a loss of the last step or a weight of G, D or G_ema is NaN/±inf, before anything of
-        it is saved: the checkpoint of the last snapshot (the last good state) and the snapshots stay as they were.
-        (Gradients are already cleaned of NaN per step, as in StyleGAN2-ADA; this catches weights that blow up.)"""
-        bad = [f"{key} = {value}" for key, value in stats.items() if not math.isfinite(value)]
-        bad += [f"{name} weights" for name in ("G", "D", "G_ema")
-                if not all(bool(p.isfinite().all()) for p in getattr(self.state, name).parameters())]
-        if bad:
-            checkpoint = self.out / CHECKPOINT
-            kept = (f"the last good checkpoint, {checkpoint}, is kept" if checkpoint.exists()
-                    else "no checkpoint had been saved yet")
-            raise UserError(f"training diverged at kimg {self.state.cur_nimg / 1000:.3f} ({', '.join(bad)} not "
-                            f"finite); {kept} (lower --g-lr / --d-lr)")
+    def snapshot_info(self) -> dict[str, Any]:
+        return {"training": self.cfg.to_dict()}
 
-    # -- the loop ------------------------------------------------------------------------------
-    def run(self, max_minutes: float | None = None) -> dict[str, Any]:
-        """Train until ``cfg.kimg`` (or ``max_minutes`` of wall time in this call); returns a summary."""
-        cfg, s = self.cfg, self.state
-        total = int(round(cfg.kimg * 1000))
-        main = self.world.is_main
-        if s.cur_nimg == 0 and main:
-            reals = (real_batch(self.dataset, 64, np.random.RandomState(cfg.seed + 1), cfg.resolution,
-                                self.device) + 1) / 2
-            save_image_grid(self.out / "samples" / "reals.png", reals.cpu().numpy(), nrow=8, scale=2)
-            self.save_samples()
-        start = time.time()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        last_quality = ""
-        bar = progress_bar(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True, desc="train-gan",
-                           disable=not self.progress)
-        stopped_early = stopping = False
-        with StopRequest() as stop:
-            while s.cur_nimg < total:
-                tick_start = time.time()
-                before = s.cur_nimg
-                rows = self.shard.rows if self.shard is not None else None
-                real = real_batch(self.dataset, cfg.batch, s.data_rs, cfg.resolution, self.device, rows)
-                stats = _step(cfg, s, real, self.shard)
-                self.check_finite(stats)
-                for key, value in stats.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
-                s.wall_time_s += time.time() - tick_start
-                bar.update(min(s.cur_nimg, total) - min(before, total))
-                # under torchrun every process stops at the same step: when one runs out of time or sees Ctrl-C
-                stopping = self.world.any(stop.requested)
-                timed_out = self.world.any(max_minutes is not None and time.time() - start > max_minutes * 60)
-                timed_out = timed_out or stopping  # Ctrl-C: finish like a time-out (samples, checkpoint)
-                done = s.cur_nimg >= total or timed_out
-                if s.batch_idx % 10 == 0 or done:
-                    losses = f"G {_mean(sums, counts, 'loss_G'):.3f} D {_mean(sums, counts, 'loss_D'):.3f}"
-                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} {losses}{last_quality}")
-                if stopping and main:  # Ctrl-C: the checkpoint first, so that a second one during the pictures and
-                    self.save_checkpoint()  # the quality measure below loses nothing (saved again after them)
-                if (_crossed(before, s.cur_nimg, cfg.sample_kimg) or done) and main:
-                    self.save_samples()
-                record = None
-                if _crossed(before, s.cur_nimg, cfg.quality_kimg) or done:
-                    record = {"kimg": round(s.cur_nimg / 1000, 3), "wall_time_s": round(s.wall_time_s, 1)}
-                    record.update({k: round(sums[k] / counts[k], 5) for k in sums})
-                    sums, counts = {}, {}
-                    quality = self.measure_quality()
-                    if quality is not None:
-                        record["quality"] = quality
-                        coverage = quality["coverage"]
-                        last_quality = (f" {quality['metric']} {quality['mean']:.3f} "
-                                        f"worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})")
-                    s.history.append(record)
-                    if main:
-                        write_json(self.out / "metrics.json", s.history)
-                    losses = f"G {record.get('loss_G', math.nan):.3f} D {record.get('loss_D', math.nan):.3f}"
-                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} {losses}{last_quality}")  # this reading
-                if (_crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done) and main:
-                    self.save_checkpoint()
-                    self.export()
-                if timed_out:
-                    stopped_early = s.cur_nimg < total
-                    break
-        bar.close()
-        if stopping and stopped_early:
-            raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
-        summary = run_summary(s, total, stopped_early, self.out)
-        if main:
-            write_json(self.out / "summary.json", summary)
-        return summary
+    def progress_text(self, values: dict[str, Any]) -> str:
+        return f"G {values.get('loss_G', math.nan):.3f} D {values.get('loss_D', math.nan):.3f}"
 
 
 def train_gan(cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -481,32 +356,6 @@ def train_gan(cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False, pr
 
 def summary_line(summary: dict[str, Any]) -> str:
     """One line for the terminal from :meth:`GANTrainer.run`'s summary (the whole record is in summary.json)."""
-    state = "finished" if summary["finished"] else "stopped early (continue with --resume)"
-    line = (f"train-gan {state}: kimg {summary['kimg']:g} of {summary['target_kimg']:g}, "
-            f"{summary['wall_time_s']:g} s of training")
     last = summary.get("last") or {}
-    if "loss_G" in last:
-        line += f"; last G {last['loss_G']:.3f} D {last.get('loss_D', math.nan):.3f}"
-    line += quality_summary(last)
-    out = summary["out"]
-    return f"{line} → {out} (summary.json, metrics.json, snapshots/)"
-
-
-def run_summary(s: Any, total: int, stopped_early: bool, out: Path) -> dict[str, Any]:
-    """What a training run (``train-gan``, ``pretrain-gan``) returns and writes to summary.json: where it stands
-    (``s``: its state with ``cur_nimg``, ``batch_idx``, ``wall_time_s``, ``history``) against ``total`` images."""
-    return {"kimg": s.cur_nimg / 1000, "target_kimg": total / 1000, "batch_idx": s.batch_idx,
-            "wall_time_s": round(s.wall_time_s, 1), "finished": not stopped_early and s.cur_nimg >= total,
-            "last": s.history[-1] if s.history else None, "out": str(out)}
-
-
-def quality_summary(record: dict[str, Any]) -> str:
-    """``, colour 0.717, worst TV 0.28 (aspect)`` from a metrics record's quality reading; empty without one."""
-    quality = record.get("quality")
-    if not quality:
-        return ""
-    coverage = quality.get("coverage") or {}
-    line = f", {quality['metric']} {quality['mean']:.3f}"
-    if "worst_factor" in coverage:
-        line += f", worst TV {coverage['worst_tv']:.2f} ({coverage['worst_factor']})"
-    return line
+    losses = f"; last G {last['loss_G']:.3f} D {last.get('loss_D', math.nan):.3f}" if "loss_G" in last else ""
+    return run_summary_line("train-gan", summary, losses)

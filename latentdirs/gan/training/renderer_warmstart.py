@@ -37,64 +37,56 @@ outputs follow ``train-gan``'s (config.json, checkpoint.pt, metrics.json, summar
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
+from ... import distributed
 from ... import validation as v
-from ...data import get_dataset
 from ...data.base import GroundTruthData
 from ...errors import UserError
-from ...interrupt import Interrupted, StopRequest
 from ...io import save_image_grid, torch_load, torch_save, write_json
-from ...progress import progress_bar
 from ...runlock import run_lock
 from ...seeding import resolve_device, torch_generator
-from ...validation import check_device_name, check_fits, model_bytes
+from ...validation import check_fits, model_bytes
 from ..generator import Generator
-from .config import RUN_CONTROLS, GANTrainConfig
+from .config import RUN_CONTROLS, GANTrainConfig, RunConfig
 from .ema import ema_beta, update_ema
 from .factor_latents import check_latent_width, factors_from_latents
-from .loop import (
-    CHECKPOINT,
-    GRID_SEED_OFFSET,
-    PRETRAIN_CHECKPOINT_FORMAT,
-    _crossed,
-    generator_range,
-    kimg_label,
-    quality_summary,
-    run_summary,
-    sample_images,
-)
+from .loop import PRETRAIN_CHECKPOINT_FORMAT, generator_range
 from .loss import map_latents
 from .quality import QualityProbe, load_quality_probe
-from .snapshot import export_snapshot
+from .run import (
+    CHECKPOINT,
+    TrainingRun,
+    check_new_run_directory,
+    grid_latents,
+    open_dataset,
+)
+from .run import summary_line as run_summary_line
 
-_BOUNDS: dict[str, v.Bounds] = {
-    "batch": v.BATCH, "lr": v.LEARNING_RATE, "ema_kimg": v.KIMG_OR_ZERO, "ema_rampup": v.KIMG_OR_ZERO,
-    "seed": v.SEED, "kimg": v.KIMG, "snapshot_kimg": v.KIMG, "sample_kimg": v.KIMG, "quality_kimg": v.KIMG,
-    "quality_samples": v.SAMPLES,
-}
 #: StyleGAN2's learning-rate multiplier of the mapping network (its default, kept by train-gan's generators)
 MAPPING_LR_MULTIPLIER = 0.01
-#: what ``--resume`` may change: ``train-gan``'s run controls and the learning rate (a lower rate to polish a run
-#: whose loss has flattened; the new rate applies from the resume point and ``lr_schedule`` records where)
-PRETRAIN_CONTROLS = (*RUN_CONTROLS, "lr")
-_OPTIONAL = ("ema_kimg", "ema_rampup")  # None: StyleGAN2-ADA's half-life / no ramp-up
 _GENERATOR_FIELDS = ("resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
                      "g_architecture")
+_NUMBERS = ("batch", "ema_kimg", "ema_rampup", "seed", "kimg", "snapshot_kimg", "sample_kimg", "quality_kimg",
+            "quality_samples")
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(RunConfig):
     """Settings of a renderer warm start (``config.json`` of the run). The generator fields and their defaults are
     ``train-gan``'s, so the same flags give the network ``train-gan --init-from`` expects."""
+
+    WHAT: ClassVar[str] = "pretrain-gan"
+    #: what ``--resume`` may change: ``train-gan``'s run controls and the learning rate (a lower rate to polish a
+    #: run whose loss has flattened; the new rate applies from the resume point and ``lr_schedule`` records where)
+    CONTROLS: ClassVar[tuple[str, ...]] = (*RUN_CONTROLS, "lr", "lr_schedule")
+    BOUNDS: ClassVar[dict[str, v.Bounds]] = {**{name: GANTrainConfig.BOUNDS[name] for name in _NUMBERS},
+                                             "lr": v.LEARNING_RATE}
 
     dataset: str = "dsprites"
     dataset_path: str | None = None
@@ -123,20 +115,7 @@ class PretrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, bounds in _BOUNDS.items():
-            value = getattr(self, name)
-            if value is not None or name not in _OPTIONAL:
-                bounds.check(value, f"--{'ema' if name == 'ema_kimg' else name.replace('_', '-')}")
-                if bounds.integer:
-                    setattr(self, name, int(value))
-        for name in ("dataset_path", "classifier"):
-            if not isinstance(getattr(self, name), str | None):
-                raise UserError(f"{name} must be a string or null, got {getattr(self, name)!r}")
-        check_device_name(self.device)
-        if not (isinstance(self.betas, list | tuple) and len(self.betas) == 2
-                and all(v.Bounds(0.0, 1.0, hi_open=True).problem(b) is None for b in self.betas)):
-            raise UserError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        self._check_common(("dataset",), ("dataset_path", "classifier"))
         if not (isinstance(self.lr_schedule, list) and all(
                 isinstance(c, list | tuple) and len(c) == 2 and v.KIMG_OR_ZERO.problem(c[0]) is None
                 and v.LEARNING_RATE.problem(c[1]) is None for c in self.lr_schedule)):
@@ -148,28 +127,6 @@ class PretrainConfig:
         """A ``train-gan`` config with this generator (its ``generator_kwargs`` build the network)."""
         return GANTrainConfig(dataset=self.dataset, batch=self.batch, mbstd_group=1, seed=self.seed,
                               device=self.device, **{name: getattr(self, name) for name in _GENERATOR_FIELDS})
-
-    @property
-    def ema_half_life_kimg(self) -> float:
-        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["betas"] = list(self.betas)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        if not isinstance(data, dict):
-            raise UserError(f"pretrain-gan settings must be a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown pretrain-gan settings {unknown}")
-        return cls(**data)
-
-    def trajectory_dict(self) -> dict[str, Any]:
-        """The settings that define the training trajectory (compared on resume)."""
-        return {k: value for k, value in self.to_dict().items() if k not in PRETRAIN_CONTROLS + ("lr_schedule",)}
 
 
 def render_targets(dataset: GroundTruthData, z: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -259,8 +216,13 @@ def load_pretrain_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-class RendererPretrainer:
+class RendererPretrainer(TrainingRun):
     """A renderer warm start in ``out_dir`` (config.json, checkpoint.pt, metrics.json, samples/, snapshots/)."""
+
+    command = "pretrain-gan"
+    networks = ("G", "G_ema")
+    lr_hint = "lower --lr"
+    world = distributed.World()  # one process
 
     def __init__(self, cfg: PretrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> None:
         self.out, self.progress, self.cfg = Path(out_dir), progress, cfg
@@ -269,25 +231,15 @@ class RendererPretrainer:
         if resume:
             ckpt = load_pretrain_checkpoint(self.out / CHECKPOINT)
             saved = PretrainConfig.from_dict(ckpt["config"])
-            diff = sorted(k for k, value in cfg.trajectory_dict().items() if saved.trajectory_dict().get(k) != value)
-            if diff:
-                raise UserError(f"--resume: settings differ from the run in {self.out} ({', '.join(diff)}); only "
-                                f"--kimg, the intervals, --classifier, --device and --lr may change")
+            cfg.check_resumes(saved, self.out)
             cfg.lr_schedule = list(saved.lr_schedule)
             if cfg.lr != saved.lr:
                 cfg.lr_schedule = cfg.lr_schedule or [[0.0, saved.lr]]
                 cfg.lr_schedule.append([round(int(ckpt["cur_nimg"]) / 1000, 3), cfg.lr])
-        elif (self.out / CHECKPOINT).exists():
-            raise UserError(f"{self.out} already holds a training run; pass --resume to continue it "
-                            f"or choose another --out")
-        elif self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
-            raise UserError(f"--out {self.out} is not an empty directory (another run's or your files are there); "
-                            "choose a new or empty directory")
-        self.dataset = get_dataset(cfg.dataset, cfg.dataset_path)
+        else:
+            check_new_run_directory(self.out)
+        self.dataset, self.channels = open_dataset(cfg.dataset, cfg.dataset_path, cfg.resolution)
         check_latent_width(cfg.z_dim, self.dataset.factor_sizes, self.dataset.name)
-        self.channels, height, _ = self.dataset.observation_shape
-        if cfg.resolution > height:
-            raise UserError(f"--resolution {cfg.resolution} exceeds the dataset's {height} px")
         kwargs = cfg.generator_config().generator_kwargs(self.channels)
         check_fits(5 * model_bytes(lambda: Generator(**kwargs)), "G and G_ema with G's gradients and Adam moments",
                    device=self.device, hint="lower --channel-base / --channel-max / --z-dim / --w-dim / --map-layers")
@@ -302,94 +254,29 @@ class RendererPretrainer:
             s.cur_nimg, s.batch_idx = int(ckpt["cur_nimg"]), int(ckpt["batch_idx"])
             s.wall_time_s, s.history = float(ckpt["wall_time_s"]), list(ckpt["history"])
         self.probe: QualityProbe | None = load_quality_probe(cfg.classifier, self.dataset, self.device)
-        grid_gen = torch_generator(cfg.seed + GRID_SEED_OFFSET, self.device)
-        self.grid_z = torch.randn([64, cfg.z_dim], generator=grid_gen, device=self.device)
+        self.grid_z = grid_latents(cfg.seed, cfg.z_dim, self.device)
         write_json(self.out / "config.json", cfg.to_dict())
+
+    def step(self) -> dict[str, float]:
+        return {"loss_l2": pretrain_step(self.cfg, self.state, self.dataset)}
 
     def save_checkpoint(self) -> None:
         torch_save(self.out / CHECKPOINT, _checkpoint(self.cfg, self.state, self.channels))
 
-    def save_samples(self) -> Path:
-        images = sample_images(self.state.G_ema, self.grid_z).numpy()
-        return save_image_grid(self.out / "samples" / f"fakes{kimg_label(self.state.cur_nimg)}.png", images, nrow=8,
-                               scale=2)
+    def save_first_pictures(self) -> None:
+        targets = (render_targets(self.dataset, self.grid_z, self.cfg.resolution) + 1) / 2
+        save_image_grid(self.out / "samples" / "targets.png", targets.cpu().numpy(), nrow=8, scale=2)
 
-    def export(self) -> Path:
-        s = self.state
-        info = {"trained_by": "latentdirs pretrain-gan (renderer warm start)", "kimg": round(s.cur_nimg / 1000, 3),
-                "batch_idx": s.batch_idx, "pretraining": self.cfg.to_dict(), "wall_time_s": round(s.wall_time_s, 1)}
-        if s.history and "quality" in s.history[-1]:
-            info["quality"] = s.history[-1]["quality"]
-        return export_snapshot(s.G_ema, self.out / "snapshots" / f"network-snapshot-{kimg_label(s.cur_nimg)}", info)
+    def snapshot_info(self) -> dict[str, Any]:
+        return {"trained_by": "latentdirs pretrain-gan (renderer warm start)", "pretraining": self.cfg.to_dict()}
 
-    def _check_finite(self, loss: float) -> None:
-        bad = [] if math.isfinite(loss) else [f"loss = {loss}"]
-        bad += [f"{name} weights" for name in ("G", "G_ema")
-                if not all(bool(p.isfinite().all()) for p in getattr(self.state, name).parameters())]
-        if bad:
-            raise UserError(f"pretraining diverged at kimg {self.state.cur_nimg / 1000:.3f} ({', '.join(bad)} not "
-                            f"finite); the checkpoint of the last snapshot is kept (lower --lr)")
+    def reading_extras(self) -> dict[str, Any]:
+        return {"lr": self.cfg.lr,
+                "grid_l1": round(reconstruction_error(self.state.G_ema, self.dataset, self.grid_z), 5)}
 
-    def _record(self, losses: list[float]) -> dict[str, Any]:
-        s = self.state
-        record = {"kimg": round(s.cur_nimg / 1000, 3), "wall_time_s": round(s.wall_time_s, 1),
-                  "lr": self.cfg.lr, "loss_l2": round(sum(losses) / max(len(losses), 1), 5),
-                  "grid_l1": round(reconstruction_error(s.G_ema, self.dataset, self.grid_z), 5)}
-        if self.probe is not None:
-            record["quality"] = self.probe.measure(s.G_ema, self.cfg.quality_samples, self.cfg.seed)
-        s.history.append(record)
-        write_json(self.out / "metrics.json", s.history)
-        return record
-
-    def run(self, max_minutes: float | None = None) -> dict[str, Any]:
-        """Train until ``cfg.kimg`` (or ``max_minutes`` of wall time in this call); returns a summary."""
-        cfg, s = self.cfg, self.state
-        total = int(round(cfg.kimg * 1000))
-        if s.cur_nimg == 0:
-            targets = (render_targets(self.dataset, self.grid_z, cfg.resolution) + 1) / 2
-            save_image_grid(self.out / "samples" / "targets.png", targets.cpu().numpy(), nrow=8, scale=2)
-            self.save_samples()
-        start = time.time()
-        losses: list[float] = []
-        bar = progress_bar(total=total, initial=min(s.cur_nimg, total), unit="img", unit_scale=True,
-                           desc="pretrain-gan", disable=not self.progress)
-        stopped_early = stopping = False
-        with StopRequest() as stop:
-            while s.cur_nimg < total:
-                tick = time.time()
-                before = s.cur_nimg
-                loss = pretrain_step(cfg, s, self.dataset)
-                self._check_finite(loss)
-                losses.append(loss)
-                s.wall_time_s += time.time() - tick
-                bar.update(min(s.cur_nimg, total) - min(before, total))
-                stopping = stop.requested
-                timed_out = stopping or (max_minutes is not None and time.time() - start > max_minutes * 60)
-                done = s.cur_nimg >= total or timed_out
-                if stopping:  # Ctrl-C: the checkpoint first (saved again after the pictures and the measure)
-                    self.save_checkpoint()
-                if _crossed(before, s.cur_nimg, cfg.sample_kimg) or done:
-                    self.save_samples()
-                if _crossed(before, s.cur_nimg, cfg.quality_kimg) or done:
-                    record = self._record(losses)
-                    losses = []
-                    quality = record.get("quality")
-                    extra = f" {quality['metric']} {quality['mean']:.3f}" if quality else ""
-                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} L1 {record['grid_l1']:.4f}{extra}")
-                elif s.batch_idx % 10 == 0:
-                    bar.set_postfix_str(f"kimg {s.cur_nimg / 1000:.1f} L1 {np.mean(losses[-10:]):.4f}")
-                if _crossed(before, s.cur_nimg, cfg.snapshot_kimg) or done:
-                    self.save_checkpoint()
-                    self.export()
-                if timed_out:
-                    stopped_early = s.cur_nimg < total
-                    break
-        bar.close()
-        if stopping and stopped_early:
-            raise Interrupted.at(f"kimg {s.cur_nimg / 1000:.3f} of {total / 1000:g}", self.out / CHECKPOINT)
-        summary = run_summary(s, total, stopped_early, self.out)
-        write_json(self.out / "summary.json", summary)
-        return summary
+    def progress_text(self, values: dict[str, Any]) -> str:
+        text = f"L2 {values.get('loss_l2', math.nan):.4f}"
+        return text + (f" L1 {values['grid_l1']:.4f}" if "grid_l1" in values else "")
 
 
 def pretrain_gan(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -402,11 +289,6 @@ def pretrain_gan(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False,
 
 def summary_line(summary: dict[str, Any]) -> str:
     """One line for the terminal (the whole record is in summary.json)."""
-    state = "finished" if summary["finished"] else "stopped early (continue with --resume)"
-    line = (f"pretrain-gan {state}: kimg {summary['kimg']:g} of {summary['target_kimg']:g}, "
-            f"{summary['wall_time_s']:g} s of training")
     last = summary.get("last") or {}
-    if "grid_l1" in last:
-        line += f"; L1 {last['grid_l1']:.4f} on the grid latents"
-    line += quality_summary(last)
-    return f"{line} → {summary['out']} (summary.json, metrics.json, snapshots/; train-gan --init-from {summary['out']})"
+    losses = f"; L1 {last['grid_l1']:.4f} on the grid latents" if "grid_l1" in last else ""
+    return run_summary_line("pretrain-gan", summary, losses, f"; train-gan --init-from {summary['out']}")
