@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from cli_support import exit_code
 from directions_support import tiny_generator_file
 from fastapi.testclient import TestClient
 
-from latentdirs.cli import main
 from latentdirs.serve.app import create_app
 from latentdirs.serve.settings import ServeSettings
 
@@ -17,15 +17,6 @@ LOCAL = "http://127.0.0.1:8765"
 #: a quick discovery on the tiny generator (the same options go to the CLI and to the API)
 TINY_DISCOVER = {"method": "reconstructor", "num_directions": 3, "steps": 6, "batch_size": 8, "lr": 0.01,
                  "stats_samples": 128, "grid_samples": 2, "grid_steps": 3, "device": "cpu", "seed": 3}
-
-
-def cli(argv: list[str]) -> int:
-    """Run ``latentdirs ARGV`` in this process; its exit status."""
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def cli_options(options: dict) -> list[str]:
@@ -39,8 +30,8 @@ def make_models(folder: Path) -> tuple[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     generator = tiny_generator_file(folder, 0)
     run = folder.parent / "tiny0_run"
-    assert cli(["--threads", "1", "discover", "--generator", generator, *cli_options(TINY_DISCOVER), "--out", str(run),
-                "--quiet"]) == 0
+    assert exit_code(["--threads", "1", "discover", "--generator", generator, *cli_options(TINY_DISCOVER),
+                      "--out", str(run), "--quiet"]) == 0
     directions = folder / "tiny0_dirs.safetensors"
     directions.write_bytes((run / "directions.safetensors").read_bytes())
     return generator, directions

@@ -3,31 +3,22 @@
 import re
 
 import pytest
+from cli_support import run_cli
 from directions_support import tiny_generator_file
 
-from latentdirs.cli import cli, main
-
-
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from latentdirs.cli import cli
 
 
 def test_no_argument_prints_the_help(capsys):
     """`latentdirs` alone printed the whole help squashed into one `error:` line."""
-    code, out, err = _run([], capsys)
+    code, out, err = run_cli([], capsys)
     text = out + err
     assert code in (0, 2) and not text.startswith("error:")
     assert text.startswith("Usage: latentdirs") and "\nCommands:\n" in text and len(text.splitlines()) > 20
 
 
 def _option_help(name, capsys) -> str:
-    code, out, _ = _run([name, "--help"], capsys)
+    code, out, _ = run_cli([name, "--help"], capsys)
     assert code == 0
     return out.split("Options:", 1)[1]
 
@@ -67,10 +58,10 @@ def test_one_name_per_meaning(capsys):
 
 def test_old_names_still_work(tmp_path, capsys):
     generator = tiny_generator_file(tmp_path)
-    code, out, err = _run(["generate", "--generator", generator, "--seeds", "0", "--class-idx", "1",
+    code, out, err = run_cli(["generate", "--generator", generator, "--seeds", "0", "--class-idx", "1",
                            "--out", str(tmp_path / "g.png"), "--device", "cpu"], capsys)
     assert code == 0 and "note: --class-index ignored" in out + err and (tmp_path / "g.png").is_file()
-    code, _, err = _run(["train-vae", "--out", str(tmp_path / "v"), "--dataset", "3dshapes",
+    code, _, err = run_cli(["train-vae", "--out", str(tmp_path / "v"), "--dataset", "3dshapes",
                          "--data-path", str(tmp_path / "missing.h5"), "--steps", "1"], capsys)
     assert code == 2 and "missing.h5" in err
 
@@ -85,7 +76,7 @@ SHORT_GAN = ["--resolution", "16", "--kimg", "0.004", "--batch", "4", "--classif
                                    "--out", "x"]])
 def test_threads_must_be_at_least_one(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = _run(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     assert code == 2 and err.startswith("error: ") and "--threads" in err and err.count("\n") == 1
     assert not any(tmp_path.iterdir())
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_support import exit_code
 from click.testing import CliRunner
 from directions_support import tiny_generator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from latentdirs.cli import cli, main
+from latentdirs.cli import cli
 from latentdirs.commands._options import BoundedFloat, BoundedInt, Device, Spec
 from latentdirs.gan import save_generator
 
@@ -63,7 +64,7 @@ def world(tmp_path_factory):
     with torch.no_grad():
         next(nan_generator.parameters()).view(-1)[0] = float("nan")
     save_generator(nan_generator, w / "Gnan")
-    code = main_code(["discover", "--generator", str(w / "G.json"), "--method", "ganspace", "-k", "2",
+    code = exit_code(["discover", "--generator", str(w / "G.json"), "--method", "ganspace", "-k", "2",
                       "--pca-samples", "64", "--stats-samples", "64", "--grid-samples", "1", "--grid-steps", "2",
                       "--out", str(w / "disc"), "--quiet", "--device", "cpu"])
     assert code == 0
@@ -112,14 +113,6 @@ def world(tmp_path_factory):
     return w
 
 
-def main_code(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def snapshot(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` (a new or changed file shows)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -131,7 +124,7 @@ def invoke(argv: list[str]) -> tuple[int, str, str]:
     escapes ``main`` is returned as a traceback on stderr with status -1."""
     with CliRunner().isolation() as streams:
         try:
-            code = main_code(argv)
+            code = exit_code(argv)
         except BaseException:  # noqa: BLE001 — exactly what must never happen
             code = -1
             sys.stderr.write(traceback.format_exc())

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_support import run_cli
 from directions_support import tiny_generator, tiny_generator_file
 from PIL import Image
 
-from latentdirs.cli import main
 from latentdirs.data import get_dataset
 from latentdirs.directions.dirfile import load_directions
 from latentdirs.directions.editing import seed_latent, to_unit_range
@@ -26,13 +26,8 @@ def generators(tmp_path):
 
 
 def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    code, out, err = run_cli(argv, capsys)
+    return code, out + err
 
 
 def _png(path):

@@ -7,6 +7,7 @@ import signal
 import numpy as np
 import pytest
 import torch
+from checkpoint_support import nested_equal
 from scipy.special import ndtr
 from scipy.stats import chisquare
 
@@ -32,16 +33,6 @@ ELLIPSES = (8, 4, 6, 4, 10, 16, 16)
 NET = dict(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8)
 TINY = dict(dataset="ellipses", **NET, batch=4, classifier="none", snapshot_kimg=0.008, sample_kimg=0.008,
             quality_kimg=0.008, device="cpu", seed=3)
-
-
-def _equal(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def _p_values(factors: np.ndarray, sizes) -> list[float]:
@@ -91,7 +82,7 @@ def test_resume_is_bit_identical(tmp_path):
     pretrain_gan(PretrainConfig(**TINY, kimg=0.016), tmp_path / "b", resume=True, progress=False)
     a, b = (torch_load(tmp_path / run / CHECKPOINT) for run in ("a", "b"))
     for key in ("G", "G_ema", "opt", "gen", "cur_nimg", "batch_idx", "generator_kwargs"):
-        assert _equal(a[key], b[key]), key
+        assert nested_equal(a[key], b[key]), key
     assert [r["loss_l2"] for r in a["history"]] == [r["loss_l2"] for r in b["history"]]
     assert (tmp_path / "b" / "samples" / "targets.png").is_file()
     assert (tmp_path / "b" / "snapshots" / "network-snapshot-000000_016.json").is_file()
@@ -140,7 +131,7 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, m
     assert pretrain_gan(PretrainConfig(**TINY, kimg=0.016), tmp_path / "b", resume=True, progress=False)["finished"]
     a, b = (torch_load(tmp_path / run / CHECKPOINT) for run in ("a", "b"))
     for key in ("G", "G_ema", "opt", "gen", "cur_nimg", "batch_idx"):
-        assert _equal(a[key], b[key]), key
+        assert nested_equal(a[key], b[key]), key
 
 
 def test_train_gan_init_from_a_pretraining_takes_g_and_keeps_a_fresh_d(tmp_path):

@@ -6,6 +6,7 @@ import signal
 import numpy as np
 import pytest
 import torch
+from checkpoint_support import nested_equal
 
 from latentdirs.cli import main
 from latentdirs.errors import UserError
@@ -20,17 +21,6 @@ from latentdirs.io import torch_load, torch_save
 TINY = dict(dataset="dsprites", resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8,
             batch=4, r1_interval=2, pl_weight=1.0, pl_interval=2, style_mixing_prob=0.5, classifier="none",
             snapshot_kimg=0.008, sample_kimg=0.008, quality_kimg=0.008, device="cpu", seed=3)
-
-
-def _equal(a, b) -> bool:
-    """Exact equality of nested checkpoint structures (tensors compared bit for bit)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def test_path_length_penalty_follows_the_reference_formula():
@@ -81,7 +71,7 @@ def test_resume_is_bit_identical_and_snapshots_load(tmp_path):
     a = torch_load(tmp_path / "a" / CHECKPOINT)
     b = torch_load(tmp_path / "b" / CHECKPOINT)
     for key in ("G", "D", "G_ema", "opt_G", "opt_D", "gen", "data_rs", "pl_mean", "cur_nimg", "batch_idx"):
-        assert _equal(a[key], b[key]), key
+        assert nested_equal(a[key], b[key]), key
     # training moved the weights, and the losses were logged
     history = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert {"loss_G", "loss_D", "r1_penalty", "pl_penalty"} <= set(history[-1])
@@ -170,7 +160,7 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes_bit_identically(tmp_path, m
     assert resumed["finished"] and resumed["batch_idx"] == 4
     a, b = torch_load(tmp_path / "a" / CHECKPOINT), torch_load(tmp_path / "b" / CHECKPOINT)
     for key in ("G", "D", "G_ema", "opt_G", "opt_D", "gen", "data_rs", "pl_mean"):
-        assert _equal(a[key], b[key]), key
+        assert nested_equal(a[key], b[key]), key
 
 
 def test_refuses_to_overwrite_or_resume_with_other_settings(tmp_path):

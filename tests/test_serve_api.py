@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_support import exit_code
 from fastapi.testclient import TestClient
 from PIL import Image
-from serve_support import LOCAL, TINY_DISCOVER, cli, cli_options, client, make_models, tree, wait_for
+from serve_support import LOCAL, TINY_DISCOVER, cli_options, client, make_models, tree, wait_for
 
 from latentdirs.pretrained import manifest
 from latentdirs.serve.app import create_app
@@ -46,7 +47,7 @@ def png(data: bytes) -> np.ndarray:
 
 def cli_edit(tmp_path: Path, generator: str, directions: Path, *args: str) -> np.ndarray:
     out = tmp_path / f"edit{len(list(tmp_path.glob('edit*.png')))}.png"
-    assert cli(["edit", "--generator", generator, "--directions", str(directions), "--device", "cpu", *args,
+    assert exit_code(["edit", "--generator", generator, "--directions", str(directions), "--device", "cpu", *args,
                 "--out", str(out)]) == 0
     return np.asarray(Image.open(out))
 
@@ -262,7 +263,7 @@ def test_job_options_are_checked_by_the_cli_with_its_messages(models, tmp_path, 
     with client(data, folder) as c:
         before = tree(data)
         for command, options, argv in same_as_cli:
-            assert cli([command, *argv, "--out", str(tmp_path / "never")]) == 2
+            assert exit_code([command, *argv, "--out", str(tmp_path / "never")]) == 2
             printed = capsys.readouterr().err.strip()
             assert printed.startswith("error: ")
             message = one_error(c.post("/api/jobs", json={"command": command, "options": options}), 422)
@@ -344,7 +345,7 @@ def test_a_discover_job_gives_the_cli_result(models, tmp_path):
         assert report.headers["content-type"].startswith("text/html") and "default-src 'none'" in \
             report.headers["content-security-policy"]
         cli_export = tmp_path / "cli_ganspace.npz"
-        assert cli(["export", str(directions), "--format", "ganspace", "--out", str(cli_export)]) == 0
+        assert exit_code(["export", str(directions), "--format", "ganspace", "--out", str(cli_export)]) == 0
         ours = np.load(io.BytesIO(c.get(f"/api/jobs/{job_id}/exports/ganspace").content))
         theirs = np.load(cli_export)
         assert sorted(ours.files) == sorted(theirs.files)
@@ -377,7 +378,8 @@ def test_other_job_commands_run_and_report_the_cli_error(models, tmp_path, capsy
         files = {f["name"] for f in c.get(f"/api/jobs/{evaluate['id']}/files").json()["files"]}
         assert {"evaluation.json", "report.html"} <= files
         job = wait_for(c, train["id"])
-        assert cli(["train-vae", "--objective", "no-such-objective", "--steps", "2", "--out", str(tmp_path / "t")]) == 2
+        argv = ["train-vae", "--objective", "no-such-objective", "--steps", "2", "--out", str(tmp_path / "t")]
+        assert exit_code(argv) == 2
         assert job["state"] == "failed" and job["error"] == capsys.readouterr().err.strip()[len("error: "):]
 
 
@@ -413,8 +415,8 @@ def test_a_server_stopped_mid_job_finishes_it_after_a_restart_with_the_same_dire
         assert "--resume" not in attempts[0] and "--resume" in attempts[1]
         resumed = c.get(f"/api/jobs/{job_id}/files/directions.safetensors").content
     straight = tmp_path / "straight"
-    assert cli(["--threads", "1", "discover", "--generator", generator, *cli_options(options), "--out", str(straight),
-                "--quiet"]) == 0
+    assert exit_code(["--threads", "1", "discover", "--generator", generator, *cli_options(options),
+                      "--out", str(straight), "--quiet"]) == 0
     assert resumed == (straight / "directions.safetensors").read_bytes()
 
 

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from serve_support import cli
+from cli_support import exit_code
 
 from latentdirs.pretrained import PRETRAINED_DIR
 
@@ -54,7 +54,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     models = root / "models"
     models.mkdir()
-    assert cli(["--threads", "1", "discover", "--generator", str(PRETRAINED_DIR / "dsprites_generator.json"),
+    assert exit_code(["--threads", "1", "discover", "--generator", str(PRETRAINED_DIR / "dsprites_generator.json"),
                 "--method", "sefa", "-k", "5", "--stats-samples", "512", "--grid-samples", "1", "--grid-steps", "3",
                 "--device", "cpu", "--out", str(root / "sefa"), "--quiet"]) == 0
     shutil.copy(root / "sefa" / "directions.safetensors", models / "dsprites_sefa.safetensors")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from cli_support import run_cli
 from scipy import stats
 
-from latentdirs.cli import main
 from latentdirs.study.argv import option_argv
 from latentdirs.study.cells import plan_cells, record_stage
 from latentdirs.study.kinds import click_command
@@ -25,14 +25,6 @@ BASE = {"command": "train-vae", "options": {"steps": 5, "batch-size": 4, "device
         "evaluate": {"metrics": "mig"}}
 
 
-def run_cli(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def error_of(tmp_path, capsys, spec, suffix=".json") -> str:

@@ -46,17 +46,40 @@ def _flag(name: str) -> str:
     return name if name in _NOT_OPTIONS else f"--{_FLAGS.get(name, name.replace('_', '-'))}"
 
 
+@dataclass
 class RunConfig:
-    """What the settings of ``train-gan`` and ``pretrain-gan`` share: checks, (de)serialization, the EMA half-life
-    and which settings a ``--resume`` may change (``CONTROLS``; the rest define the training trajectory)."""
+    """What the settings of ``train-gan`` and ``pretrain-gan`` share: the dataset, the generator network, the batch,
+    Adam's betas, G_ema, the seed and the run controls; checks, (de)serialization and which settings a ``--resume``
+    may change (``CONTROLS``; the rest define the training trajectory)."""
 
     WHAT: ClassVar[str]  # how messages name these settings
     CONTROLS: ClassVar[tuple[str, ...]]
     BOUNDS: ClassVar[dict[str, v.Bounds]]
-    batch: int
-    betas: tuple[float, float]
-    ema_kimg: float | None
-    device: str
+
+    dataset: str = "dsprites"
+    dataset_path: str | None = None
+    resolution: int = 64
+    # generator
+    z_dim: int = 64
+    w_dim: int = 64
+    mapping_layers: int = 2
+    channel_base: int = 2048
+    channel_max: int = 64
+    g_architecture: str = "skip"
+    # optimization
+    batch: int = 32
+    betas: tuple[float, float] = (0.0, 0.99)
+    ema_kimg: float | None = None
+    ema_rampup: float | None = 0.05
+    seed: int = 0
+    # run controls
+    kimg: float = 100.0
+    snapshot_kimg: float = 10.0
+    sample_kimg: float = 5.0
+    quality_kimg: float = 5.0
+    quality_samples: int = 256
+    classifier: str | None = "auto"
+    device: str = "auto"
 
     def _check_common(self, strings: tuple[str, ...], nullable_strings: tuple[str, ...]) -> None:
         """Every number within its bounds (integers made ``int``), the string fields, the device and Adam's betas."""
@@ -84,7 +107,7 @@ class RunConfig:
         return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)  # type: ignore[call-overload]
+        out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
         return out
 
@@ -92,7 +115,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> Any:
         if not isinstance(data, dict):
             raise UserError(f"{cls.WHAT} settings must be a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise UserError(f"unknown {cls.WHAT} settings {unknown}")
         return cls(**data)
@@ -123,26 +146,14 @@ class GANTrainConfig(RunConfig):
     CONTROLS: ClassVar[tuple[str, ...]] = RUN_CONTROLS
     BOUNDS: ClassVar[dict[str, v.Bounds]] = _BOUNDS
 
-    dataset: str = "dsprites"
-    dataset_path: str | None = None
-    resolution: int = 64
-    # generator
-    z_dim: int = 64
-    w_dim: int = 64
-    mapping_layers: int = 2
-    channel_base: int = 2048
-    channel_max: int = 64
-    g_architecture: str = "skip"
     # discriminator (0 = same as the generator)
     d_architecture: str = "resnet"
     d_channel_base: int = 0
     d_channel_max: int = 0
     mbstd_group: int = 4
-    # optimization
-    batch: int = 32
+    # optimization (besides the batch, betas (0, 0.99) and G_ema)
     g_lr: float = 0.0025
     d_lr: float = 0.0025
-    betas: tuple[float, float] = (0.0, 0.99)
     r1_gamma: float | None = None
     r1_interval: int = 16
     pl_weight: float = 0.0
@@ -150,19 +161,8 @@ class GANTrainConfig(RunConfig):
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
     style_mixing_prob: float = 0.9
-    ema_kimg: float | None = None
-    ema_rampup: float | None = 0.05
-    seed: int = 0
     #: warm start: a train-gan checkpoint (or run directory) whose G, D and G_ema initialize this run
     init_from: str | None = None
-    # run controls
-    kimg: float = 100.0
-    snapshot_kimg: float = 10.0
-    sample_kimg: float = 5.0
-    quality_kimg: float = 5.0
-    quality_samples: int = 256
-    classifier: str | None = "auto"
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         self._check_common(("dataset", "g_architecture", "d_architecture"), ("dataset_path", "init_from", "classifier"))

@@ -88,31 +88,12 @@ class PretrainConfig(RunConfig):
     BOUNDS: ClassVar[dict[str, v.Bounds]] = {**{name: GANTrainConfig.BOUNDS[name] for name in _NUMBERS},
                                              "lr": v.LEARNING_RATE}
 
-    dataset: str = "dsprites"
-    dataset_path: str | None = None
-    resolution: int = 64
-    z_dim: int = 64
-    w_dim: int = 64
-    mapping_layers: int = 2
-    channel_base: int = 2048
-    channel_max: int = 64
-    g_architecture: str = "skip"
-    batch: int = 32
-    lr: float = 0.02
-    betas: tuple[float, float] = (0.9, 0.99)
-    ema_kimg: float | None = None
-    ema_rampup: float | None = 0.05
-    seed: int = 0
-    #: ``[[kimg, lr], …]`` from ``[0, first lr]`` on, once a ``--resume`` changed ``lr`` (empty until then)
-    lr_schedule: list[list[float]] = field(default_factory=list)
-    # run controls
     kimg: float = 50.0
     snapshot_kimg: float = 5.0
-    sample_kimg: float = 5.0
-    quality_kimg: float = 5.0
-    quality_samples: int = 256
-    classifier: str | None = "auto"
-    device: str = "auto"
+    betas: tuple[float, float] = (0.9, 0.99)
+    lr: float = 0.02
+    #: ``[[kimg, lr], …]`` from ``[0, first lr]`` on, once a ``--resume`` changed ``lr`` (empty until then)
+    lr_schedule: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._check_common(("dataset",), ("dataset_path", "classifier"))
