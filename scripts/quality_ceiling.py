@@ -23,6 +23,7 @@ import torch
 from scipy.ndimage import uniform_filter
 
 from latentdirs.data import ellipses, get_dataset
+from latentdirs.data.base import composite
 from latentdirs.gan.training.quality import load_quality_probe
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     print("offset (grid steps)  grid score  fitted score  worst coverage TV")
     for jitter in (float(j) for j in args.jitters.split(",")):
         alpha = dataset.coverage(factors, rng.uniform(-jitter, jitter, (len(factors), len(ellipses.GEOMETRY))))
-        images = backgrounds[:, :, None, None] + alpha[:, None] * (objects - backgrounds)[:, :, None, None]
+        images = composite(alpha, objects, backgrounds)
         summary = probe.score_images(torch.from_numpy(images.astype(np.float32)), fit=True)
         print(f"±{jitter:<19g} {summary['mean']:<11.4f} {summary['fitted_mean']:<13.4f} "
               f"{summary['coverage']['worst_tv']:.3f} ({summary['coverage']['worst_factor']})")

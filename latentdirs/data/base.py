@@ -15,6 +15,12 @@ import torch
 from ..errors import UserError
 
 
+def composite(alpha: np.ndarray, objects: np.ndarray, backgrounds: np.ndarray) -> np.ndarray:
+    """An object of one colour over a plain background: ``x = b + α · (o − b)`` per channel, for coverage
+    ``α [N, H, W]`` and colours ``o``, ``b [N, C]``; returns ``[N, C, H, W]``."""
+    return backgrounds[:, :, None, None] + alpha[:, None] * (objects - backgrounds)[:, :, None, None]
+
+
 class GroundTruthData(ABC):
     """A dataset whose images are a function of known discrete factors of variation."""
 

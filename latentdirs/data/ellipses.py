@@ -52,7 +52,7 @@ import colorsys
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import GroundTruthData
+from .base import GroundTruthData, composite
 
 IMAGE_SIZE = 64
 WINDOW = 32
@@ -148,7 +148,4 @@ class ColourEllipses(GroundTruthData):
         return self._objects[factors[:, 0]], self._backgrounds[factors[:, 1]]
 
     def _render(self, factors: np.ndarray) -> np.ndarray:
-        alpha = self._coverage(factors)[:, None]
-        obj = self._objects[factors[:, 0]][:, :, None, None]
-        background = self._backgrounds[factors[:, 1]][:, :, None, None]
-        return background + alpha * (obj - background)
+        return composite(self._coverage(factors), self._objects[factors[:, 0]], self._backgrounds[factors[:, 1]])

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.base import GroundTruthData
+from ..data.base import GroundTruthData, composite
 from ..errors import UserError
 from .model import FactorClassifier
 from .predict import predict_factors
@@ -236,12 +236,10 @@ def fitted_colour_quality(dataset: GroundTruthData, images: np.ndarray, factors:
     """
     objects, backgrounds = dataset.colours(factors)
     mask = _own_mask(images, objects, backgrounds)
-    colour_span = (objects - backgrounds)[:, :, None, None]
 
     def score(offsets: np.ndarray) -> np.ndarray:
         alpha = dataset.coverage(factors, offsets)
-        rerendered = backgrounds[:, :, None, None] + alpha[:, None] * colour_span
-        return _colour_scores(images, mask, alpha > 0.5, rerendered)
+        return _colour_scores(images, mask, alpha > 0.5, composite(alpha, objects, backgrounds))
 
     offsets = np.zeros((len(images), len(dataset.geometric_factors)))
     best = score(offsets)
