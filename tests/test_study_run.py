@@ -142,7 +142,8 @@ def test_discover_study_with_random_baseline(tmp_path, capsys):
             "options": {"generator": generator, "num-directions": 3, "stats-samples": 64, "grid-samples": 1,
                         "grid-steps": 2, "device": "cpu"},
             "settings": {"random": {"method": "random"}, "reconstructor": {"method": "reconstructor", "steps": 4,
-                                                                            "batch-size": 4}},
+                                                                            "batch-size": 4},
+                         "sefa": {"method": "sefa"}},
             "seeds": [0, 1], "baseline": "random",
             "evaluate": {"rca-steps": 3, "rca-batch": 4, "rca-eval-batches": 1, "lpips": False,
                          "classifier": "none", "traverse": "-1:1:2"},
@@ -156,4 +157,6 @@ def test_discover_study_with_random_baseline(tmp_path, capsys):
     assert 0 <= evaluation["summary"]["RCA (fresh reconstructor)"] <= 1
     code, text = study(["report", str(out)], capsys)
     assert code == 0 and "## RCA (fresh reconstructor)" in text and "| reconstructor | 2 |" in text, text
+    # SeFa is closed-form and the evaluation seed fixed: its two cells are one result, and the report says so
+    assert "sefa: its 2 values are identical" in text, text
     assert (out / "report" / "RCA_fresh_reconstructor.png").is_file()

@@ -205,6 +205,15 @@ def test_report_numbers_are_recomputed_from_the_run_folders(tmp_path):
     assert len(finished) == 3 and finished[0].cpu_seconds == 0.0  # no attempt counted by these fakes
 
 
+def test_a_setting_that_does_not_vary_with_the_seed_is_said_to(tmp_path):
+    """Identical values over seeds (a closed-form method) are one result counted n times: the report says so, for
+    that setting only."""
+    out = tmp_path / "study"
+    fake_study(out, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.2})
+    markdown = write_report(out).markdown
+    assert "- beta4: its 2 values are identical" in markdown and "plain: its 2 values" not in markdown
+
+
 def test_a_metric_no_cell_has_is_one_error_line(tmp_path, capsys):
     out = tmp_path / "study"
     fake_study(out, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.4})

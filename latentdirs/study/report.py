@@ -104,6 +104,10 @@ def _test_cell(row: Row) -> tuple[str, str, str, str]:
 def _notes(rows: list[Row]) -> list[str]:
     notes = []
     for row in rows:
+        if row.summary.n >= 2 and row.summary.std == 0:
+            notes.append(f"{row.setting}: its {row.summary.n} values are identical, so it does not vary with the "
+                         f"seed (e.g. a closed-form method evaluated with a fixed evaluation seed): one result counted "
+                         f"{row.summary.n} times, no spread of its own.")
         c = row.comparison
         if c is not None and c.test is not None and c.smallest_p >= 0.05:
             notes.append(f"{row.setting}: with these sample sizes {c.test} cannot give p below "
