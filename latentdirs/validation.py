@@ -141,6 +141,7 @@ CHANNEL_MAX = Bounds(1, 8192, integer=True)
 WIDTH = Bounds(1, 4096, integer=True)
 #: the largest σ of the pixel noise added to training images in [0, 1]
 PIXEL_NOISE = Bounds(0.0, 10.0)
+SATURATION_JITTER = Bounds(0.0, 1.0, hi_open=True)
 #: thousands of images (run length and the intervals within it)
 KIMG = Bounds(0.0, 1e7, lo_open=True)
 #: the same where 0 is allowed (an EMA half-life of 0: no averaging)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from latentdirs.data import get_dataset
 from latentdirs.data.base import GroundTruthData
 from latentdirs.errors import UserError
 from latentdirs.factors import (
@@ -264,3 +265,42 @@ def test_ctrl_c_during_the_held_out_measure_keeps_the_trained_classifier(tmp_pat
               "--device", "cpu", "--out", str(tmp_path / "clf")])
     assert exc.value.code == 130
     assert load_factor_classifier(tmp_path / "clf").config["factor_names"][0] == "shape"
+
+
+def test_desaturation_keeps_hue_and_greys_and_scales_chroma():
+    """The saturation-jitter augmentation: grey pixels and every pixel's hue unchanged, chroma (max − min over
+    channels) scaled by the factor, checked with colorsys on random pixels."""
+    import colorsys
+
+    from latentdirs.factors.train import desaturate
+
+    rng = np.random.RandomState(0)
+    images = torch.from_numpy(rng.uniform(0.05, 0.95, (4, 3, 5, 5)).astype(np.float32))
+    images[0, :, 0, 0] = 0.4  # a grey pixel
+    keep = torch.tensor([0.3, 0.5, 0.8, 1.0])
+    out = desaturate(images, keep)
+    assert torch.equal(out[0, :, 0, 0], images[0, :, 0, 0]) and torch.allclose(out[3], images[3])
+    chroma = images.amax(dim=1) - images.amin(dim=1)
+    assert torch.allclose(out.amax(dim=1) - out.amin(dim=1), chroma * keep[:, None, None], atol=1e-6)
+    for n, i, j in [(1, 2, 3), (2, 4, 0), (0, 1, 1)]:
+        before = colorsys.rgb_to_hsv(*images[n, :, i, j].tolist())[0]
+        after = colorsys.rgb_to_hsv(*out[n, :, i, j].tolist())[0]
+        assert abs(before - after) < 1e-5
+
+
+def test_saturation_jitter_is_recorded_changes_training_and_needs_rgb(tmp_path, capsys):
+    from latentdirs.cli import main
+
+    settings = dict(steps=3, seed=1, device="cpu", batch_size=8, width=4, hidden=8, progress=False)
+    ellipses = get_dataset("ellipses")
+    plain, _ = train_factor_classifier(ellipses, **settings)
+    jittered, info = train_factor_classifier(ellipses, saturation_jitter=0.5, **settings)
+    assert info["saturation_jitter"] == 0.5
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), jittered.state_dict().values(),
+                                                     strict=True))
+    with pytest.raises(SystemExit) as exc:
+        main(["train-factor-classifier", "--dataset", "dsprites", "--saturation-jitter", "0.5", "--steps", "2",
+              "--device", "cpu", "--out", str(tmp_path / "clf")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "needs RGB images" in err, err
+    assert not any(tmp_path.iterdir())

@@ -18,6 +18,9 @@ from ._options import BATCH, EVERY, LR, SAMPLES, SEED, STEPS, THREADS, BoundedFl
               help="Channels of the first conv layers.")
 @click.option("--noise", type=BoundedFloat(v.PIXEL_NOISE), default=0.05, show_default=True,
               help="Max std of the pixel-noise augmentation.")
+@click.option("--saturation-jitter", type=BoundedFloat(v.SATURATION_JITTER), default=0.0, show_default=True,
+              help="RGB datasets whose factors do not include saturation: desaturate each training image by a "
+                   "factor uniform in [1 - J, 1], so that paler drawings are not read as another factor.")
 @click.option("--eval-samples", type=SAMPLES, default=2000, show_default=True,
               help="Held-out rendered images for the reported accuracy and re-render score.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
@@ -30,8 +33,8 @@ from ._options import BATCH, EVERY, LR, SAMPLES, SEED, STEPS, THREADS, BoundedFl
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt.pt (same settings), bit for bit.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT of another kind (never the dataset file).")
 def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int, lr: float, width: int, noise: float,
-            eval_samples: int, seed: int, device: str, threads: int | None, out: str, checkpoint_every: int,
-            resume: bool, overwrite: bool) -> None:
+            saturation_jitter: float, eval_samples: int, seed: int, device: str, threads: int | None, out: str,
+            checkpoint_every: int, resume: bool, overwrite: bool) -> None:
     """Train a CNN that reads every factor of a dataset's images, and measure it on fresh images.
 
     The held-out score is the re-render quality of real images: predicted factors are rendered
@@ -78,8 +81,8 @@ def command(dataset: str, dataset_path: str | None, steps: int, batch_size: int,
     if resume and not checkpoint.exists():
         raise UserError(f"nothing to resume: {checkpoint} does not exist")
     model, info = train_factor_classifier(data, steps=steps, seed=seed, device=device, batch_size=batch_size, lr=lr,
-                                          width=width, noise=noise, checkpoint=checkpoint,
-                                          checkpoint_every=checkpoint_every, resume=resume)
+                                          width=width, noise=noise, saturation_jitter=saturation_jitter,
+                                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
     save_factor_classifier(out, model, info)  # kept even if the held-out measure below is interrupted
     checkpoint.unlink(missing_ok=True)  # the classifier is saved: the training state is no longer needed
     factors, images = data.sample(eval_samples, np.random.RandomState(seed + 10_007))

@@ -4,7 +4,11 @@ Every step draws a new batch of factor combinations (uniform per factor) and ren
 classifier never sees the same finite training set twice. Loss: the sum over factors of the
 cross-entropy of each head. Adam with a cosine learning-rate decay to zero. Light augmentation
 (additive Gaussian pixel noise with a per-image σ uniform in [0, ``noise``]) makes it tolerant of the
-slightly grey, soft-edged images a generator produces.
+slightly grey, soft-edged images a generator produces. For colour datasets whose factors do not include
+saturation, ``saturation_jitter`` J > 0 also desaturates each image by a factor ``s`` uniform in [1 − J, 1]
+(:func:`desaturate`): a classifier trained on one fixed saturation can otherwise read a generator's paler drawing
+as another factor (the ellipses classifier read ×0.7 saturation as half an aspect step,
+``scripts/ground_truth_leakage.py``).
 
 With a ``checkpoint`` path the whole training state (weights, optimizer, schedule, both random
 streams, step, accuracy tallies) is written there atomically every ``checkpoint_every`` steps; a
@@ -33,6 +37,13 @@ from ..seeding import random_state_from_tensor_dict, random_state_to_tensor_dict
 from .model import FactorClassifier
 
 
+def desaturate(images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``g + s · (x − g)`` per pixel, ``g`` the mean of its channels and ``s = keep`` ``[N]`` per image: each pixel's
+    chroma ``max − min`` over channels scaled by ``s``, its hue and every grey pixel unchanged."""
+    grey = images.mean(dim=1, keepdim=True)
+    return grey + keep.reshape(-1, 1, 1, 1) * (images - grey)
+
+
 def build_factor_classifier(dataset: GroundTruthData, width: int = 32, hidden: int = 256,
                             seed: int = 0) -> FactorClassifier:
     """A freshly initialized classifier for ``dataset`` (initialization seeded by ``seed``)."""
@@ -45,7 +56,8 @@ def build_factor_classifier(dataset: GroundTruthData, width: int = 32, hidden: i
 def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: int = 0, device: str = "auto",
                             batch_size: int = 64, lr: float = 2e-3, width: int = 32, hidden: int = 256,
                             noise: float = 0.05, progress: bool = True, checkpoint: str | Path | None = None,
-                            checkpoint_every: int = 500, resume: bool = False) -> tuple[FactorClassifier, dict]:
+                            checkpoint_every: int = 500, resume: bool = False,
+                            saturation_jitter: float = 0.0) -> tuple[FactorClassifier, dict]:
     """Train a classifier for every factor of ``dataset``; returns ``(classifier in eval mode, info)``.
 
     ``info`` holds the training settings, the wall time and the final per-factor training accuracy
@@ -54,8 +66,13 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
     if steps < 1 or batch_size < 2 or checkpoint_every < 1:
         raise UserError(f"need steps ≥ 1, batch_size ≥ 2 and checkpoint_every ≥ 1, got steps={steps}, "
                         f"batch_size={batch_size}, checkpoint_every={checkpoint_every}")
+    if not 0.0 <= saturation_jitter < 1.0 or (saturation_jitter > 0 and dataset.observation_shape[0] != 3):
+        raise UserError(f"--saturation-jitter must be in [0, 1) and needs RGB images, got {saturation_jitter} for "
+                        f"{dataset.observation_shape[0]}-channel {dataset.name}")
     settings = {"dataset": dataset.name, "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr,
                 "width": width, "hidden": hidden, "noise": noise}
+    if saturation_jitter > 0:  # absent when off: checkpoints of runs without it still resume
+        settings["saturation_jitter"] = saturation_jitter
     dev = resolve_device(device)
     model = build_factor_classifier(dataset, width, hidden, seed).to(dev).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -94,6 +111,8 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
         for step in bar:
             factors, images = dataset.sample(batch_size, rs)
             x = torch.from_numpy(images).to(dev)
+            if saturation_jitter > 0:
+                x = desaturate(x, 1.0 - saturation_jitter * torch.rand(x.shape[0], generator=gen, device=dev))
             if noise > 0:
                 sigma = torch.rand(x.shape[0], 1, 1, 1, generator=gen, device=dev) * noise
                 x = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
@@ -126,7 +145,7 @@ def train_factor_classifier(dataset: GroundTruthData, steps: int = 3000, seed: i
     model.eval()
     info = {
         "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr, "noise": noise,
-        "wall_time_s": round(time.time() - start, 1), "device": str(dev),
+        "saturation_jitter": saturation_jitter, "wall_time_s": round(time.time() - start, 1), "device": str(dev),
         "train_accuracy_last_10pct": {n: round(float(c / max(seen, 1)), 4)
                                       for n, c in zip(names, correct, strict=True)},
     }
