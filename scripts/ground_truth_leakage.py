@@ -13,6 +13,7 @@ formula to the dataset's own images and a known change of them:
 
 Example:
   python scripts/ground_truth_leakage.py --samples 512
+  python scripts/ground_truth_leakage.py --classifier runs/ellipses_clf_satjit   # another classifier's reading
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--classifier", default="auto", help="factor classifier stem ('auto': the bundled one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dataset = get_dataset("ellipses")
-    read = classifier_reader(load_quality_probe("auto", dataset).classifier)
+    read = classifier_reader(load_quality_probe(args.classifier, dataset).classifier)
     rng = np.random.RandomState(args.seed)
     factors = dataset.sample_factors(args.samples, rng)
     images = dataset.observations_from_factors(factors)
