@@ -6,10 +6,10 @@ initialised with the run's seed):
 
     share_k = ‖∇_θ λ_k R_k‖ / ‖∇_θ L_obj‖,     cos_k = ⟨∇_θ λ_k R_k, ∇_θ L_obj⟩ / (‖·‖ ‖·‖),
 
-θ the parameters the regularizer reaches (the decoder's for ``where=decoder``: its codes are detached),
-reported as the median and range over the batches, with share_k / λ_k (the share per unit weight: the λ that
-gives a wanted share, while the share stays roughly proportional). A term that is off at that step (delay,
-ramp) has no share.
+θ the parameters the regularizer reaches (the decoder's for ``where=decoder``: its codes are detached; for
+TopDis, trained by gradient orthogonalization, its gradient before the projection), reported as the median
+and range over the batches, with share_k / λ_k (the share per unit weight: the λ that gives a wanted share,
+while the share stays roughly proportional). A term that is off at that step (delay, ramp) has no share.
 
     python scripts/regularizer_gradient_share.py runs/studies/gmg_cpu/beta-vae+gmg/seed_0
     python scripts/regularizer_gradient_share.py runs/studies/gmg_cpu/beta-vae+dst/seed_0 --at init
@@ -37,7 +37,7 @@ def flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tenso
 
 
 def shares(run: str, at: str, batches: int) -> list[tuple[str, float, list[float], list[float]]]:
-    """Per regularizer: (label, weight, shares over the batches, cosines over the batches)."""
+    """Per regularizer: (label, its strength λ (``weight``, else ``gamma``), shares and cosines over the batches)."""
     config = TrainConfig.from_dict(read_json(RunDir(run).config, "run config"), source=run)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = Trainer(config, RunDir(scratch), progress=False, echo=lambda _line: None)
@@ -52,12 +52,13 @@ def shares(run: str, at: str, batches: int) -> list[tuple[str, float, list[float
             where = term.hp.get("where") if hasattr(term, "hp") else None
             model = trainer.model.decoder if where == "decoder" else trainer.model
             params = [p for p in model.parameters() if p.requires_grad]
-            reg, obj = flat_gradient(out["loss"], params), flat_gradient(outputs[0]["loss"], params)
+            term_loss = out["loss"] + out.get("loss_orthogonal", 0.0)  # TopDis's: before the projection
+            reg, obj = flat_gradient(term_loss, params), flat_gradient(outputs[0]["loss"], params)
             if reg.norm() == 0 or obj.norm() == 0:
                 continue
             found[i][0].append(float(reg.norm() / obj.norm()))
             found[i][1].append(float(reg @ obj / (reg.norm() * obj.norm())))
-    return [(trainer.labels[i + 1] or term.name, float(term.hp.get("weight", 1.0)), *found[i])
+    return [(trainer.labels[i + 1], float(term.hp.get("weight", term.hp.get("gamma", 1.0))), *found[i])
             for i, term in enumerate(regularizers)]
 
 
@@ -77,7 +78,7 @@ def main() -> None:
             print(f"{label}: off at this step (no gradient)")
             continue
         median = statistics.median(share)
-        print(f"{label} (weight {weight:g}): gradient share {median:.3g} (range {min(share):.3g}–{max(share):.3g}), "
+        print(f"{label} (λ = {weight:g}): gradient share {median:.3g} (range {min(share):.3g}–{max(share):.3g}), "
               f"per unit weight {median / weight:.3g}; cosine with the objective's {statistics.median(cosine):+.2f}")
 
 
