@@ -137,6 +137,8 @@ RESOLUTION = Bounds(8, 4096, integer=True)
 CHANNEL_BASE = Bounds(1, 1 << 20, integer=True)
 #: StyleGAN2 channel_max (published: 512)
 CHANNEL_MAX = Bounds(1, 8192, integer=True)
+#: StyleGAN2 generator / discriminator architectures (Karras et al. 2020, Fig. 7)
+GAN_ARCHITECTURES = ("orig", "skip", "resnet")
 #: width of the factor classifier's first layers
 WIDTH = Bounds(1, 4096, integer=True)
 #: the largest σ of the pixel noise added to training images in [0, 1]

@@ -14,7 +14,7 @@ from ._options import BATCH, SAMPLES, SEED, THREADS, BoundedFloat, BoundedInt, d
 
 KIMG = BoundedFloat(v.KIMG)
 _WIDTH = BoundedInt(v.LATENT_WIDTH)
-ARCHITECTURE = click.Choice(["orig", "skip", "resnet"])
+ARCHITECTURE = click.Choice(list(v.GAN_ARCHITECTURES))
 #: CLI option → config field, for options whose names differ
 RENAMES = {"style_mixing": "style_mixing_prob", "gamma": "r1_gamma", "ema": "ema_kimg", "arch": "g_architecture",
            "d_arch": "d_architecture", "map_layers": "mapping_layers"}

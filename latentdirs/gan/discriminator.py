@@ -29,11 +29,10 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..validation import GAN_ARCHITECTURES as ARCHITECTURES
 from .layers import Conv2dLayer, FullyConnectedLayer
 from .mapping import MappingNetwork
 from .resample import downsample2d, setup_filter
-
-ARCHITECTURES = ("orig", "skip", "resnet")
 
 
 class MinibatchStdLayer(nn.Module):

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..validation import GAN_ARCHITECTURES as ARCHITECTURES
 from .layers import Conv2dLayer, SynthesisLayer, ToRGBLayer
 from .resample import setup_filter, upsample2d
 
-ARCHITECTURES = ("orig", "skip", "resnet")
 SQRT_HALF = math.sqrt(0.5)
 
 

@@ -22,7 +22,7 @@ from ...validation import check_device_name
 RUN_CONTROLS = ("kimg", "snapshot_kimg", "sample_kimg", "quality_kimg", "quality_samples", "classifier", "device")
 
 
-ARCHITECTURES = ("orig", "skip", "resnet")
+ARCHITECTURES = v.GAN_ARCHITECTURES
 BETA = v.Bounds(0.0, 1.0, hi_open=True)
 #: the range of every numeric setting (a run folder's config.json is checked against them too)
 _BOUNDS: dict[str, v.Bounds] = {
