@@ -70,3 +70,15 @@ def test_forward_and_needs():
     registry.check_needs([term], frozenset({"x"}), "toy")
     with pytest.raises(UserError, match="needs x"):
         registry.check_needs([term], frozenset({"z"}), "toy")
+
+
+def test_losses_name_describes_every_parameter(capsys):
+    from cli_support import run_cli
+
+    code, out, _ = run_cli(["losses", "gmg"], capsys)
+    assert code == 0 and "Uscidda" in out and "parameters (NAME:key=value,…):" in out
+    for key, param in registry.get("gmg").params.items():  # every parameter, with its default and its meaning
+        assert f"  {key}={param.default}  {param.help}" in out
+    assert "(one of identity, product)" in out and "(≥ 1)" in out
+    code, _, err = run_cli(["losses", "gmgg"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "did you mean 'gmg'" in err

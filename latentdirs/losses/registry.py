@@ -13,6 +13,7 @@ FactorVAE discriminator).
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -251,3 +252,18 @@ def describe_all(domain: str | None = None) -> str:
         params = ", ".join(f"{k}={p.default}" for k, p in cls.params.items())
         lines.append(f"{name} [{cls.role}; {'/'.join(sorted(cls.domains))}] {summary}\n    {params}")
     return "\n".join(lines)
+
+
+def describe_term(name: str) -> str:
+    """One term in full: its docstring, then each parameter with its default, meaning, choices and bound."""
+    cls = get(name)
+    lines = [f"{name} [{cls.role}; {'/'.join(sorted(cls.domains))}]", "", inspect.cleandoc(cls.__doc__ or ""), "",
+             "parameters (NAME:key=value,…):"]
+    for key, param in cls.params.items():
+        extra = [f"one of {', '.join(map(str, param.choices))}"] if param.choices else []
+        extra += [f"≥ {param.minimum:g}"] if param.minimum is not None else []
+        extra += [f"> {param.above:g}"] if param.above is not None else []
+        tail = f" ({'; '.join(extra)})" if extra else ""
+        lines.append(f"  {key}={param.default}  {param.help}{tail}")
+    return "\n".join(lines)
+
