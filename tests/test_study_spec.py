@@ -151,8 +151,9 @@ def test_statistics_against_scipy():
     assert paired.p_value == pytest.approx(4 / 64)  # one negative difference, the smallest: 2·P(T ≤ 1) = 2·2/64
     assert paired.mean_difference == pytest.approx(np.mean(list(a.values())) - np.mean(list(b.values())))
     assert paired.smallest_p == pytest.approx(2 / 64)
+    assert (paired.higher, paired.pairs) == (5, 6)  # seed 2 is the one below its baseline
     unpaired = compare({s: v for s, v in a.items() if s < 5}, b, "b")  # seed 5 missing: not paired
-    assert unpaired.test == MANN_WHITNEY
+    assert unpaired.test == MANN_WHITNEY and unpaired.higher is None  # no seed-by-seed count without pairs
     assert unpaired.p_value == pytest.approx(stats.mannwhitneyu([a[s] for s in range(5)], list(b.values())).pvalue)
     assert compare({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}, "b").p_value == 1.0
     assert compare({0: 1.0}, {0: 2.0}, "b").test is None
@@ -212,6 +213,11 @@ def test_a_setting_that_does_not_vary_with_the_seed_is_said_to(tmp_path):
     fake_study(out, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.2})
     markdown = write_report(out).markdown
     assert "- beta4: its 2 values are identical" in markdown and "plain: its 2 values" not in markdown
+    # paired by seed: above plain in seed 0 (0.2 > 0.1), below in seed 1 (0.2 < 0.3)
+    assert "| beta4 | 2 | 0.2 ± 0 | 0.2 | plain | +0 | 1 of 2 | Wilcoxon" in markdown
+    rows = {(r["metric"], r["setting"]): r for r in csv.DictReader((out / "report" / "summary.csv").open())}
+    assert (rows["mig", "beta4"]["higher"], rows["mig", "beta4"]["pairs"]) == ("1", "2")
+    assert "<td>1 of 2</td>" in (out / "report" / "report.html").read_text()
 
 
 def test_a_metric_no_cell_has_is_one_error_line(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""``study report``: per metric a table (setting, n, mean ± std, median, the test against the baseline) as
-Markdown and CSV, one PNG per metric, and one self-contained HTML page with all of it, in ``OUT/report/``.
+"""``study report``: per metric a table (setting, n, mean ± std, median; against the baseline the mean difference,
+in how many paired seeds the setting is higher, and the test) as Markdown and CSV, one PNG per metric, and one
+self-contained HTML page with all of it, in ``OUT/report/``.
 
 Every number is recomputed from the run folders' evaluation files (:mod:`latentdirs.study.results`);
 ``values.csv`` lists each cell's values, so any row can be checked by hand.
@@ -91,14 +92,18 @@ def _header(results: StudyResults, command: str) -> list[str]:
     return lines
 
 
-def _test_cell(row: Row) -> tuple[str, str, str, str]:
-    """(baseline, Δ mean, test, p) as table text."""
+HEADINGS = ("setting", "n", "mean ± std", "median", "baseline", "Δ mean", "higher in", "test", "p")
+
+
+def _test_cell(row: Row) -> tuple[str, str, str, str, str]:
+    """(baseline, Δ mean, higher in (paired seeds above the baseline), test, p) as table text."""
     comparison = row.comparison
     if comparison is None:
-        return "", "", "", ""
+        return "", "", "", "", ""
     delta = "—" if not math.isfinite(comparison.mean_difference) else f"{comparison.mean_difference:+.4g}"
+    higher = "—" if comparison.higher is None else f"{comparison.higher} of {comparison.pairs}"
     test = comparison.test or "— (fewer than 2 values)"
-    return comparison.baseline, delta, test, number(comparison.p_value, 3)
+    return comparison.baseline, delta, higher, test, number(comparison.p_value, 3)
 
 
 def _notes(rows: list[Row]) -> list[str]:
@@ -122,8 +127,7 @@ def _markdown(results: StudyResults, tables: dict[str, list[Row]], pictures: dic
         lines += [spec.description.strip(), ""]
     lines += [*_header(results, command), ""]
     for metric, rows in tables.items():
-        lines += [f"## {metric}", "", "| setting | n | mean ± std | median | baseline | Δ mean | test | p |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {metric}", "", "| " + " | ".join(HEADINGS) + " |", "|---" * len(HEADINGS) + "|"]
         for row in rows:
             s = row.summary
             lines.append(f"| {row.setting} | {s.n} | {number(s.mean)} ± {number(s.std)} | {number(s.median)} | "
@@ -136,7 +140,7 @@ def _summary_csv(tables: dict[str, list[Row]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["metric", "setting", "n", "mean", "std", "median", "baseline", "test", "statistic", "p_value",
-                     "mean_difference", "smallest_p"])
+                     "mean_difference", "smallest_p", "higher", "pairs"])
     for metric, rows in tables.items():
         for row in rows:
             s, c = row.summary, row.comparison
@@ -144,7 +148,8 @@ def _summary_csv(tables: dict[str, list[Row]]) -> str:
             writer.writerow([metric, row.setting, s.n, _csv(s.mean), _csv(s.std), _csv(s.median),
                              c.baseline if c else "", (c.test or "") if c else "",
                              _csv(c.statistic) if tested else "", _csv(c.p_value) if tested else "",
-                             _csv(c.mean_difference) if c else "", _csv(c.smallest_p) if tested else ""])
+                             _csv(c.mean_difference) if c else "", _csv(c.smallest_p) if tested else "",
+                             "" if c is None or c.higher is None else c.higher, c.pairs if c and c.pairs else ""])
     return buffer.getvalue()
 
 
@@ -174,8 +179,7 @@ def _html(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[st
         parts.append(f"<p>{e(spec.description.strip())}</p>")
     parts += [f"<p>{_inline_code(e(line))}</p>" for line in _header(results, command)]
     for metric, rows in tables.items():
-        parts.append(f"<h2>{e(metric)}</h2><table><tr><th>setting</th><th>n</th><th>mean ± std</th><th>median</th>"
-                     "<th>baseline</th><th>Δ mean</th><th>test</th><th>p</th></tr>")
+        parts.append(f"<h2>{e(metric)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADINGS) + "</tr>")
         for row in rows:
             s = row.summary
             cells = [row.setting, str(s.n), f"{number(s.mean)} ± {number(s.std)}", number(s.median), *_test_cell(row)]

@@ -39,6 +39,8 @@ class Comparison:
     p_value: float
     mean_difference: float  # mean(setting) − mean(baseline)
     smallest_p: float  # the smallest p the test can give with these sample sizes
+    higher: int | None = None  # paired: the seeds in which the setting is above its baseline (None: unpaired)
+    pairs: int = 0  # paired: the number of seeds compared
 
 
 def summarise(values: list[float]) -> Summary:
@@ -59,10 +61,12 @@ def compare(values: dict[int, float], baseline_values: dict[int, float], baselin
         seeds = sorted(values)
         diffs = np.array([values[s] - baseline_values[s] for s in seeds])
         smallest = 2.0 / 2 ** len(seeds)
+        counts = {"higher": int(np.sum(diffs > 0)), "pairs": len(seeds)}
         if np.all(diffs == 0):
-            return Comparison(baseline, WILCOXON, 0.0, 1.0, difference, smallest)
+            return Comparison(baseline, WILCOXON, 0.0, 1.0, difference, smallest, **counts)
         result = stats.wilcoxon(diffs, alternative="two-sided")
-        return Comparison(baseline, WILCOXON, float(result.statistic), float(result.pvalue), difference, smallest)
+        return Comparison(baseline, WILCOXON, float(result.statistic), float(result.pvalue), difference, smallest,
+                          **counts)
     if len(mine) >= 2 and len(theirs) >= 2:
         smallest = 2.0 / math.comb(len(mine) + len(theirs), len(mine))
         if len(set(mine) | set(theirs)) == 1:  # every value equal
