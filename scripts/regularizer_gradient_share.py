@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
+from typing import NoReturn
 
 import torch
 
+from latentdirs.errors import UserError
 from latentdirs.io import read_json
 from latentdirs.vae.config import TrainConfig
 from latentdirs.vae.runs import RunDir, load_checkpoint
@@ -49,8 +52,7 @@ def shares(run: str, at: str, batches: int) -> list[tuple[str, float, list[float
         ctx = trainer.context(trainer.batch(trainer.data_rs), trainer.step)
         outputs = [term(ctx) for term in trainer.terms]
         for i, (term, out) in enumerate(zip(regularizers, outputs[1:], strict=True)):
-            where = term.hp.get("where") if hasattr(term, "hp") else None
-            model = trainer.model.decoder if where == "decoder" else trainer.model
+            model = trainer.model.decoder if term.hp.get("where") == "decoder" else trainer.model
             params = [p for p in model.parameters() if p.requires_grad]
             term_loss = out["loss"] + out.get("loss_orthogonal", 0.0)  # TopDis's: before the projection
             reg, obj = flat_gradient(term_loss, params), flat_gradient(outputs[0]["loss"], params)
@@ -62,6 +64,11 @@ def shares(run: str, at: str, batches: int) -> list[tuple[str, float, list[float
             for i, term in enumerate(regularizers)]
 
 
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a train-vae run folder with at least one regularizer")
@@ -70,9 +77,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = shares(args.run, args.at, args.batches)
+    try:
+        rows = shares(args.run, args.at, args.batches)
+    except UserError as exc:  # a missing or broken run folder: one line, exit status 2 as in the CLI
+        fail(str(exc))
     if not rows:
-        raise SystemExit(f"error: {args.run} has no regularizer")
+        fail(f"{args.run} has no regularizer")
     for label, weight, share, cosine in rows:
         if not share:
             print(f"{label}: off at this step (no gradient)")

@@ -244,20 +244,24 @@ def check_needs(terms: list[LossTerm], provided: frozenset[str], trainer: str) -
             )
 
 
+def _heading(name: str, cls: type[LossTerm]) -> str:
+    return f"{name} [{cls.role}; {'/'.join(sorted(cls.domains))}]"
+
+
 def describe_all(domain: str | None = None) -> str:
     """A human-readable table of registered terms and their parameters (for ``--help``-like output)."""
     lines = []
     for name, cls in available(domain=domain).items():
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         params = ", ".join(f"{k}={p.default}" for k, p in cls.params.items())
-        lines.append(f"{name} [{cls.role}; {'/'.join(sorted(cls.domains))}] {summary}\n    {params}")
+        lines.append(f"{_heading(name, cls)} {summary}\n    {params}")
     return "\n".join(lines)
 
 
 def describe_term(name: str) -> str:
     """One term in full: its docstring, then each parameter with its default, meaning, choices and bound."""
     cls = get(name)
-    lines = [f"{name} [{cls.role}; {'/'.join(sorted(cls.domains))}]", "", inspect.cleandoc(cls.__doc__ or ""), "",
+    lines = [_heading(name, cls), "", inspect.cleandoc(cls.__doc__ or ""), "",
              "parameters (NAME:key=value,…):"]
     for key, param in cls.params.items():
         extra = [f"one of {', '.join(map(str, param.choices))}"] if param.choices else []
@@ -266,4 +270,3 @@ def describe_term(name: str) -> str:
         tail = f" ({'; '.join(extra)})" if extra else ""
         lines.append(f"  {key}={param.default}  {param.help}{tail}")
     return "\n".join(lines)
-

@@ -22,7 +22,6 @@ from ...validation import check_device_name
 RUN_CONTROLS = ("kimg", "snapshot_kimg", "sample_kimg", "quality_kimg", "quality_samples", "classifier", "device")
 
 
-ARCHITECTURES = v.GAN_ARCHITECTURES
 BETA = v.Bounds(0.0, 1.0, hi_open=True)
 #: the range of every numeric setting (a run folder's config.json is checked against them too)
 _BOUNDS: dict[str, v.Bounds] = {
@@ -167,8 +166,8 @@ class GANTrainConfig(RunConfig):
     def __post_init__(self) -> None:
         self._check_common(("dataset", "g_architecture", "d_architecture"), ("dataset_path", "init_from", "classifier"))
         for name, value in (("--arch", self.g_architecture), ("--d-arch", self.d_architecture)):
-            if value not in ARCHITECTURES:
-                raise UserError(f"{name} must be one of {', '.join(ARCHITECTURES)}, got {value!r}")
+            if value not in v.GAN_ARCHITECTURES:
+                raise UserError(f"{name} must be one of {', '.join(v.GAN_ARCHITECTURES)}, got {value!r}")
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise UserError(f"--resolution must be a power of two ≥ 8, got {self.resolution}")
         if self.batch < 1 or self.batch % min(self.mbstd_group, self.batch):
