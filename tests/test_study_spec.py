@@ -220,6 +220,39 @@ def test_a_setting_that_does_not_vary_with_the_seed_is_said_to(tmp_path):
     assert "<td>1 of 2</td>" in (out / "report" / "report.html").read_text()
 
 
+def test_direction_study_counts_the_factor_each_direction_changes_most(tmp_path):
+    """A discover study's report counts, per setting over its seeds, each direction's main factor as the cells'
+    evaluation files name it; a study without them has no such table."""
+    spec = spec_from_dict({"command": "discover", "options": {"generator": "g.json", "num-directions": 3},
+                           "settings": {"random": {"method": "random"}, "sefa": {"method": "sefa"}},
+                           "seeds": [0, 1], "baseline": "random", "evaluate": {"lpips": False}}, "spec")
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"format": "latentdirs-study", "spec": spec.to_dict()}))
+    factors = {("random", 0): ["posX", "scale", "posX"], ("random", 1): ["scale", "shape", "posX"],
+               ("sefa", 0): ["shape", "shape", "scale"], ("sefa", 1): []}  # a cell read without a classifier
+    for cell in plan_cells(spec, out):
+        cell.folder.mkdir(parents=True)
+        (cell.folder / "directions.safetensors").write_bytes(b"directions")
+        record = {"summary": {"RCA (fresh reconstructor)": 0.5 + cell.seed / 10}}
+        if factors[cell.setting, cell.seed]:
+            record["ground_truth"] = {"main_factor": factors[cell.setting, cell.seed]}
+        (cell.folder / "evaluation.json").write_text(json.dumps(record))
+        record_stage(cell, "run", 1.0, 1.0)
+        record_stage(cell, "evaluate", 1.0, 1.0)
+    report = write_report(out)
+    assert "| random | 6 | posX 3, scale 2, shape 1 |" in report.markdown
+    assert "| sefa | 3 | shape 2, scale 1 |" in report.markdown
+    assert "<td>posX 3, scale 2, shape 1</td>" in (out / "report" / "report.html").read_text()
+    rows = list(csv.DictReader((out / "report" / "labels.csv").open()))
+    assert len(rows) == 9 and rows[1] == {"setting": "random", "seed": "0", "direction": "1", "label": "scale"}
+
+    vae_study = tmp_path / "vae"
+    fake_study(vae_study, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.4})
+    report = write_report(vae_study)
+    assert "changes most" not in report.markdown and not (vae_study / "report" / "labels.csv").exists()
+
+
 def test_a_metric_no_cell_has_is_one_error_line(tmp_path, capsys):
     out = tmp_path / "study"
     fake_study(out, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.4})

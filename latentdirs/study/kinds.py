@@ -7,7 +7,8 @@ base command   evaluation of a cell                     numbers the report reads
 ``train-vae``  ``evaluate --run CELL`` (``--n-jobs 1``)   ``CELL/metrics.json`` ``results`` (flattened:
                                                          ``mig``, ``dci.disentanglement``, …)
 ``discover``   ``evaluate-directions CELL/directions…``   ``CELL/evaluation.json`` ``summary`` (RCA,
-               (``--generator`` etc. from the run)       ground-truth D / C / gap, LPIPS)
+               (``--generator`` etc. from the run)       ground-truth D / C / gap, LPIPS), and each
+                                                         direction's main factor (``ground_truth``)
 =============  ========================================  ===============================================
 """
 
@@ -77,6 +78,10 @@ class Kind:
     def results(self, record: dict[str, Any]) -> dict[str, float]:
         """The numbers of an evaluation file's contents."""
         raise NotImplementedError
+
+    def labels(self, record: dict[str, Any]) -> tuple[str, ...]:
+        """A name per unit of the result (a direction's main factor), where the evaluation gives one."""
+        return ()
 
 
 class VaeKind(Kind):
@@ -161,6 +166,10 @@ class DirectionsKind(Kind):
 
     def results(self, record: dict[str, Any]) -> dict[str, float]:
         return numbers(record.get("summary") or {})
+
+    def labels(self, record: dict[str, Any]) -> tuple[str, ...]:
+        """The factor each direction changes most, read by the factor classifier (none without one)."""
+        return tuple(str(name) for name in (record.get("ground_truth") or {}).get("main_factor") or ())
 
 
 KINDS: dict[str, Kind] = {kind.command: kind for kind in (VaeKind(), DirectionsKind())}

@@ -1,6 +1,8 @@
 """``study report``: per metric a table (setting, n, mean ± std, median; against the baseline the mean difference,
 in how many paired seeds the setting is higher, and the test) as Markdown and CSV, one PNG per metric, and one
-self-contained HTML page with all of it, in ``OUT/report/``.
+self-contained HTML page with all of it, in ``OUT/report/``. For direction studies read by a factor classifier,
+one more table counts, per setting over its seeds, the factor each direction changes most (``labels.csv``: each
+direction's).
 
 Every number is recomputed from the run folders' evaluation files (:mod:`latentdirs.study.results`);
 ``values.csv`` lists each cell's values, so any row can be checked by hand.
@@ -14,6 +16,7 @@ import html
 import io
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +52,33 @@ def metric_rows(results: StudyResults, metric: str) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True)
+class LabelRow:
+    setting: str
+    units: int  # labelled directions over the setting's finished seeds
+    counts: list[tuple[str, int]]  # label → how many of them, most frequent first (ties by name)
+
+    @property
+    def text(self) -> str:
+        return ", ".join(f"{label} {count}" for label, count in self.counts)
+
+
+def label_rows(results: StudyResults) -> list[LabelRow]:
+    """Per setting, in the spec's order, the labels of its finished cells counted over seeds; empty when no cell
+    has labels."""
+    if not any(cell.labels for cell in results.finished):
+        return []
+    rows = []
+    for setting in results.spec.settings:
+        counts = Counter(label for cell in results.finished if cell.setting == setting for label in cell.labels)
+        rows.append(LabelRow(setting, sum(counts.values()), sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+    return rows
+
+
+LABEL_TITLE = "Factor each direction changes most"
+LABEL_HEADINGS = ("setting", "directions", "factor: how many directions")
+
+
 def number(value: float, digits: int = 4) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
@@ -71,12 +101,16 @@ def write_report(out: str | Path) -> Report:
                                        [results.values(metric, s) for s in results.spec.settings],
                                        results.spec.baselines)
     command = f"latentdirs study run {record.get('spec_file', 'SPEC')} --out {out}"
-    markdown = _markdown(results, tables, {m: p.name for m, p in pictures.items()}, command)
+    labels = label_rows(results)
+    markdown = _markdown(results, tables, {m: p.name for m, p in pictures.items()}, labels, command)
     files = [folder / "report.md", folder / "summary.csv", folder / "values.csv", folder / "report.html"]
     write_text(files[0], markdown)
     write_text(files[1], _summary_csv(tables))
     write_text(files[2], _values_csv(results))
-    write_text(files[3], _html(results, tables, pictures, command))
+    write_text(files[3], _html(results, tables, pictures, labels, command))
+    if labels:
+        files.append(folder / "labels.csv")
+        write_text(files[-1], _labels_csv(results))
     return Report(markdown, files + list(pictures.values()))
 
 
@@ -120,7 +154,8 @@ def _notes(rows: list[Row]) -> list[str]:
     return notes
 
 
-def _markdown(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[str, str], command: str) -> str:
+def _markdown(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[str, str],
+              labels: list[LabelRow], command: str) -> str:
     spec = results.spec
     lines = [f"# Study {spec.name}", ""]
     if spec.description:
@@ -133,6 +168,9 @@ def _markdown(results: StudyResults, tables: dict[str, list[Row]], pictures: dic
             lines.append(f"| {row.setting} | {s.n} | {number(s.mean)} ± {number(s.std)} | {number(s.median)} | "
                          + " | ".join(_test_cell(row)) + " |")
         lines += ["", *[f"- {note}" for note in _notes(rows)], f"![{metric}]({pictures[metric]})", ""]
+    if labels:
+        lines += [f"## {LABEL_TITLE}", "", "| " + " | ".join(LABEL_HEADINGS) + " |", "|---" * len(LABEL_HEADINGS) + "|",
+                  *[f"| {row.setting} | {row.units} | {row.text} |" for row in labels], ""]
     return "\n".join(lines).replace("\n\n\n", "\n\n")
 
 
@@ -164,11 +202,21 @@ def _values_csv(results: StudyResults) -> str:
     return buffer.getvalue()
 
 
+def _labels_csv(results: StudyResults) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["setting", "seed", "direction", "label"])
+    for cell in results.finished:
+        writer.writerows([cell.setting, cell.seed, index, label] for index, label in enumerate(cell.labels))
+    return buffer.getvalue()
+
+
 def _csv(value: float) -> str:
     return "" if value is None or not math.isfinite(value) else repr(float(value))
 
 
-def _html(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[str, Path], command: str) -> str:
+def _html(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[str, Path], labels: list[LabelRow],
+          command: str) -> str:
     spec, e = results.spec, html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Study {e(spec.name)}</title><style>"
              "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -188,6 +236,12 @@ def _html(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[st
         parts += [f"<p><small>{e(note)}</small></p>" for note in _notes(rows)]
         data = base64.b64encode(pictures[metric].read_bytes()).decode()
         parts.append(f"<img alt='{e(metric)}' src='data:image/png;base64,{data}'>")
+    if labels:
+        parts.append(f"<h2>{LABEL_TITLE}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in LABEL_HEADINGS)
+                     + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(text)}</td>" for text in (row.setting, str(row.units), row.text))
+                  + "</tr>" for row in labels]
+        parts.append("</table>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

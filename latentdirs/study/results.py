@@ -25,6 +25,7 @@ class CellValues:
     values: dict[str, float]  # metric → value
     seconds: float  # wall clock of every attempt at its stages (interrupted ones included)
     cpu_seconds: float  # CPU time of the same (0 where it could not be measured)
+    labels: tuple[str, ...] = ()  # a name per unit of the result (a direction's main factor), where there is one
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def collect(out: str | Path) -> StudyResults:
         seen.update(dict.fromkeys(values))
         spent = read_status(cell).get("spent") or {}
         finished.append(CellValues(cell.setting, cell.seed, values, float(spent.get("seconds", 0.0)),
-                                   float(spent.get("cpu_seconds", 0.0))))
+                                   float(spent.get("cpu_seconds", 0.0)), kind.labels(record)))
     metrics = list(spec.metrics) if spec.metrics is not None else list(seen)
     unknown = [metric for metric in metrics if metric not in seen]
     if finished and unknown:  # a misspelt metric would otherwise be a table of empty rows
