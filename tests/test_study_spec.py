@@ -224,13 +224,15 @@ def test_direction_study_counts_the_factor_each_direction_changes_most(tmp_path)
     """A discover study's report counts, per setting over its seeds, each direction's main factor as the cells'
     evaluation files name it; a study without them has no such table."""
     spec = spec_from_dict({"command": "discover", "options": {"generator": "g.json", "num-directions": 3},
-                           "settings": {"random": {"method": "random"}, "sefa": {"method": "sefa"}},
+                           "settings": {"random": {"method": "random"}, "sefa": {"method": "sefa"},
+                                        "ganspace": {"method": "ganspace"}},
                            "seeds": [0, 1], "baseline": "random", "evaluate": {"lpips": False}}, "spec")
     out = tmp_path / "study"
     out.mkdir()
     (out / "study.json").write_text(json.dumps({"format": "latentdirs-study", "spec": spec.to_dict()}))
     factors = {("random", 0): ["posX", "scale", "posX"], ("random", 1): ["scale", "shape", "posX"],
-               ("sefa", 0): ["shape", "shape", "scale"], ("sefa", 1): []}  # a cell read without a classifier
+               ("sefa", 0): ["shape", "shape", "scale"], ("sefa", 1): [],  # a cell read without a classifier
+               ("ganspace", 0): [], ("ganspace", 1): []}
     for cell in plan_cells(spec, out):
         cell.folder.mkdir(parents=True)
         (cell.folder / "directions.safetensors").write_bytes(b"directions")
@@ -242,7 +244,7 @@ def test_direction_study_counts_the_factor_each_direction_changes_most(tmp_path)
         record_stage(cell, "evaluate", 1.0, 1.0)
     report = write_report(out)
     assert "| random | 6 | posX 3, scale 2, shape 1 |" in report.markdown
-    assert "| sefa | 3 | shape 2, scale 1 |" in report.markdown
+    assert "| sefa | 3 | shape 2, scale 1 |" in report.markdown and "| ganspace | 0 | — |" in report.markdown
     assert "<td>posX 3, scale 2, shape 1</td>" in (out / "report" / "report.html").read_text()
     rows = list(csv.DictReader((out / "report" / "labels.csv").open()))
     assert len(rows) == 9 and rows[1] == {"setting": "random", "seed": "0", "direction": "1", "label": "scale"}

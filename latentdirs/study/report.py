@@ -60,7 +60,7 @@ class LabelRow:
 
     @property
     def text(self) -> str:
-        return ", ".join(f"{label} {count}" for label, count in self.counts)
+        return ", ".join(f"{label} {count}" for label, count in self.counts) or "—"
 
 
 def label_rows(results: StudyResults) -> list[LabelRow]:
