@@ -1,4 +1,5 @@
-"""How the ground-truth reader of the ellipses generator reacts to changes that move no factor, or one.
+"""How the ground-truth reader of a bundled generator (ellipses, dSprites) reacts to changes that move no factor,
+or one.
 
 ``evaluate-directions`` names the factor a direction moves from the bundled factor classifier's readings, with
 the effect ``M[k, j] = mean |Δ v_j| / b_j`` of :mod:`latentdirs.directions.groundtruth` (``v_j`` the expected
@@ -14,6 +15,7 @@ formula to the dataset's own images and a known change of them:
 Example:
   python scripts/ground_truth_leakage.py --samples 512
   python scripts/ground_truth_leakage.py --classifier runs/ellipses_clf_satjit   # another classifier's reading
+  python scripts/ground_truth_leakage.py --dataset dsprites   # the dSprites generator's reader
 """
 
 from __future__ import annotations
@@ -47,12 +49,13 @@ def nuisances(rng: np.random.RandomState) -> dict[str, Callable[[np.ndarray], np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=("ellipses", "dsprites"), default="ellipses")
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--classifier", default="auto", help="factor classifier stem ('auto': the bundled one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    dataset = get_dataset("ellipses")
+    dataset = get_dataset(args.dataset)
     read = classifier_reader(load_quality_probe(args.classifier, dataset).classifier)
     rng = np.random.RandomState(args.seed)
     factors = dataset.sample_factors(args.samples, rng)
