@@ -16,6 +16,7 @@ Example:
   python scripts/ground_truth_leakage.py --samples 512
   python scripts/ground_truth_leakage.py --classifier runs/ellipses_clf_satjit   # another classifier's reading
   python scripts/ground_truth_leakage.py --dataset dsprites   # the dSprites generator's reader
+  python scripts/ground_truth_leakage.py --dataset dsprites --split-by shape   # one table per shape
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--classifier", default="auto", help="factor classifier stem ('auto': the bundled one)")
+    parser.add_argument("--split-by", metavar="FACTOR", help="also one table per value of this factor (the "
+                        "denominator b_j stays that of all images)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dataset = get_dataset(args.dataset)
+    if args.split_by is not None and args.split_by not in dataset.factor_names:
+        parser.error(f"--split-by {args.split_by}: not a factor of {args.dataset} ({', '.join(dataset.factor_names)})")
     read = classifier_reader(load_quality_probe(args.classifier, dataset).classifier)
     rng = np.random.RandomState(args.seed)
     factors = dataset.sample_factors(args.samples, rng)
@@ -74,11 +79,21 @@ def main() -> None:
         rows[f"{name} ½ step"] = np.abs(values(0.5 * (images + dataset.observations_from_factors(moved))) - base)
     for label, change in nuisances(rng).items():
         rows[label] = np.abs(values(change(images)) - base)
-    names = dataset.factor_names
     print(f"{args.samples} dataset images; effect M = mean |Δv_j| / b_j as evaluate-directions computes it")
+    print_table(rows, baseline, dataset.factor_names, np.ones(args.samples, dtype=bool))
+    if args.split_by is not None:
+        j = dataset.factor_names.index(args.split_by)
+        for value in range(dataset.factor_sizes[j]):
+            chosen = factors[:, j] == value
+            print(f"\n{args.split_by} = {value} ({chosen.sum()} images)")
+            print_table(rows, baseline, dataset.factor_names, chosen)
+
+
+def print_table(rows: dict[str, np.ndarray], baseline: np.ndarray, names: list[str], chosen: np.ndarray) -> None:
+    """One line per change: the mean effect on each factor over the ``chosen`` images."""
     print(f"{'change':<22}" + "".join(f"{name:>12}" for name in names))
     for label, delta in rows.items():
-        print(f"{label:<22}" + "".join(f"{m:>12.3f}" for m in delta.mean(axis=0) / baseline))
+        print(f"{label:<22}" + "".join(f"{m:>12.3f}" for m in delta[chosen].mean(axis=0) / baseline))
 
 
 if __name__ == "__main__":
