@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -85,11 +85,13 @@ def main() -> None:
         j = dataset.factor_names.index(args.split_by)
         for value in range(dataset.factor_sizes[j]):
             chosen = factors[:, j] == value
+            if not chosen.any():
+                continue
             print(f"\n{args.split_by} = {value} ({chosen.sum()} images)")
             print_table(rows, baseline, dataset.factor_names, chosen)
 
 
-def print_table(rows: dict[str, np.ndarray], baseline: np.ndarray, names: list[str], chosen: np.ndarray) -> None:
+def print_table(rows: dict[str, np.ndarray], baseline: np.ndarray, names: Sequence[str], chosen: np.ndarray) -> None:
     """One line per change: the mean effect on each factor over the ``chosen`` images."""
     print(f"{'change':<22}" + "".join(f"{name:>12}" for name in names))
     for label, delta in rows.items():
