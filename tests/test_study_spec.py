@@ -248,6 +248,11 @@ def test_direction_study_counts_the_factor_each_direction_changes_most(tmp_path)
     assert "<td>posX 3, scale 2, shape 1</td>" in (out / "report" / "report.html").read_text()
     rows = list(csv.DictReader((out / "report" / "labels.csv").open()))
     assert len(rows) == 9 and rows[1] == {"setting": "random", "seed": "0", "direction": "1", "label": "scale"}
+    for evaluation in out.glob("*/seed_*/evaluation.json"):  # re-read without a classifier: no stale labels.csv
+        record = json.loads(evaluation.read_text())
+        record.pop("ground_truth", None)
+        evaluation.write_text(json.dumps(record))
+    assert "changes most" not in write_report(out).markdown and not (out / "report" / "labels.csv").exists()
 
     vae_study = tmp_path / "vae"
     fake_study(vae_study, {("plain", 0): 0.1, ("plain", 1): 0.3, ("beta4", 0): 0.2, ("beta4", 1): 0.4})

@@ -111,6 +111,8 @@ def write_report(out: str | Path) -> Report:
     if labels:
         files.append(folder / "labels.csv")
         write_text(files[-1], _labels_csv(results))
+    else:
+        (folder / "labels.csv").unlink(missing_ok=True)  # from a report of cells since re-read without a classifier
     return Report(markdown, files + list(pictures.values()))
 
 
