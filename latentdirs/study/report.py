@@ -17,6 +17,7 @@ import io
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,16 +165,21 @@ def _markdown(results: StudyResults, tables: dict[str, list[Row]], pictures: dic
         lines += [spec.description.strip(), ""]
     lines += [*_header(results, command), ""]
     for metric, rows in tables.items():
-        lines += [f"## {metric}", "", "| " + " | ".join(HEADINGS) + " |", "|---" * len(HEADINGS) + "|"]
+        lines += [f"## {metric}", "", *_markdown_head(HEADINGS)]
         for row in rows:
             s = row.summary
             lines.append(f"| {row.setting} | {s.n} | {number(s.mean)} ± {number(s.std)} | {number(s.median)} | "
                          + " | ".join(_test_cell(row)) + " |")
         lines += ["", *[f"- {note}" for note in _notes(rows)], f"![{metric}]({pictures[metric]})", ""]
     if labels:
-        lines += [f"## {LABEL_TITLE}", "", "| " + " | ".join(LABEL_HEADINGS) + " |", "|---" * len(LABEL_HEADINGS) + "|",
+        lines += [f"## {LABEL_TITLE}", "", *_markdown_head(LABEL_HEADINGS),
                   *[f"| {row.setting} | {row.units} | {row.text} |" for row in labels], ""]
     return "\n".join(lines).replace("\n\n\n", "\n\n")
+
+
+def _markdown_head(headings: tuple[str, ...]) -> list[str]:
+    """A Markdown table's heading line and rule."""
+    return ["| " + " | ".join(headings) + " |", "|---" * len(headings) + "|"]
 
 
 def _summary_csv(tables: dict[str, list[Row]]) -> str:
@@ -229,23 +235,26 @@ def _html(results: StudyResults, tables: dict[str, list[Row]], pictures: dict[st
         parts.append(f"<p>{e(spec.description.strip())}</p>")
     parts += [f"<p>{_inline_code(e(line))}</p>" for line in _header(results, command)]
     for metric, rows in tables.items():
-        parts.append(f"<h2>{e(metric)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADINGS) + "</tr>")
+        parts.append(f"<h2>{e(metric)}</h2><table>" + _html_row(HEADINGS, "th"))
         for row in rows:
             s = row.summary
             cells = [row.setting, str(s.n), f"{number(s.mean)} ± {number(s.std)}", number(s.median), *_test_cell(row)]
-            parts.append("<tr>" + "".join(f"<td>{e(text)}</td>" for text in cells) + "</tr>")
+            parts.append(_html_row(cells))
         parts.append("</table>")
         parts += [f"<p><small>{e(note)}</small></p>" for note in _notes(rows)]
         data = base64.b64encode(pictures[metric].read_bytes()).decode()
         parts.append(f"<img alt='{e(metric)}' src='data:image/png;base64,{data}'>")
     if labels:
-        parts.append(f"<h2>{LABEL_TITLE}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in LABEL_HEADINGS)
-                     + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(text)}</td>" for text in (row.setting, str(row.units), row.text))
-                  + "</tr>" for row in labels]
+        parts.append(f"<h2>{LABEL_TITLE}</h2><table>" + _html_row(LABEL_HEADINGS, "th"))
+        parts += [_html_row((row.setting, str(row.units), row.text)) for row in labels]
         parts.append("</table>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _html_row(texts: Sequence[str], tag: str = "td") -> str:
+    """One HTML table row of escaped ``texts`` in ``tag`` cells."""
+    return "<tr>" + "".join(f"<{tag}>{html.escape(text)}</{tag}>" for text in texts) + "</tr>"
 
 
 def _inline_code(text: str) -> str:
